@@ -1,0 +1,35 @@
+"""Third-party imports, guarded in one place.
+
+The engine runs inside AnsiballZ on managed hosts and as the host CLI; a
+library missing there must become one clear "install X" message, not an
+ImportError traceback at import time of an unrelated module.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import importlib
+
+from .errors import MissingDependency
+
+# import name -> pip distribution name shown to the user
+_DISTRIBUTIONS = {
+    'psycopg2': 'psycopg2-binary (or psycopg2)',
+    'zstandard': 'zstandard',
+    'pymysql': 'PyMySQL',
+    'boto3': 'boto3',
+    'cryptography': 'cryptography',
+    'prometheus_client': 'prometheus-client',
+}
+_cache = {}
+
+
+def require(name):
+    """Import and return module `name`, or raise MissingDependency."""
+    if name in _cache:
+        return _cache[name]
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as e:
+        raise MissingDependency(_DISTRIBUTIONS.get(name, name), e)
+    _cache[name] = mod
+    return mod

@@ -1,0 +1,90 @@
+"""Connecting to PostgreSQL with options named like community.postgresql.
+
+Connection failures become one message that names the server, the user and
+what to check; the password never appears in it.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ..deps import require
+from ..errors import BadInput, ConnectionFailed, NotFound
+
+SSL_MODES = ('allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full')
+
+# Settings every dump session uses, as pg_dump does: stable text output.
+DUMP_SESSION_SQL = ("SET search_path = ''; SET DateStyle = ISO; SET IntervalStyle = postgres; "
+                    "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
+                    "SET statement_timeout = 0; SET lock_timeout = 0; "
+                    "SET idle_in_transaction_session_timeout = 0; SET row_security = off; "
+                    "SET client_encoding = 'UTF8'")
+
+
+def describe_server(params):
+    if params.get('login_unix_socket'):
+        return 'socket %s' % params['login_unix_socket']
+    return '%s:%s' % (params.get('login_host') or 'localhost', params.get('login_port') or 5432)
+
+
+def connect(params, dbname=None, autocommit=True, application_name='dbbackup'):
+    """Open a psycopg2 connection to dbname (default: params['database'])."""
+    psycopg2 = require('psycopg2')
+    ssl_mode = params.get('ssl_mode') or 'prefer'
+    if ssl_mode not in SSL_MODES:
+        raise BadInput('ssl_mode must be one of %s, got %r.' % (', '.join(SSL_MODES), ssl_mode))
+    dbname = dbname or params.get('database')
+    kw = {
+        'dbname': dbname,
+        'user': params.get('login_user') or 'postgres',
+        'port': int(params.get('login_port') or 5432),
+        'sslmode': ssl_mode,
+        'application_name': application_name,
+        'connect_timeout': 15,
+    }
+    host = params.get('login_unix_socket') or params.get('login_host')
+    if host:
+        kw['host'] = host
+    if params.get('login_password'):
+        kw['password'] = params['login_password']
+    if params.get('ca_cert'):
+        kw['sslrootcert'] = params['ca_cert']
+    try:
+        conn = psycopg2.connect(**kw)
+    except psycopg2.OperationalError as e:
+        raise _connect_error(e, params, dbname, kw['user'])
+    conn.autocommit = autocommit
+    return conn
+
+
+def _connect_error(e, params, dbname, user):
+    text = str(e).strip()
+    where = describe_server(params)
+    if password_in(text, params):
+        text = '(details withheld: they contained the password)'
+    if 'does not exist' in text and 'database' in text:
+        return NotFound('Database "%s" does not exist on %s.' % (dbname, where),
+                        'Check the database option (names are case-sensitive).')
+    if 'password authentication failed' in text or 'no password supplied' in text \
+            or 'authentication failed' in text:
+        return ConnectionFailed('Authentication failed for user "%s" on %s.' % (user, where),
+                                'Check login_user and login_password (or .pgpass / pg_hba.conf).')
+    if 'role' in text and 'does not exist' in text:
+        return ConnectionFailed('Role "%s" does not exist on %s.' % (user, where),
+                                'Check login_user.')
+    return ConnectionFailed('Cannot connect to PostgreSQL on %s as "%s": %s' % (where, user, text),
+                            'Check login_host, login_port or login_unix_socket, and that the server is running.')
+
+
+def password_in(text, params):
+    pw = params.get('login_password')
+    return bool(pw) and pw in text
+
+
+def server_version(conn):
+    """(version_num, 'major.minor') of a connection."""
+    num = conn.server_version
+    major = num // 10000
+    return num, '%d.%d' % (major, num % 10000) if major >= 10 else str(num)
+
+
+def quote_ident(name):
+    return '"%s"' % name.replace('"', '""')

@@ -1,0 +1,66 @@
+"""What every repository offers the engine (local directory, S3, ...).
+
+Paths are relative, '/'-separated. open_write() returns an AtomicFile whose
+content becomes visible only on commit(): a reader never sees a partial file.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class AtomicFile(object):
+    """Writable whose content is published by commit() and dropped by abort()."""
+
+    def write(self, data):
+        raise NotImplementedError
+
+    def commit(self):
+        raise NotImplementedError
+
+    def abort(self):
+        raise NotImplementedError
+
+
+class Repository(object):
+    """Interface; see storage/local.py for the reference implementation."""
+
+    url = None
+
+    def open_write(self, relpath):
+        raise NotImplementedError
+
+    def open_read(self, relpath):
+        raise NotImplementedError
+
+    def write_bytes(self, relpath, data):
+        f = self.open_write(relpath)
+        try:
+            f.write(data)
+        except Exception:
+            f.abort()
+            raise
+        f.commit()
+
+    def read_bytes(self, relpath):
+        f = self.open_read(relpath)
+        try:
+            return f.read()
+        finally:
+            f.close()
+
+    def exists(self, relpath):
+        raise NotImplementedError
+
+    def list_dir(self, relpath):
+        """Names directly below relpath (files and directories); [] if absent."""
+        raise NotImplementedError
+
+    def delete_tree(self, relpath):
+        raise NotImplementedError
+
+    def reserve_dir(self, relpath):
+        """Create relpath if it does not exist; False if it already existed."""
+        raise NotImplementedError
+
+    def location(self, relpath):
+        """A string users can read: where relpath lives."""
+        raise NotImplementedError

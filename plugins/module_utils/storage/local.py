@@ -1,0 +1,149 @@
+"""A repository in a local directory: 0700 directories, 0600 files.
+
+Writes go to a hidden temporary name in the same directory, are fsynced and
+renamed into place, and the directory is fsynced, so a crash leaves either
+the old state or the complete new file, never a partial one under its name.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import shutil
+import uuid
+
+from .base import AtomicFile, Repository
+from ..errors import BadInput, NotFound, DbBackupError
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _storage_error(e, path):
+    if e.errno == errno.ENOSPC:
+        return DbBackupError('The repository disk is full while writing %s.' % path,
+                             'Free space or use another repository; nothing partial was kept.')
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DbBackupError('Permission denied writing %s (%s).' % (path, e.strerror),
+                             'Check the owner and mode of the repository directory.')
+    return DbBackupError('Writing %s failed: %s.' % (path, e))
+
+
+class LocalAtomicFile(AtomicFile):
+    def __init__(self, final_path):
+        self.final_path = final_path
+        d, name = os.path.split(final_path)
+        self.tmp_path = os.path.join(d, '.%s.tmp-%s' % (name, uuid.uuid4().hex[:12]))
+        fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        self._f = os.fdopen(fd, 'wb', buffering=0)
+        self._done = False
+
+    def write(self, data):
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            raise _storage_error(e, self.final_path)
+
+    def flush(self):
+        pass
+
+    def commit(self):
+        try:
+            os.fsync(self._f.fileno())
+            self._f.close()
+            os.rename(self.tmp_path, self.final_path)
+            _fsync_dir(os.path.dirname(self.final_path))
+        except OSError as e:
+            self.abort()
+            raise _storage_error(e, self.final_path)
+        self._done = True
+
+    def abort(self):
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._f.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.tmp_path)
+        except OSError:
+            pass
+
+
+class LocalRepository(Repository):
+    def __init__(self, root):
+        if not root or not os.path.isabs(root):
+            raise BadInput('repository must be an absolute directory path or s3://bucket/prefix, got %r.' % (root,))
+        self.root = os.path.normpath(root)
+        self.url = self.root
+
+    def _path(self, relpath):
+        parts = [p for p in relpath.split('/') if p]
+        if any(p in ('.', '..') for p in parts):
+            raise BadInput('Invalid repository path %r.' % relpath)
+        return os.path.join(self.root, *parts)
+
+    def _makedirs(self, path):
+        if os.path.isdir(path):
+            return
+        parent = os.path.dirname(path)
+        if parent != path:
+            self._makedirs(parent)
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise _storage_error(e, path)
+
+    def open_write(self, relpath):
+        path = self._path(relpath)
+        self._makedirs(os.path.dirname(path))
+        try:
+            return LocalAtomicFile(path)
+        except OSError as e:
+            raise _storage_error(e, path)
+
+    def open_read(self, relpath):
+        path = self._path(relpath)
+        try:
+            return open(path, 'rb')
+        except FileNotFoundError:
+            raise NotFound('Backup file %s is missing from the repository.' % path,
+                           'The backup is incomplete or was pruned; restore another backup_id.')
+
+    def exists(self, relpath):
+        return os.path.exists(self._path(relpath))
+
+    def list_dir(self, relpath):
+        try:
+            return sorted(os.listdir(self._path(relpath)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def delete_tree(self, relpath):
+        shutil.rmtree(self._path(relpath), ignore_errors=True)
+
+    def reserve_dir(self, relpath):
+        path = self._path(relpath)
+        self._makedirs(os.path.dirname(path))
+        try:
+            os.mkdir(path, DIR_MODE)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise _storage_error(e, path)
+
+    def location(self, relpath):
+        return self._path(relpath)

@@ -1,0 +1,125 @@
+"""Compression stages: zstd (default), gzip, none — streaming both ways.
+
+zstd level 1-3 keeps up with a COPY stream on one core (see the performance
+notes); gzip exists for compatibility, none for already-compressed data.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import gzip
+import zlib
+
+from ..deps import require
+from ..errors import BadInput, IntegrityError
+
+ALGORITHMS = ('zstd', 'gzip', 'none')
+DEFAULT_LEVEL = {'zstd': 3, 'gzip': 6, 'none': None}
+LEVEL_RANGE = {'zstd': (1, 19), 'gzip': (1, 9)}
+SUFFIX = {'zstd': '.zst', 'gzip': '.gz', 'none': ''}
+
+
+def check_options(algorithm, level):
+    """Validate and return (algorithm, level) with the default level filled in."""
+    if algorithm not in ALGORITHMS:
+        raise BadInput('compression must be one of %s, got %r.' % (', '.join(ALGORITHMS), algorithm))
+    if level is None:
+        return algorithm, DEFAULT_LEVEL[algorithm]
+    if algorithm == 'none':
+        raise BadInput('compression_level has no meaning with compression none; leave it unset.')
+    lo, hi = LEVEL_RANGE[algorithm]
+    try:
+        level = int(level)
+    except (TypeError, ValueError):
+        raise BadInput('compression_level must be an integer, got %r.' % (level,))
+    if not lo <= level <= hi:
+        raise BadInput('compression_level for %s must be between %d and %d, got %d.' % (algorithm, lo, hi, level))
+    return algorithm, level
+
+
+class _Passthrough(object):
+    def __init__(self, sink):
+        self.sink = sink
+
+    def write(self, data):
+        return self.sink.write(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class _ZstdWriter(object):
+    def __init__(self, sink, level, threads):
+        zstd = require('zstandard')
+        self._cctx = zstd.ZstdCompressor(level=level, threads=threads)
+        self._w = self._cctx.stream_writer(sink, closefd=False, write_return_read=True)
+
+    def write(self, data):
+        return self._w.write(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self._w.close()
+
+
+class _GzipWriter(object):
+    def __init__(self, sink, level):
+        self._w = gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0)
+
+    def write(self, data):
+        return self._w.write(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self._w.close()
+
+
+def compressing_writer(sink, algorithm, level, threads=0):
+    """A writer that compresses into `sink`; close() ends the frame, not the sink."""
+    if algorithm == 'zstd':
+        return _ZstdWriter(sink, level, threads)
+    if algorithm == 'gzip':
+        return _GzipWriter(sink, level)
+    return _Passthrough(sink)
+
+
+class _DecompressErrors(object):
+    """Turns codec errors into IntegrityError naming the file."""
+
+    def __init__(self, reader, label, errors):
+        self._r = reader
+        self._label = label
+        self._errors = errors
+
+    def read(self, size=-1):
+        try:
+            return self._r.read(size)
+        except IntegrityError:
+            raise
+        except self._errors as e:
+            raise IntegrityError('Backup file %s cannot be decompressed (%s).' % (self._label, e),
+                                 'It is corrupted or truncated; restore another backup_id.')
+
+    def readable(self):
+        return True
+
+    def close(self):
+        self._r.close()
+
+
+def decompressing_reader(source, algorithm, label):
+    """A readable that yields the decompressed bytes of `source`."""
+    if algorithm == 'zstd':
+        zstd = require('zstandard')
+        r = zstd.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
+        return _DecompressErrors(r, label, (zstd.ZstdError,))
+    if algorithm == 'gzip':
+        return _DecompressErrors(gzip.GzipFile(fileobj=source, mode='rb'), label,
+                                 (OSError, EOFError, zlib.error))
+    return source

@@ -1,0 +1,74 @@
+"""The stage chains between a data source and a repository file.
+
+write:  source -> 1 MiB buffer -> count raw -> compress -> sha256 + count -> atomic repo file
+read:   repo file -> sha256 + size check -> decompress -> sink
+
+psycopg2's COPY calls write() once per row, so the buffer in front of the
+Python stages matters (see the performance notes).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import io
+
+from .compress import compressing_writer, decompressing_reader
+from .hashing import CountingWriter, HashingWriter, VerifyingReader
+
+BUFFER_SIZE = 1 << 20
+
+
+class _RawAdapter(io.RawIOBase):
+    def __init__(self, sink):
+        self._sink = sink
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self._sink.write(data)
+        return len(data)
+
+
+class StoredFileWriter(object):
+    """Writes one repository file through compression and hashing.
+
+    commit() makes the file visible and returns its manifest entry fields;
+    abort() leaves nothing behind.
+    """
+
+    def __init__(self, repo, relpath, compression, level, threads=0):
+        self.relpath = relpath
+        self._target = repo.open_write(relpath)
+        self._stored = HashingWriter(self._target)
+        self._codec = compressing_writer(self._stored, compression, level, threads)
+        self._raw = CountingWriter(self._codec)
+        self._buf = io.BufferedWriter(_RawAdapter(self._raw), BUFFER_SIZE)
+
+    def write(self, data):
+        return self._buf.write(data)
+
+    def commit(self):
+        self._buf.flush()
+        self._codec.close()
+        self._target.commit()
+        return {'path': self.relpath, 'raw_bytes': self._raw.count,
+                'stored_bytes': self._stored.count, 'sha256': self._stored.hexdigest()}
+
+    def abort(self):
+        self._target.abort()
+
+
+def open_stored_reader(repo, relpath, compression, sha256=None, stored_bytes=None):
+    """A readable of the decompressed content of relpath, verified against the manifest."""
+    verified = VerifyingReader(repo.open_read(relpath), sha256, stored_bytes, relpath)
+    return decompressing_reader(verified, compression, relpath)
+
+
+def verify_stored_file(repo, relpath, sha256, stored_bytes):
+    """Re-read a stored file and check size and SHA-256 (no key or codec needed)."""
+    reader = VerifyingReader(repo.open_read(relpath), sha256, stored_bytes, relpath)
+    try:
+        while reader.read(BUFFER_SIZE):
+            pass
+    finally:
+        reader.close()
