@@ -12,6 +12,7 @@ __metaclass__ = type
 import time
 
 from ..catalog import isoformat, utcnow
+from ..deps import require
 from ..errors import BackupFailed, DbBackupError
 from ..manifest import new_manifest, write_manifest
 from ..parallel import TaskError, run_parallel
@@ -71,9 +72,13 @@ class LogicalDump(object):
 
     def run(self, start):
         t0 = time.time()
+        psycopg2 = require('psycopg2')
         main = connect(self.params, autocommit=False)
         try:
             return self._run(main, start, t0)
+        except psycopg2.Error as e:
+            raise BackupFailed('Backup of database %s failed: %s' % (self.params['database'], str(e).strip()),
+                               'No backup was recorded; fix the cause and run the backup again.')
         finally:
             main.close()
 

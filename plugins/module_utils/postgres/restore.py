@@ -14,6 +14,7 @@ __metaclass__ = type
 import time
 import uuid
 
+from ..deps import require
 from ..errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ..parallel import TaskError, run_parallel
 from ..stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
@@ -85,10 +86,15 @@ class LogicalRestore(object):
     def run(self, admin, action):
         self.verify_files()
         _, version = server_version(admin)
+        psycopg2 = require('psycopg2')
         self._create_temp(admin)
         try:
             self._restore_into_temp()
             self._swap(admin, action)
+        except psycopg2.Error as e:
+            self._drop(admin, self.temp)
+            raise RestoreFailed('Restore into %s failed: %s' % (self.target, str(e).strip()),
+                                'The target was left unchanged.')
         except BaseException:
             self._drop(admin, self.temp)
             raise
