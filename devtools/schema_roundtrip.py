@@ -55,7 +55,7 @@ def apply(server, db, pre, post):
 
 
 def dump_schema(server, db):
-    return subprocess.run(['pg_dump', '-s', db], env=server.env(), check=True,
+    return subprocess.run(['pg_dump', '-s', '--restrict-key=dbbackup', db], env=server.env(), check=True,
                           stdout=subprocess.PIPE, text=True).stdout
 
 

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import json
 
-from .ddl_model import DdlItem, PRE, POST
+from .ddl_model import DdlItem, PRE
 
 HEADER = '-- dbbackup:item '
 PREAMBLE = ('-- dbbackup logical dump: %s. Restore with dbbackup_restore, or with psql after\n'

@@ -1,0 +1,28 @@
+"""SQL fragments shared by the pre-data catalog queries.
+
+User objects are those outside the system schemas (names starting with pg_
+are reserved, so '^pg_' covers pg_catalog, pg_toast* and pg_temp*) that are
+not members of an extension (pg_depend deptype 'e'): CREATE EXTENSION
+recreates those itself.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+USER_SCHEMA = "({n}.nspname !~ '^pg_' AND {n}.nspname <> 'information_schema')"
+
+NOT_EXTENSION_MEMBER = (
+    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd"
+    " WHERE xd.classid = '{catalog}'::regclass AND xd.objid = {oid} AND xd.deptype = 'e')")
+
+
+def user_object(ns_alias, catalog, oid_expr):
+    """WHERE clause: object oid_expr of catalog lives in a user schema and is no extension member."""
+    return '%s AND %s' % (USER_SCHEMA.format(n=ns_alias),
+                          NOT_EXTENSION_MEMBER.format(catalog=catalog, oid=oid_expr))
+
+
+def fetch_dicts(cur, sql, params=None):
+    """Run sql and return rows as dicts keyed by column name."""
+    cur.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
