@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The only engine-side file that imports ansible: option specs and result mapping.
+
+Modules build their argument_spec from the pieces here (documented in
+plugins/doc_fragments/) and hand one engine entry point to run(), which turns
+engine results into exit_json and engine errors into fail_json. Everything
+else in module_utils stays free of ansible so the host CLI reuses it.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+
+from .errors import DbBackupError, MissingDependency
+
+SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']
+
+
+def connection_argument_spec():
+    """Connection options, named as in community.postgresql (doc fragment: connection)."""
+    return dict(
+        db_type=dict(type='str', default='postgresql', choices=['postgresql', 'mysql']),
+        login_host=dict(type='str'),
+        login_port=dict(type='int', default=5432),
+        login_user=dict(type='str', default='postgres'),
+        login_password=dict(type='str', no_log=True),
+        login_unix_socket=dict(type='str'),
+        ssl_mode=dict(type='str', default='prefer', choices=SSL_MODES),
+        ca_cert=dict(type='str'),
+    )
+
+
+def repository_argument_spec():
+    """Where backups live (doc fragment: repository)."""
+    return dict(
+        repository=dict(type='str', required=True),
+        server_name=dict(type='str'),
+    )
+
+
+def common_argument_spec(**extra):
+    """Connection + repository options, plus the module's own ones."""
+    spec = connection_argument_spec()
+    spec.update(repository_argument_spec())
+    spec.update(extra)
+    return spec
+
+
+def _params(module):
+    """Module params without Ansible's internal keys, as the engine expects them."""
+    return dict((k, v) for k, v in module.params.items() if not k.startswith('_'))
+
+
+def run(module, engine_fn, import_error=None):
+    """Call engine_fn(params, check_mode=...) and exit the module with its result.
+
+    import_error: an ImportError caught while importing the engine module, if
+    any; it is reported as a missing library instead of a bare traceback.
+    """
+    if import_error is not None:
+        _fail_missing(module, getattr(import_error, 'name', None) or str(import_error),
+                      import_error)
+    try:
+        result = engine_fn(_params(module), check_mode=module.check_mode)
+    except MissingDependency as e:
+        _fail_missing(module, e.library, e.error or e, traceback.format_exc())
+    except DbBackupError as e:
+        module.fail_json(msg=str(e), error_type=type(e).__name__)
+    except ImportError as e:  # a third-party import the engine did not guard
+        _fail_missing(module, getattr(e, 'name', None) or str(e), e, traceback.format_exc())
+    result = dict(result or {})
+    result.setdefault('changed', False)
+    module.exit_json(**result)
+
+
+def _fail_missing(module, library, error, exc=None):
+    """fail_json with Ansible's standard missing-library message."""
+    module.fail_json(msg=missing_required_lib(library, reason='by the dbbackup engine (%s)' % error),
+                     exception=exc or traceback.format_exc())

@@ -1,0 +1,206 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: logical backup of one database into a repository (thin wrapper over api.run_backup)."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: dbbackup_backup
+short_description: Back up a PostgreSQL database into a dbbackup repository
+version_added: 0.1.0
+description:
+  - Takes a consistent logical backup of one database without C(pg_dump), from one exported snapshot,
+    tables copied in parallel by O(jobs) sessions, streamed through compression and SHA-256 hashing
+    into the repository.
+  - The backup consists of schema (pre-data and post-data SQL), table data (one or more files per table)
+    and a C(manifest.json) written last and atomically. A backup without a manifest is incomplete
+    and is never listed, restored or reported as a success.
+  - With O(max_age) the module is idempotent. No new backup is taken while a complete backup of the
+    database younger than O(max_age) exists, which suits playbooks that run often.
+  - Restore with M(dbbackup.dbbackup.dbbackup_restore).
+author:
+  - dbbackup developers (@dbbackup)
+extends_documentation_fragment:
+  - dbbackup.dbbackup.connection
+  - dbbackup.dbbackup.repository
+options:
+  database:
+    description:
+      - Name of the database to back up.
+    type: str
+    required: true
+  kind:
+    description:
+      - Kind of backup. V(logical) is schema plus table data, restorable into any database name
+        and onto another server of the same or a newer major version.
+    type: str
+    default: logical
+    choices: [ logical ]
+  compression:
+    description:
+      - Compression of the stored files.
+    type: str
+    default: zstd
+    choices: [ zstd, gzip, none ]
+  compression_level:
+    description:
+      - Compression level, 1 to 19 for V(zstd) and 1 to 9 for V(gzip); must not be set with V(none).
+      - When not set, V(zstd) uses level 3 and V(gzip) level 6.
+    type: int
+  max_age:
+    description:
+      - When a complete backup of this database younger than this exists in the repository, take no new
+        backup and return that backup's values with RV(ignore:changed=false).
+      - A number of seconds or a number with a unit C(s), C(m), C(h), C(d) or C(w), for example V(12h) or V(2d).
+      - When not set, every run takes a new backup.
+    type: str
+  jobs:
+    description:
+      - Number of parallel sessions that copy table data (1 to 64), all reading the same snapshot.
+    type: int
+    default: 2
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - In check mode the module checks the options, looks for a recent backup when O(max_age) is set,
+        and connects to the server, but writes nothing; RV(backup_id) is then null.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+  action_group:
+    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - dbbackup.dbbackup.dbbackup
+requirements:
+  - zstandard, for O(compression=zstd)
+seealso:
+  - module: dbbackup.dbbackup.dbbackup_restore
+notes:
+  - The role used needs to read every table (and large object) of the database; a superuser is simplest.
+  - Options and return values are also documented in C(docs/modules/dbbackup_backup.md) of the collection.
+'''
+
+EXAMPLES = r'''
+- name: Back up the orders database to a local repository
+  dbbackup.dbbackup.dbbackup_backup:
+    login_host: db1.example.com
+    login_user: backup
+    login_password: "{{ vault_backup_password }}"
+    database: orders
+    repository: /var/backups/dbbackup
+  register: backup
+
+- name: Show where it went
+  ansible.builtin.debug:
+    msg: "{{ backup.backup_id }}: {{ backup.size_bytes | human_readable }} stored in {{ backup.location }}"
+
+- name: Take a new backup only when the last one is older than 12 hours, with 4 sessions
+  dbbackup.dbbackup.dbbackup_backup:
+    login_unix_socket: /var/run/postgresql
+    database: orders
+    repository: /var/backups/dbbackup
+    server_name: db1
+    max_age: 12h
+    jobs: 4
+
+- name: Share connection options between modules through the action group
+  module_defaults:
+    group/dbbackup.dbbackup.dbbackup:
+      login_host: 127.0.0.1
+      login_password: "{{ vault_backup_password }}"
+      repository: /var/backups/dbbackup
+  block:
+    - name: Back up two databases, gzip level 1
+      dbbackup.dbbackup.dbbackup_backup:
+        database: "{{ item }}"
+        compression: gzip
+        compression_level: 1
+      loop: [orders, billing]
+'''
+
+RETURN = r'''
+backup_id:
+  description:
+    - Identifier of the backup, its UTC start time C(YYYYMMDDTHHMMSSZ) (plus a suffix on collision).
+    - With O(max_age) and RV(ignore:changed=false), the identifier of the existing recent backup.
+  returned: success
+  type: str
+  sample: 20250101T020304Z
+location:
+  description: Directory of the backup in the repository (it contains C(manifest.json)).
+  returned: success
+  type: str
+  sample: /var/backups/dbbackup/db1/logical/orders/20250101T020304Z
+database:
+  description: Name of the database backed up.
+  returned: success
+  type: str
+  sample: orders
+size_bytes:
+  description: Bytes stored in the repository (compressed), all files of the backup together.
+  returned: success
+  type: int
+  sample: 10485760
+raw_bytes:
+  description: Bytes before compression (schema SQL plus table data in COPY text format).
+  returned: success
+  type: int
+  sample: 52428800
+duration_seconds:
+  description: Wall time the backup took, in seconds.
+  returned: success
+  type: float
+  sample: 3.52
+tables:
+  description: Number of tables whose data are in the backup.
+  returned: success
+  type: int
+  sample: 42
+rows:
+  description: Total number of table rows in the backup.
+  returned: success
+  type: int
+  sample: 1250000
+server_version:
+  description: Version of the database server the backup was taken from.
+  returned: success
+  type: str
+  sample: "15.8"
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import (
+    common_argument_spec, run)
+
+try:
+    from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_backup
+    IMPORT_ERROR = None
+except ImportError as e:  # third-party library missing on the managed host
+    run_backup = None
+    IMPORT_ERROR = e
+
+
+def main():
+    argument_spec = common_argument_spec(
+        database=dict(type='str', required=True),
+        kind=dict(type='str', default='logical', choices=['logical']),
+        compression=dict(type='str', default='zstd', choices=['zstd', 'gzip', 'none']),
+        compression_level=dict(type='int'),
+        max_age=dict(type='str'),
+        jobs=dict(type='int', default=2),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    run(module, run_backup, import_error=IMPORT_ERROR)
+
+
+if __name__ == '__main__':
+    main()
