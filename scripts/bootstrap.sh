@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a machine for the test suite (CI runs it on a fresh Debian 12).
+#
+#   bash scripts/bootstrap.sh          # quiet on success; prints the venv path with -v
+#
+# 1. PostgreSQL 15 server binaries (apt) when /usr/lib/postgresql/15/bin/initdb is
+#    missing. Debian's default cluster is not created (or is stopped): the tests
+#    start their own throwaway servers (devtools/pg_temp.py). Also shellcheck, for
+#    ansible-test's shellcheck sanity test (optional: a warning if it cannot be had).
+# 2. A virtualenv outside the checkout (ansible-test must never scan it):
+#    ${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}, with requirements-test.txt.
+# 3. The stand-in for ansible-test's pip bootstrap script, which ansible-test would
+#    otherwise download from a host this network cannot reach
+#    (see docs/testing.md).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}"
+PYTHON="${PYTHON:-python3}"
+PG_MAJOR=15
+PG_INITDB="/usr/lib/postgresql/$PG_MAJOR/bin/initdb"
+VERBOSE=0
+[ "${1:-}" = "-v" ] && VERBOSE=1
+
+LOG="$(mktemp -t dbbackup-bootstrap.XXXXXX)"
+trap 'rm -f "$LOG"' EXIT
+
+die() {
+    echo "bootstrap: ERROR: $*" >&2
+    if [ -s "$LOG" ]; then
+        echo "bootstrap: output of the failed step (last 40 lines):" >&2
+        tail -n 40 "$LOG" >&2
+    fi
+    exit 1
+}
+say() { [ "$VERBOSE" = 1 ] && echo "bootstrap: $*" >&2; return 0; }
+
+# Run a command quietly; its output is kept in $LOG and shown only on failure.
+quiet() {
+    : >"$LOG"
+    "$@" >>"$LOG" 2>&1
+}
+
+# Root runs apt directly; anyone else goes through sudo (non-interactive in CI).
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        if [ -t 0 ] && [ -z "${CI:-}" ]; then sudo "$@"; else sudo -n "$@"; fi
+    else
+        return 127
+    fi
+}
+
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update \
+        || die "apt-get update failed (run as root or as a user with sudo; check the Debian mirror)."
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
+        || die "apt-get install $* failed (run as root or as a user with sudo)."
+}
+
+# --- 1. PostgreSQL server binaries (required) and shellcheck (optional) -------------
+install_system_packages() {
+    local need_pg=0 need_sc=0
+    [ -x "$PG_INITDB" ] || need_pg=1
+    # ansible-test's shellcheck sanity test only warns when shellcheck is missing.
+    command -v shellcheck >/dev/null 2>&1 || need_sc=1
+    if [ "$need_pg" = 0 ] && [ "$need_sc" = 0 ]; then
+        say "PostgreSQL $PG_MAJOR binaries and shellcheck present"
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; }; then
+        [ "$need_pg" = 1 ] && die "$PG_INITDB is missing and cannot be installed here (needs apt-get as root or via sudo): install the PostgreSQL $PG_MAJOR server package, or set PG_BIN to its bin directory."
+        echo "bootstrap: warning: shellcheck is missing (the ansible-test shellcheck sanity test will be skipped)." >&2
+        return 0
+    fi
+    local pkgs=()
+    if [ "$need_pg" = 1 ]; then
+        say "installing postgresql-$PG_MAJOR"
+        # Ask postgresql-common not to create (and so not start) the default cluster:
+        # Debian 12's createcluster.conf includes this directory; creating it before
+        # the package is installed is harmless.
+        quiet as_root mkdir -p /etc/postgresql-common/createcluster.d \
+            || die "cannot create /etc/postgresql-common/createcluster.d (need root or sudo)."
+        quiet as_root sh -c 'echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/50-dbbackup-tests.conf' \
+            || die "cannot write /etc/postgresql-common/createcluster.d/50-dbbackup-tests.conf (need root or sudo)."
+        # contrib modules (pg_trgm, hstore, ...) ship inside postgresql-15 on Debian 12.
+        pkgs+=("postgresql-$PG_MAJOR")
+    fi
+    [ "$need_sc" = 1 ] && pkgs+=(shellcheck)
+    if [ "$need_pg" = 1 ]; then
+        apt_install "${pkgs[@]}"
+    elif ! (apt_install "${pkgs[@]}") 2>/dev/null; then
+        echo "bootstrap: warning: could not install shellcheck (the ansible-test shellcheck sanity test will be skipped)." >&2
+        return 0
+    fi
+    if [ "$need_pg" = 1 ]; then
+        [ -x "$PG_INITDB" ] || die "postgresql-$PG_MAJOR was installed but $PG_INITDB is still missing."
+        # If a cluster was created and started anyway (older postgresql-common, no
+        # policy-rc.d), stop it: the tests run their own servers on free ports.
+        if command -v pg_lsclusters >/dev/null 2>&1; then
+            pg_lsclusters -h 2>/dev/null | while read -r ver name _port status _rest; do
+                if [ "$status" = online ]; then
+                    say "stopping Debian's cluster $ver/$name"
+                    as_root pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+                fi
+            done
+        fi
+    fi
+}
+
+# --- 2. virtualenv ------------------------------------------------------------
+make_venv() {
+    command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found; install Python 3.11 or set PYTHON."
+    "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+        || die "$PYTHON is $("$PYTHON" -V 2>&1); the test tools (ansible-core 2.19) need Python 3.11 or newer."
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        say "creating virtualenv $VENV"
+        rm -rf "$VENV"
+        mkdir -p "$(dirname "$VENV")"
+        if ! quiet "$PYTHON" -m venv "$VENV"; then
+            # Debian's own python3 ships venv/ensurepip separately.
+            rm -rf "$VENV"
+            command -v apt-get >/dev/null 2>&1 || die "'$PYTHON -m venv' failed and apt-get is not available to install python3-venv."
+            apt_install python3-venv
+            quiet "$PYTHON" -m venv "$VENV" || die "'$PYTHON -m venv $VENV' failed even after installing python3-venv."
+        fi
+    fi
+    # Reinstall only when the requirements (or the python) changed.
+    local stamp want
+    stamp="$VENV/.dbbackup-requirements.sha256"
+    want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "virtualenv up to date: $VENV"
+        return 0
+    fi
+    say "installing requirements-test.txt into $VENV"
+    quiet "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$ROOT/requirements-test.txt" \
+        || die "pip install -r requirements-test.txt failed in $VENV (is PyPI reachable?)."
+    echo "$want" >"$stamp"
+}
+
+# --- 3. ansible-test pip bootstrap stand-in -------------------------------------
+# ansible-test creates its own virtualenvs and bootstraps pip in them with a script it
+# downloads from ci-files.testing.ansible.com, which this network cannot reach. The
+# script is looked up first in a cache whose file name follows the pip version that the
+# installed ansible-test pins; we read both from the installed ansible-test itself.
+write_get_pip_standin() {
+    local path
+    path="$("$VENV/bin/python" - <<'EOF'
+import os, re, sys
+import ansible_test
+base = os.path.dirname(ansible_test.__file__)
+try:
+    from ansible_test._internal.python_requirements import get_venv_packages
+
+    class _Py:
+        version = '%d.%d' % sys.version_info[:2]
+    pip_version = get_venv_packages(_Py())['pip']
+except Exception:
+    src = open(os.path.join(base, '_internal', 'python_requirements.py')).read()
+    m = re.search(r"default_packages = dict\(\s*pip='([0-9.]+)'", src)
+    if not m:
+        sys.exit('cannot find the pip version pinned by ansible-test in %s' % base)
+    pip_version = m.group(1)
+src = open(os.path.join(base, '_util', 'target', 'setup', 'requirements.py')).read()
+m = re.search(r"cache_path = os\.path\.expanduser\('([^']+)' % pip_version\.replace", src)
+if not m:
+    sys.exit('cannot find where ansible-test caches its pip bootstrap script (%s)' % base)
+print(os.path.expanduser(m.group(1) % pip_version.replace('.', '_')))
+EOF
+)" || die "could not work out the ansible-test pip bootstrap path from the installed ansible-core."
+    [ -n "$path" ] || die "empty ansible-test pip bootstrap path."
+    if [ -f "$path" ] && ! grep -q 'dbbackup stand-in' "$path"; then
+        say "ansible-test bootstrap script already cached (not ours): $path"
+        return 0
+    fi
+    mkdir -p "$(dirname "$path")"
+    cat >"$path.tmp" <<'EOF'
+# dbbackup stand-in for ansible-test's get-pip bootstrap script (written by
+# scripts/bootstrap.sh): bootstrap pip from the interpreter's bundled wheel, then
+# install the pinned packages ansible-test asks for from the configured index.
+import ensurepip
+import os
+import subprocess
+import sys
+
+ensurepip.bootstrap(upgrade=True)
+os.environ.pop('PIP_CONFIG_FILE', None)  # ensurepip points it at os.devnull; the site pip.conf must apply
+args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
+sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install'] + args))
+EOF
+    mv "$path.tmp" "$path"
+    say "wrote ansible-test bootstrap stand-in: $path"
+}
+
+install_system_packages
+make_venv
+write_get_pip_standin
+say "ready: venv $VENV"

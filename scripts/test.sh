@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The whole test suite in one command (CI runs it through .ci/run):
+#
+#   bash scripts/test.sh            # bootstrap, pytest (unit + integration), ansible-test sanity
+#   SKIP_SANITY=1 bash scripts/test.sh     # pytest only (quicker local loop)
+#   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
+#
+# Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}"
+export DBBACKUP_VENV="$VENV"
+PYTEST_TIMEOUT="${PYTEST_TIMEOUT:-15m}"
+SANITY_TIMEOUT="${SANITY_TIMEOUT:-15m}"
+failed=()
+
+now() { date +%s; }
+step_done() {  # name start rc
+    local secs=$(( $(now) - $2 ))
+    if [ "$3" = 0 ]; then
+        echo "== $1: OK (${secs}s)"
+    else
+        echo "== $1: FAILED (exit $3, ${secs}s)"
+        failed+=("$1")
+    fi
+}
+
+# --- bootstrap --------------------------------------------------------------------
+t=$(now)
+bash "$ROOT/scripts/bootstrap.sh"
+rc=$?
+step_done bootstrap "$t" "$rc"
+if [ "$rc" != 0 ]; then
+    echo "bootstrap failed; nothing else was run." >&2
+    exit 1
+fi
+PY="$VENV/bin/python"
+
+# --- pytest -------------------------------------------------------------------------
+t=$(now)
+echo "== pytest tests/unit tests/integration"
+(cd "$ROOT" && timeout --kill-after=30s "$PYTEST_TIMEOUT" \
+    "$PY" -m pytest -p no:cacheprovider -ra --durations=10 tests/unit tests/integration "$@")
+rc=$?
+case "$rc" in
+    5) echo "pytest collected no tests: that is a failure, not a pass." >&2 ;;
+    124|137) echo "pytest did not finish within $PYTEST_TIMEOUT." >&2 ;;
+esac
+step_done pytest "$t" "$rc"
+
+# --- ansible-test sanity --------------------------------------------------------------
+# ansible-test must run from inside ansible_collections/<namespace>/<name>/. A symlink
+# does not do (it resolves the working directory), so when the checkout is not already
+# laid out that way we test a copy of the files git knows about (tracked, plus new
+# files that are not ignored) in a stable cache directory, so ansible-test's own
+# virtualenvs are reused between runs.
+run_sanity() {
+    local ns name coll
+    ns=$(sed -n 's/^namespace: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
+    name=$(sed -n 's/^name: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
+    case "$ROOT" in
+        */ansible_collections/"$ns"/"$name")
+            coll="$ROOT" ;;
+        *)
+            local tree="${DBBACKUP_SANITY_TREE:-$HOME/.cache/dbbackup/sanity}"
+            coll="$tree/ansible_collections/$ns/$name"
+            mkdir -p "$coll"
+            # Empty the copy but keep tests/output (ansible-test's caches).
+            find "$coll" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
+            if [ -d "$coll/tests" ]; then
+                find "$coll/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
+            fi
+            if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+                (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+                    | while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done \
+                    | tar --null -T - -cf -) | tar -xf - -C "$coll" || return 1
+            else
+                (cd "$ROOT" && tar --exclude=./.git --exclude=./tests/output -cf - .) \
+                    | tar -xf - -C "$coll" || return 1
+            fi
+            ;;
+    esac
+    echo "== ansible-test sanity ($coll)"
+    # shellcheck disable=SC1091
+    (cd "$coll" && source "$VENV/bin/activate" && \
+        timeout --kill-after=30s "$SANITY_TIMEOUT" \
+        ansible-test sanity --venv --python 3.11 --color no)
+}
+if [ -n "${SKIP_SANITY:-}" ]; then
+    echo "== ansible-test sanity: skipped (SKIP_SANITY set)"
+else
+    t=$(now)
+    run_sanity
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test sanity did not finish within $SANITY_TIMEOUT." >&2
+    step_done "ansible-test sanity" "$t" "$rc"
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "ALL OK"
