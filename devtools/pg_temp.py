@@ -115,7 +115,7 @@ class PgServer(object):
         if self.started:
             subprocess.run(_as_postgres_argv([self.bin('pg_ctl'), '-D', self.datadir,
                                               '-m', 'fast', '-w', 'stop']),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             self.started = False
         if remove:
             shutil.rmtree(self.base, ignore_errors=True)
@@ -158,7 +158,7 @@ class PgServer(object):
         else:
             argv += ['-c', sql]
         p = subprocess.run(argv, env=self.env(), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, check=False)
         if check and p.returncode != 0:
             raise RuntimeError('psql failed: %s' % p.stderr)
         return p.stdout
@@ -170,7 +170,7 @@ class PgServer(object):
         end = time.time() + timeout
         while time.time() < end:
             p = subprocess.run([self.bin('pg_isready'), '-h', self.host, '-p', str(self.port)],
-                               stdout=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, check=False)
             if p.returncode == 0:
                 return
             time.sleep(0.2)

@@ -89,3 +89,7 @@ def main(argv=None):
         return 130
     sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
     return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

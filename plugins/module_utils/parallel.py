@@ -30,12 +30,13 @@ def run_parallel(tasks, jobs, open_session, work, close_session, cancel_session=
     if not tasks:
         return results
     lock = threading.Lock()
-    state = {'next': 0, 'error': None}
+    state = {'next': 0}
+    errors = []
     sessions = []
 
     def take():
         with lock:
-            if state['error'] is not None or state['next'] >= len(tasks):
+            if errors or state['next'] >= len(tasks):
                 return None
             i = state['next']
             state['next'] += 1
@@ -43,9 +44,8 @@ def run_parallel(tasks, jobs, open_session, work, close_session, cancel_session=
 
     def fail(task, e):
         with lock:
-            first = state['error'] is None
-            if first:
-                state['error'] = TaskError(task, e)
+            first = not errors
+            errors.append(TaskError(task, e))
             others = list(sessions)
         if first and cancel_session:
             for s in others:
@@ -88,6 +88,6 @@ def run_parallel(tasks, jobs, open_session, work, close_session, cancel_session=
         t.start()
     for t in threads:
         t.join()
-    if state['error'] is not None:
-        raise state['error']
+    if errors:
+        raise errors[0]
     return results

@@ -35,7 +35,7 @@ def test_output_does_not_depend_on_input_order():
     items = [item('TABLE', 't%d' % i, i, deps=[i - 1] if i % 3 else []) for i in range(1, 30)]
     expected = names(order_pre_items(items))
     rng = random.Random(7)
-    for _ in range(5):
+    for attempt in range(5):
         shuffled = list(items)
         rng.shuffle(shuffled)
         assert names(order_pre_items(shuffled)) == expected

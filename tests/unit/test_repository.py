@@ -20,7 +20,7 @@ def test_modes_and_atomic_write(tmp_path):
     assert stat.S_IMODE(os.stat(root / 'srv' / 'logical' / 'db' / 'id' / 'manifest.json').st_mode) == 0o600
     for d in (root, root / 'srv', root / 'srv' / 'logical' / 'db' / 'id'):
         assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
-    assert [n for n in os.listdir(root / 'srv' / 'logical' / 'db' / 'id')] == ['manifest.json']
+    assert os.listdir(root / 'srv' / 'logical' / 'db' / 'id') == ['manifest.json']
 
 
 def test_reserve_dir_is_exclusive(tmp_path):

@@ -34,7 +34,7 @@ def schema_items(cur, ctx):
     rows = cur.fetchall()
     items = [DdlItem(('pg_namespace', oid), 'SCHEMA', name, 'CREATE SCHEMA %s;' % name)
              for oid, name in rows if name != 'public']
-    if 'public' not in [name for _, name in rows]:
+    if 'public' not in [row[1] for row in rows]:
         items.append(DdlItem(('pg_namespace', 0, 'drop-public'), 'SCHEMA', 'public',
                              'DROP SCHEMA IF EXISTS public;'))
     return items

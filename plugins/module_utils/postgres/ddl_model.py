@@ -19,11 +19,13 @@ PHASE_INDEX = 10         # CREATE INDEX, ADD PRIMARY KEY / UNIQUE / EXCLUDE
 PHASE_INDEX_ATTACH = 15  # ALTER INDEX parent ATTACH PARTITION child
 PHASE_CONSTRAINT = 20    # constraints that must follow data/indexes (NOT VALID checks, ...)
 PHASE_FK = 30            # FOREIGN KEY constraints
-PHASE_TRIGGER = 40       # triggers (+ DISABLE), rules, RLS enable/force + policies,
-                         # extended statistics, replica identity, CLUSTER ON
+# PHASE_TRIGGER: triggers (+ DISABLE), rules, RLS enable/force + policies,
+# extended statistics, replica identity, CLUSTER ON
+PHASE_TRIGGER = 40
 PHASE_REFRESH = 50       # REFRESH MATERIALIZED VIEW; run serially in list order
-PHASE_DECORATION = 60    # comments, owners, grants (incl. columns, large objects),
-                         # default privileges, database-level settings
+# PHASE_DECORATION: comments, owners, grants (incl. columns, large objects),
+# default privileges, database-level settings
+PHASE_DECORATION = 60
 
 PHASES = (PHASE_INDEX, PHASE_INDEX_ATTACH, PHASE_CONSTRAINT, PHASE_FK,
           PHASE_TRIGGER, PHASE_REFRESH, PHASE_DECORATION)

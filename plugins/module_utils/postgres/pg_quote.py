@@ -20,7 +20,7 @@ def option_list(options, prefix=''):
     """['fillfactor=80', ...] -> "fillfactor='80', ..." (reloptions/attoptions syntax)."""
     parts = []
     for opt in options or ():
-        name, _, value = opt.partition('=')
+        name, value = opt.split('=', 1)
         parts.append('%s%s=%s' % (prefix, name, quote_literal(value)))
     return ', '.join(parts)
 

@@ -49,8 +49,8 @@ def target_state(admin, target):
                 'WHERE setdatabase = %s AND setrole = 0', (row[0],))
     for (config,) in cur.fetchall():
         for entry in config or ():
-            name, _, value = entry.partition('=')
-            if name == MARKER:
+            name, sep, value = entry.partition('=')
+            if sep and name == MARKER:
                 return True, value
     return True, None
 
@@ -85,7 +85,7 @@ class LogicalRestore(object):
     # --- running --------------------------------------------------------
     def run(self, admin, action):
         self.verify_files()
-        _, version = server_version(admin)
+        version = server_version(admin)[1]
         psycopg2 = require('psycopg2')
         self._create_temp(admin)
         try:
