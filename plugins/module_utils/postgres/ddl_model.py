@@ -22,13 +22,16 @@ PHASE_FK = 30            # FOREIGN KEY constraints
 # PHASE_TRIGGER: triggers (+ DISABLE), rules, RLS enable/force + policies,
 # extended statistics, replica identity, CLUSTER ON
 PHASE_TRIGGER = 40
-PHASE_REFRESH = 50       # REFRESH MATERIALIZED VIEW; run serially in list order
 # PHASE_DECORATION: comments, owners, grants (incl. columns, large objects),
 # default privileges, database-level settings
 PHASE_DECORATION = 60
-
+# After owners and grants, so a refresh runs as the matview's owner with the
+# owner's privileges, as it did on the source. Serial, in list order.
+PHASE_REFRESH = 70
+# Last: event triggers would otherwise fire on the DDL of the phases above.
+PHASE_EVENT_TRIGGER = 80
 PHASES = (PHASE_INDEX, PHASE_INDEX_ATTACH, PHASE_CONSTRAINT, PHASE_FK,
-          PHASE_TRIGGER, PHASE_REFRESH, PHASE_DECORATION)
+          PHASE_TRIGGER, PHASE_DECORATION, PHASE_REFRESH, PHASE_EVENT_TRIGGER)
 SERIAL_PHASES = (PHASE_REFRESH,)
 
 # Token used in SQL that names the database being restored; the restorer
