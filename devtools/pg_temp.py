@@ -150,6 +150,16 @@ class PgServer(object):
         conn.autocommit = autocommit
         return conn
 
+    def scalar(self, dbname, sql, args=None):
+        """The first column of the first row of one query."""
+        conn = self.connect(dbname)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, args)
+            return cur.fetchone()[0]
+        finally:
+            conn.close()
+
     def psql(self, dbname, sql=None, file=None, check=True):
         """Run SQL through psql with ON_ERROR_STOP; returns stdout."""
         argv = ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbname]

@@ -11,26 +11,11 @@ import shutil
 
 import pytest
 
+from tests.support.params import engine_params
+
 from plugins.module_utils import api, errors
 
 WRONG_PASSWORD = 'Wr0ng-pa55word-zq9'
-
-
-def _scalar(server, database, sql):
-    conn = server.connect(database)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchone()[0]
-    finally:
-        conn.close()
-
-
-def _params(server, database, repo, **options):
-    params = server.conn_params(database)
-    params['repository'] = repo
-    params.update(options)
-    return params
 
 
 def _server_dir(repo, server):
@@ -60,7 +45,7 @@ def source_db(pg_server):
 def pristine(pg_server, source_db, tmp_path_factory):
     """A repository holding one good backup of source_db: (repo, result). Never modified."""
     repo = str(tmp_path_factory.mktemp('pristine_repo'))
-    result = api.run_backup(_params(pg_server, source_db, repo))
+    result = api.run_backup(engine_params(pg_server, source_db, repo))
     return repo, result
 
 
@@ -86,7 +71,7 @@ def _largest_data_file(bdir):
 @pytest.mark.parametrize('operation', ['backup', 'restore'])
 def test_wrong_password(pg_server, source_db, pristine, operation):
     repo = pristine[0]
-    params = _params(pg_server, source_db, repo, login_password=WRONG_PASSWORD,
+    params = engine_params(pg_server, source_db, repo, login_password=WRONG_PASSWORD,
                      target_database='never_created')
     run = api.run_backup if operation == 'backup' else api.run_restore
     with pytest.raises(errors.ConnectionFailed) as info:
@@ -102,7 +87,7 @@ def test_unreachable_server(pg_server, source_db, repository):
     from devtools.pg_temp import free_port
     port = free_port()
     with pytest.raises(errors.ConnectionFailed) as info:
-        api.run_backup(_params(pg_server, source_db, repository, login_port=port))
+        api.run_backup(engine_params(pg_server, source_db, repository, login_port=port))
     msg = str(info.value)
     assert str(port) in msg, msg
     assert pg_server.password not in msg
@@ -110,7 +95,7 @@ def test_unreachable_server(pg_server, source_db, repository):
 
 def test_missing_database(pg_server, repository):
     with pytest.raises(errors.NotFound) as info:
-        api.run_backup(_params(pg_server, 'no_such_database', repository))
+        api.run_backup(engine_params(pg_server, 'no_such_database', repository))
     assert 'no_such_database' in str(info.value)
     assert _manifests(repository) == []
 
@@ -124,15 +109,15 @@ def test_missing_database(pg_server, repository):
 def test_bad_option_values(pg_server, source_db, repository, option, value):
     with pytest.raises(errors.BadInput) as info:
         if option == 'if_exists':
-            api.run_restore(_params(pg_server, source_db, repository, **{option: value}))
+            api.run_restore(engine_params(pg_server, source_db, repository, **{option: value}))
         else:
-            api.run_backup(_params(pg_server, source_db, repository, **{option: value}))
+            api.run_backup(engine_params(pg_server, source_db, repository, **{option: value}))
     assert option in str(info.value), str(info.value)
 
 
 @pytest.mark.parametrize('missing', ['database', 'repository'])
 def test_missing_required_option(pg_server, source_db, repository, missing):
-    params = _params(pg_server, source_db, repository)
+    params = engine_params(pg_server, source_db, repository)
     del params[missing]
     with pytest.raises(errors.BadInput) as info:
         api.run_backup(params)
@@ -144,7 +129,7 @@ def test_missing_required_option(pg_server, source_db, repository, missing):
 def test_unknown_backup_id_lists_what_exists(pg_server, source_db, pristine):
     repo, result = pristine
     with pytest.raises(errors.NotFound) as info:
-        api.run_restore(_params(pg_server, source_db, repo, backup_id='20000101T000000Z',
+        api.run_restore(engine_params(pg_server, source_db, repo, backup_id='20000101T000000Z',
                                 target_database='never_created'))
     msg = str(info.value)
     assert '20000101T000000Z' in msg
@@ -153,7 +138,7 @@ def test_unknown_backup_id_lists_what_exists(pg_server, source_db, pristine):
 
 def test_restore_from_empty_repository(pg_server, source_db, repository, db_exists):
     with pytest.raises(errors.NotFound) as info:
-        api.run_restore(_params(pg_server, source_db, repository, target_database='never_created'))
+        api.run_restore(engine_params(pg_server, source_db, repository, target_database='never_created'))
     assert source_db in str(info.value)
     assert not db_exists('never_created')
 
@@ -164,13 +149,13 @@ def test_backup_without_manifest_is_not_listed(pg_server, source_db, backup_copy
     os.unlink(os.path.join(bdir, 'manifest.json'))
     target = unique_db_name('nomanifest')
     with pytest.raises(errors.NotFound):
-        api.run_restore(_params(pg_server, source_db, repo, target_database=target))
+        api.run_restore(engine_params(pg_server, source_db, repo, target_database=target))
     with pytest.raises(errors.NotFound):
-        api.run_restore(_params(pg_server, source_db, repo, target_database=target,
+        api.run_restore(engine_params(pg_server, source_db, repo, target_database=target,
                                 backup_id=result['backup_id']))
     assert not db_exists(target)
     # An incomplete backup never counts as a fresh one either.
-    again = api.run_backup(_params(pg_server, source_db, repo, max_age='1d'))
+    again = api.run_backup(engine_params(pg_server, source_db, repo, max_age='1d'))
     assert again['changed'] is True
     assert again['backup_id'] != result['backup_id']
 
@@ -187,7 +172,7 @@ def test_corrupted_data_file(pg_server, source_db, backup_copy, unique_db_name, 
         f.write(bytes([byte[0] ^ 0xFF]))
     target = unique_db_name('corrupt')
     with pytest.raises(errors.IntegrityError) as info:
-        api.run_restore(_params(pg_server, source_db, repo, target_database=target))
+        api.run_restore(engine_params(pg_server, source_db, repo, target_database=target))
     assert os.path.basename(victim) in str(info.value), str(info.value)
     assert not db_exists(target), 'a failed restore left database %s behind' % target
 
@@ -199,7 +184,7 @@ def test_truncated_data_file(pg_server, source_db, backup_copy, unique_db_name, 
         f.truncate(os.path.getsize(victim) // 2)
     target = unique_db_name('truncated')
     with pytest.raises(errors.IntegrityError) as info:
-        api.run_restore(_params(pg_server, source_db, repo, target_database=target))
+        api.run_restore(engine_params(pg_server, source_db, repo, target_database=target))
     assert os.path.basename(victim) in str(info.value), str(info.value)
     assert not db_exists(target), 'a failed restore left database %s behind' % target
 
@@ -215,9 +200,9 @@ def test_failed_restore_keeps_existing_target_with_replace(pg_server, source_db,
     pg_server.create_database(target)
     pg_server.psql(target, "CREATE TABLE keep_me(v text); INSERT INTO keep_me VALUES ('precious')")
     with pytest.raises(errors.IntegrityError):
-        api.run_restore(_params(pg_server, source_db, repo, target_database=target,
+        api.run_restore(engine_params(pg_server, source_db, repo, target_database=target,
                                 if_exists='replace'))
-    assert _scalar(pg_server, target, 'SELECT v FROM keep_me') == 'precious'
+    assert pg_server.scalar(target, 'SELECT v FROM keep_me') == 'precious'
 
 
 # --- a backup that fails midway ---------------------------------------------------
@@ -237,11 +222,11 @@ def test_backup_failing_midway_leaves_no_manifest(pg_server, repository, unique_
     pg_server.psql('postgres', "CREATE ROLE %s LOGIN PASSWORD '%s'" % (role, password))
     pg_server.psql(db, 'GRANT SELECT ON readable TO %s' % role)
 
-    good = api.run_backup(_params(pg_server, db, repository))
+    good = api.run_backup(engine_params(pg_server, db, repository))
     assert len(_manifests(repository)) == 1
 
     with pytest.raises(errors.BackupFailed) as info:
-        api.run_backup(_params(pg_server, db, repository, login_user=role,
+        api.run_backup(engine_params(pg_server, db, repository, login_user=role,
                                login_password=password, jobs=1))
     msg = str(info.value)
     assert 'secret_stuff' in msg or 'permission' in msg.lower(), msg
@@ -250,5 +235,5 @@ def test_backup_failing_midway_leaves_no_manifest(pg_server, repository, unique_
 
     # The good backup is still the latest complete one.
     target = unique_db_name('after_failure')
-    restored = api.run_restore(_params(pg_server, db, repository, target_database=target))
+    restored = api.run_restore(engine_params(pg_server, db, repository, target_database=target))
     assert restored['backup_id'] == good['backup_id']

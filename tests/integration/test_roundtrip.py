@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from tests.support.params import engine_params
+
 from plugins.module_utils import api, errors
 from tests.support import compare
 
@@ -28,23 +30,6 @@ def _files_under(path):
     return out
 
 
-def _scalar(server, database, sql):
-    conn = server.connect(database)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchone()[0]
-    finally:
-        conn.close()
-
-
-def _params(server, database, repo, **options):
-    params = server.conn_params(database)
-    params['repository'] = repo
-    params.update(options)
-    return params
-
-
 @pytest.fixture(scope='module')
 def rich_snapshot(pg_server, rich_db):
     """Snapshot of the source once per module (the rich database is read-only)."""
@@ -55,7 +40,7 @@ def rich_snapshot(pg_server, rich_db):
 def zstd_backup(pg_server, rich_db, tmp_path_factory):
     """One zstd backup of the rich fixture with two jobs: (repo, result)."""
     repo = str(tmp_path_factory.mktemp('zstd_repo'))
-    result = api.run_backup(_params(pg_server, rich_db, repo, jobs=2))
+    result = api.run_backup(engine_params(pg_server, rich_db, repo, jobs=2))
     return repo, result
 
 
@@ -64,7 +49,7 @@ def zstd_restore(pg_server, rich_db, zstd_backup):
     """The zstd backup restored into 'rich_restored': (target, result)."""
     repo = zstd_backup[0]
     target = 'rich_restored'
-    result = api.run_restore(_params(pg_server, rich_db, repo, jobs=2, target_database=target))
+    result = api.run_restore(engine_params(pg_server, rich_db, repo, jobs=2, target_database=target))
     return target, result
 
 
@@ -129,7 +114,7 @@ def test_restoring_the_same_backup_again_changes_nothing(pg_server, rich_db, zst
                                                          zstd_restore, rich_snapshot):
     repo, backup = zstd_backup
     target = zstd_restore[0]
-    again = api.run_restore(_params(pg_server, rich_db, repo, target_database=target))
+    again = api.run_restore(engine_params(pg_server, rich_db, repo, target_database=target))
     assert again['changed'] is False
     assert again['backup_id'] == backup['backup_id']
     compare.assert_same_database(pg_server, rich_db, target, src_snapshot=rich_snapshot)
@@ -137,12 +122,12 @@ def test_restoring_the_same_backup_again_changes_nothing(pg_server, rich_db, zst
 
 @pytest.mark.parametrize('compression', ['gzip', 'none'])
 def test_roundtrip_other_compression(pg_server, rich_db, repository, rich_snapshot, compression):
-    result = api.run_backup(_params(pg_server, rich_db, repository, compression=compression))
+    result = api.run_backup(engine_params(pg_server, rich_db, repository, compression=compression))
     assert result['changed'] is True
     bdir = _backup_dir(repository, pg_server, rich_db, result['backup_id'])
     assert os.path.isfile(os.path.join(bdir, 'manifest.json'))
     target = 'rich_%s' % compression
-    restored = api.run_restore(_params(pg_server, rich_db, repository, target_database=target))
+    restored = api.run_restore(engine_params(pg_server, rich_db, repository, target_database=target))
     assert restored['changed'] is True
     assert restored['backup_id'] == result['backup_id']
     compare.assert_same_database(pg_server, rich_db, target, src_snapshot=rich_snapshot)
@@ -154,11 +139,11 @@ def test_if_exists_fail_leaves_target_untouched(pg_server, rich_db, zstd_backup,
     pg_server.create_database(target)
     pg_server.psql(target, "CREATE TABLE keep_me(v text); INSERT INTO keep_me VALUES ('precious')")
     with pytest.raises(errors.TargetExists) as info:
-        api.run_restore(_params(pg_server, rich_db, repo, target_database=target, if_exists='fail'))
+        api.run_restore(engine_params(pg_server, rich_db, repo, target_database=target, if_exists='fail'))
     msg = str(info.value)
     assert target in msg
     assert 'replace' in msg or 'target_database' in msg, msg
-    assert _scalar(pg_server, target, 'SELECT v FROM keep_me') == 'precious'
+    assert pg_server.scalar(target, 'SELECT v FROM keep_me') == 'precious'
 
 
 def test_if_exists_replace_replaces_target(pg_server, rich_db, zstd_backup, rich_snapshot,
@@ -167,7 +152,7 @@ def test_if_exists_replace_replaces_target(pg_server, rich_db, zstd_backup, rich
     target = unique_db_name('replaced')
     pg_server.create_database(target)
     pg_server.psql(target, 'CREATE TABLE old_stuff(v int)')
-    result = api.run_restore(_params(pg_server, rich_db, repo, target_database=target,
+    result = api.run_restore(engine_params(pg_server, rich_db, repo, target_database=target,
                                      if_exists='replace'))
     assert result['changed'] is True
     assert result['backup_id'] == backup['backup_id']
@@ -175,14 +160,14 @@ def test_if_exists_replace_replaces_target(pg_server, rich_db, zstd_backup, rich
 
 
 def test_max_age_reuses_a_fresh_backup(pg_server, rich_db, repository):
-    first = api.run_backup(_params(pg_server, rich_db, repository))
+    first = api.run_backup(engine_params(pg_server, rich_db, repository))
     assert first['changed'] is True
-    second = api.run_backup(_params(pg_server, rich_db, repository, max_age='1h'))
+    second = api.run_backup(engine_params(pg_server, rich_db, repository, max_age='1h'))
     assert second['changed'] is False
     assert second['backup_id'] == first['backup_id']
     assert second['rows'] == first['rows']
     assert second['size_bytes'] == first['size_bytes']
-    third = api.run_backup(_params(pg_server, rich_db, repository, max_age=3600))
+    third = api.run_backup(engine_params(pg_server, rich_db, repository, max_age=3600))
     assert third['changed'] is False
     assert third['backup_id'] == first['backup_id']
     backups = os.listdir(os.path.join(repository, '%s_%d' % (pg_server.host, pg_server.port),
@@ -191,6 +176,6 @@ def test_max_age_reuses_a_fresh_backup(pg_server, rich_db, repository):
 
 
 def test_check_mode_backup_writes_nothing(pg_server, rich_db, repository):
-    result = api.run_backup(_params(pg_server, rich_db, repository), check_mode=True)
+    result = api.run_backup(engine_params(pg_server, rich_db, repository), check_mode=True)
     assert result['changed'] is True
     assert os.listdir(repository) == []

@@ -50,25 +50,11 @@ class _Passthrough(object):
         pass
 
 
-class _ZstdWriter(object):
-    def __init__(self, sink, level, threads):
-        zstd = require('zstandard')
-        self._cctx = zstd.ZstdCompressor(level=level, threads=threads)
-        self._w = self._cctx.stream_writer(sink, closefd=False, write_return_read=True)
+class _FrameWriter(object):
+    """A codec's stream writer whose close() ends the frame but not the sink."""
 
-    def write(self, data):
-        return self._w.write(data)
-
-    def flush(self):
-        pass
-
-    def close(self):
-        self._w.close()
-
-
-class _GzipWriter(object):
-    def __init__(self, sink, level):
-        self._w = gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0)
+    def __init__(self, writer):
+        self._w = writer
 
     def write(self, data):
         return self._w.write(data)
@@ -83,9 +69,10 @@ class _GzipWriter(object):
 def compressing_writer(sink, algorithm, level, threads=0):
     """A writer that compresses into `sink`; close() ends the frame, not the sink."""
     if algorithm == 'zstd':
-        return _ZstdWriter(sink, level, threads)
+        cctx = require('zstandard').ZstdCompressor(level=level, threads=threads)
+        return _FrameWriter(cctx.stream_writer(sink, closefd=False, write_return_read=True))
     if algorithm == 'gzip':
-        return _GzipWriter(sink, level)
+        return _FrameWriter(gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0))
     return _Passthrough(sink)
 
 
