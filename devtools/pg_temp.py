@@ -146,7 +146,8 @@ class PgServer(object):
 
     def connect(self, dbname='postgres', autocommit=True):
         import psycopg2
-        conn = psycopg2.connect(self.dsn(dbname))
+        conn = psycopg2.connect(host=self.host, port=self.port, user=self.user,
+                                password=self.password, dbname=dbname)
         conn.autocommit = autocommit
         return conn
 

@@ -15,7 +15,7 @@ from .manifest import MANIFEST_NAME, read_manifest
 ID_RE = re.compile(r'^\d{8}T\d{6}Z(-\d+)?$')
 _AGE_RE = re.compile(r'^\s*(\d+)\s*([smhdw]?)\s*$')
 _AGE_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
-_NAME_RE = re.compile(r'^[A-Za-z0-9_.@:-][A-Za-z0-9_.@:+ -]*$')
+_NAME_RE = re.compile(r'^[\w.@:-][\w.@:+ -]*$')   # unicode letters allowed
 
 
 def utcnow():

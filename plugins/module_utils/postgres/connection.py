@@ -88,3 +88,14 @@ def server_version(conn):
 
 def quote_ident(name):
     return '"%s"' % name.replace('"', '""')
+
+
+def error_text(error):
+    """The server's message of a psycopg2 error, without libpq's 'ERROR:' prefix."""
+    diag = getattr(error, 'diag', None)
+    primary = getattr(diag, 'message_primary', None)
+    if primary:
+        detail = getattr(diag, 'message_detail', None)
+        return primary + (' (%s)' % detail if detail else '')
+    text = str(error).strip()
+    return text[len('ERROR:'):].strip() if text.startswith('ERROR:') else text

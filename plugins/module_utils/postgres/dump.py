@@ -18,7 +18,7 @@ from ..manifest import new_manifest, write_manifest
 from ..parallel import TaskError, run_parallel
 from ..stream.compress import SUFFIX
 from ..stream.pipeline import StoredFileWriter
-from .connection import DUMP_SESSION_SQL, connect, server_version
+from .connection import error_text, DUMP_SESSION_SQL, connect, server_version
 from .data_tables import list_data_tables, plan_copy_tasks
 from .ddl_extract import ExtractContext, extract_schema
 from .ddl_file import write_items
@@ -77,7 +77,7 @@ class LogicalDump(object):
         try:
             return self._run(main, start, t0)
         except psycopg2.Error as e:
-            raise BackupFailed('Backup of database %s failed: %s' % (self.params['database'], str(e).strip()),
+            raise BackupFailed('Backup of database %s failed: %s' % (self.params['database'], error_text(e)),
                                'No backup was recorded; fix the cause and run the backup again.')
         finally:
             main.close()
@@ -154,7 +154,7 @@ class LogicalDump(object):
                 raise e.error
             what = ('table %s' % e.task[1].table.display) if e.task and e.task[0] == 'copy' else \
                 ('large objects' if e.task else 'a worker session')
-            raise BackupFailed('Dumping %s failed: %s' % (what, str(e.error).strip()),
+            raise BackupFailed('Dumping %s failed: %s' % (what, error_text(e.error)),
                                'No backup was recorded; fix the cause and run the backup again.')
 
     @staticmethod

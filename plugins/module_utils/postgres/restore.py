@@ -18,7 +18,7 @@ from ..deps import require
 from ..errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ..parallel import TaskError, run_parallel
 from ..stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
-from .connection import connect, quote_ident, server_version
+from .connection import error_text, connect, quote_ident, server_version
 from .ddl_file import read_items
 from .ddl_model import DATABASE_TOKEN, PHASES, POST, PRE, SERIAL_PHASES
 from .large_objects import restore_large_objects
@@ -29,7 +29,10 @@ LOAD_SESSION_SQL = ("SET search_path = ''; SET check_function_bodies = false; "
                     "SET client_min_messages = warning; SET synchronous_commit = off; "
                     "SET maintenance_work_mem = '256MB'; SET row_security = off; "
                     "SET statement_timeout = 0; SET lock_timeout = 0; "
-                    "SET idle_in_transaction_session_timeout = 0; SET client_encoding = 'UTF8'")
+                    "SET idle_in_transaction_session_timeout = 0; SET client_encoding = 'UTF8'; "
+                    # a restored database may be read-only by default: its settings
+                    # are applied before the last phases run
+                    "SET default_transaction_read_only = off")
 DEADLOCK = '40P01'
 RETRIES = 3
 
@@ -93,7 +96,7 @@ class LogicalRestore(object):
             self._swap(admin, action)
         except psycopg2.Error as e:
             self._drop(admin, self.temp)
-            raise RestoreFailed('Restore into %s failed: %s' % (self.target, str(e).strip()),
+            raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
                                 'The target was left unchanged.')
         except BaseException:
             self._drop(admin, self.temp)
@@ -125,7 +128,7 @@ class LogicalRestore(object):
             admin.cursor().execute(sql)
         except Exception as e:
             raise RestoreFailed('Cannot create the restore database on the target server: %s'
-                                % str(e).strip(),
+                                % error_text(e),
                                 'The login user needs CREATEDB, and the encoding/locale of the '
                                 'backup (%s) must exist there.' % info)
 
@@ -156,7 +159,7 @@ class LogicalRestore(object):
             if f['role'] == role:
                 reader = self._reader(f)
                 try:
-                    items.extend(read_items(reader, section))
+                    items.extend(read_items(reader, section, f['path']))
                 finally:
                     reader.close()
         return items
@@ -171,7 +174,7 @@ class LogicalRestore(object):
                 if getattr(e, 'pgcode', None) == DEADLOCK and attempt < RETRIES:
                     time.sleep(0.1 * (attempt + 1))
                     continue
-                raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind, item.name, str(e).strip()),
+                raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind, item.name, error_text(e)),
                                     'The target was left unchanged.')
 
     def _run_items(self, items, jobs):
@@ -184,14 +187,15 @@ class LogicalRestore(object):
         except TaskError as e:
             if isinstance(e.error, DbBackupError):
                 raise e.error
-            raise RestoreFailed('Restore failed: %s' % str(e.error).strip(), 'The target was left unchanged.')
+            raise RestoreFailed('Restore failed: %s' % error_text(e.error), 'The target was left unchanged.')
 
     def _load_data(self, entries):
         entries = sorted(entries, key=lambda f: -f['raw_bytes'])
         whole = {}
         for f in entries:
             if f['role'] == 'data':
-                whole[f['table']] = whole.get(f['table'], 0) + 1
+                key = (f['schema'], f['name'])
+                whole[key] = whole.get(key, 0) + 1
         self._parallel(entries, self.jobs, lambda conn, f: self._load_file(conn, f, whole))
 
     def _load_file(self, conn, entry, files_per_table):
@@ -203,7 +207,7 @@ class LogicalRestore(object):
             cols = ', '.join(quote_ident(c) for c in entry['columns'])
             copy = 'COPY %s%s FROM STDIN' % (table, ' (%s)' % cols if cols else '')
             cur = conn.cursor()
-            single = files_per_table[entry['table']] == 1
+            single = files_per_table[(entry['schema'], entry['name'])] == 1
             try:
                 if single:
                     cur.execute('BEGIN; TRUNCATE ONLY %s' % table)
@@ -216,7 +220,7 @@ class LogicalRestore(object):
                 raise
             except Exception as e:
                 raise RestoreFailed('Loading data into %s (%s) failed: %s'
-                                    % (entry['table'], entry['path'], str(e).strip()),
+                                    % (entry['table'], entry['path'], error_text(e)),
                                     'The target was left unchanged.')
             if rows != entry['rows']:
                 raise IntegrityError('%s loaded %d rows, the manifest recorded %d.'
