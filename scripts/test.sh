@@ -3,6 +3,7 @@
 #
 #   bash scripts/test.sh            # bootstrap, pytest (unit + integration), ansible-test sanity
 #   SKIP_SANITY=1 bash scripts/test.sh     # pytest only (quicker local loop)
+#   SKIP_PYTEST=1 bash scripts/test.sh     # ansible-test sanity only
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -38,16 +39,20 @@ fi
 PY="$VENV/bin/python"
 
 # --- pytest -------------------------------------------------------------------------
-t=$(now)
-echo "== pytest tests/unit tests/integration"
-(cd "$ROOT" && timeout --kill-after=30s "$PYTEST_TIMEOUT" \
-    "$PY" -m pytest -p no:cacheprovider -ra --durations=10 tests/unit tests/integration "$@")
-rc=$?
-case "$rc" in
-    5) echo "pytest collected no tests: that is a failure, not a pass." >&2 ;;
-    124|137) echo "pytest did not finish within $PYTEST_TIMEOUT." >&2 ;;
-esac
-step_done pytest "$t" "$rc"
+if [ -n "${SKIP_PYTEST:-}" ]; then
+    echo "== pytest: skipped (SKIP_PYTEST set)"
+else
+    t=$(now)
+    echo "== pytest tests/unit tests/integration"
+    (cd "$ROOT" && timeout --kill-after=30s "$PYTEST_TIMEOUT" \
+        "$PY" -m pytest -p no:cacheprovider -ra --durations=10 tests/unit tests/integration "$@")
+    rc=$?
+    case "$rc" in
+        5) echo "pytest collected no tests: that is a failure, not a pass." >&2 ;;
+        124|137) echo "pytest did not finish within $PYTEST_TIMEOUT." >&2 ;;
+    esac
+    step_done pytest "$t" "$rc"
+fi
 
 # --- ansible-test sanity --------------------------------------------------------------
 # ansible-test must run from inside ansible_collections/<namespace>/<name>/. A symlink

@@ -72,7 +72,7 @@ def _largest_data_file(bdir):
 def test_wrong_password(pg_server, source_db, pristine, operation):
     repo = pristine[0]
     params = engine_params(pg_server, source_db, repo, login_password=WRONG_PASSWORD,
-                     target_database='never_created')
+                           target_database='never_created')
     run = api.run_backup if operation == 'backup' else api.run_restore
     with pytest.raises(errors.ConnectionFailed) as info:
         run(params)
@@ -130,7 +130,7 @@ def test_unknown_backup_id_lists_what_exists(pg_server, source_db, pristine):
     repo, result = pristine
     with pytest.raises(errors.NotFound) as info:
         api.run_restore(engine_params(pg_server, source_db, repo, backup_id='20000101T000000Z',
-                                target_database='never_created'))
+                                      target_database='never_created'))
     msg = str(info.value)
     assert '20000101T000000Z' in msg
     assert result['backup_id'] in msg, 'message should list the existing backups: ' + msg
@@ -152,7 +152,7 @@ def test_backup_without_manifest_is_not_listed(pg_server, source_db, backup_copy
         api.run_restore(engine_params(pg_server, source_db, repo, target_database=target))
     with pytest.raises(errors.NotFound):
         api.run_restore(engine_params(pg_server, source_db, repo, target_database=target,
-                                backup_id=result['backup_id']))
+                                      backup_id=result['backup_id']))
     assert not db_exists(target)
     # An incomplete backup never counts as a fresh one either.
     again = api.run_backup(engine_params(pg_server, source_db, repo, max_age='1d'))
@@ -201,7 +201,7 @@ def test_failed_restore_keeps_existing_target_with_replace(pg_server, source_db,
     pg_server.psql(target, "CREATE TABLE keep_me(v text); INSERT INTO keep_me VALUES ('precious')")
     with pytest.raises(errors.IntegrityError):
         api.run_restore(engine_params(pg_server, source_db, repo, target_database=target,
-                                if_exists='replace'))
+                                      if_exists='replace'))
     assert pg_server.scalar(target, 'SELECT v FROM keep_me') == 'precious'
 
 
@@ -227,7 +227,7 @@ def test_backup_failing_midway_leaves_no_manifest(pg_server, repository, unique_
 
     with pytest.raises(errors.BackupFailed) as info:
         api.run_backup(engine_params(pg_server, db, repository, login_user=role,
-                               login_password=password, jobs=1))
+                                     login_password=password, jobs=1))
     msg = str(info.value)
     assert 'secret_stuff' in msg or 'permission' in msg.lower(), msg
     assert password not in msg

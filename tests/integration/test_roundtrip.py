@@ -153,7 +153,7 @@ def test_if_exists_replace_replaces_target(pg_server, rich_db, zstd_backup, rich
     pg_server.create_database(target)
     pg_server.psql(target, 'CREATE TABLE old_stuff(v int)')
     result = api.run_restore(engine_params(pg_server, rich_db, repo, target_database=target,
-                                     if_exists='replace'))
+                                           if_exists='replace'))
     assert result['changed'] is True
     assert result['backup_id'] == backup['backup_id']
     compare.assert_same_database(pg_server, rich_db, target, src_snapshot=rich_snapshot)
