@@ -757,9 +757,6 @@ def engine_revision():
 
 
 def default_cli():
-    for rel in ('scripts/dbbackup',):
-        if os.path.exists(os.path.join(REPO, rel)):
-            return os.path.join(REPO, rel)
     return os.path.join(REPO, 'scripts', 'dbbackup')
 
 
