@@ -14,9 +14,11 @@ import time
 from ..catalog import isoformat, utcnow
 from ..deps import require
 from ..errors import BackupFailed, DbBackupError
+from ..keys import encryption_field, new_data_key
 from ..manifest import new_manifest, write_manifest
 from ..parallel import TaskError, run_parallel
 from ..stream.compress import SUFFIX
+from ..stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ..stream.pipeline import StoredFileWriter
 from .connection import error_text, DUMP_SESSION_SQL, connect, server_version
 from .data_tables import list_data_tables, plan_copy_tasks
@@ -47,7 +49,7 @@ def _begin_snapshot_session(conn, snapshot=None):
 class LogicalDump(object):
     """Dumps params['database'] into repo at path; run() returns the manifest."""
 
-    def __init__(self, params, repo, path, backup_id, compression, level, jobs):
+    def __init__(self, params, repo, path, backup_id, compression, level, jobs, encryption=None):
         self.params = params
         self.repo = repo
         self.path = path
@@ -56,10 +58,16 @@ class LogicalDump(object):
         self.level = level
         self.jobs = jobs
         self.suffix = SUFFIX[compression]
+        # encryption: a keys.KeySource, or None for an unencrypted backup
+        self.encryption = encryption
+        self.data_key = new_data_key() if encryption is not None else None
+        if encryption is not None:
+            self.suffix += ENCRYPTED_SUFFIX
 
     def _store(self, relpath, fill):
         """Write one file through the stages; fill(writer) returns extra entry fields."""
-        w = StoredFileWriter(self.repo, self.path + '/' + relpath, self.compression, self.level)
+        w = StoredFileWriter(self.repo, self.path + '/' + relpath, self.compression, self.level,
+                             data_key=self.data_key)
         try:
             extra = fill(w) or {}
             entry = w.commit()
@@ -126,6 +134,8 @@ class LogicalDump(object):
             'rows': sum(f['rows'] for f in data),
             'large_objects': sum(f.get('count', 0) for f in files if f['role'] == 'blobs'),
         }
+        if self.encryption is not None:
+            manifest['encryption'] = encryption_field(self.encryption, self.data_key, manifest)
         write_manifest(self.repo, self.path, manifest)
         return manifest
 

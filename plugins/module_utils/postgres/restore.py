@@ -59,7 +59,7 @@ def target_state(admin, target):
 
 
 class LogicalRestore(object):
-    def __init__(self, params, repo, backup_path, manifest, target, if_exists, jobs):
+    def __init__(self, params, repo, backup_path, manifest, target, if_exists, jobs, data_key=None):
         self.params = params
         self.repo = repo
         self.backup_path = backup_path
@@ -68,6 +68,8 @@ class LogicalRestore(object):
         self.if_exists = if_exists
         self.jobs = jobs
         self.compression = manifest['compression']['algorithm']
+        # the unwrapped data key of an encrypted backup (keys.unwrap_data_key), else None
+        self.data_key = data_key
         self.temp = '_dbbackup_restore_%s' % uuid.uuid4().hex[:12]
 
     # --- planning -------------------------------------------------------
@@ -108,7 +110,7 @@ class LogicalRestore(object):
 
     def _reader(self, entry):
         return open_stored_reader(self.repo, self._rel(entry), self.compression,
-                                  entry['sha256'], entry['stored_bytes'])
+                                  entry['sha256'], entry['stored_bytes'], data_key=self.data_key)
 
     def _connect(self):
         conn = connect(self.params, dbname=self.temp, autocommit=True)

@@ -1,7 +1,10 @@
 """The stage chains between a data source and a repository file.
 
-write:  source -> 1 MiB buffer -> count raw -> compress -> sha256 + count -> atomic repo file
-read:   repo file -> sha256 + size check -> decompress -> sink
+write:  source -> 1 MiB buffer -> count raw -> compress [-> encrypt] -> sha256 + count -> atomic repo file
+read:   repo file -> sha256 + size check [-> decrypt] -> decompress -> sink
+
+Encryption (stream/encrypt.py) is on when a data key is given. The SHA-256
+is of the stored (encrypted) bytes, so integrity checks need no key.
 
 psycopg2's COPY calls write() once per row, so the buffer in front of the
 Python stages matters (see the performance notes).
@@ -12,6 +15,7 @@ __metaclass__ = type
 import io
 
 from .compress import compressing_writer, decompressing_reader
+from .encrypt import DecryptingReader, EncryptingWriter
 from .hashing import CountingWriter, HashingWriter, VerifyingReader
 
 BUFFER_SIZE = 1 << 20
@@ -36,11 +40,18 @@ class StoredFileWriter(object):
     abort() leaves nothing behind.
     """
 
-    def __init__(self, repo, relpath, compression, level, threads=0):
+    def __init__(self, repo, relpath, compression, level, threads=0, data_key=None):
         self.relpath = relpath
         self._target = repo.open_write(relpath)
         self._stored = HashingWriter(self._target)
-        self._codec = compressing_writer(self._stored, compression, level, threads)
+        self._encrypt = None
+        if data_key is not None:
+            try:
+                self._encrypt = EncryptingWriter(self._stored, data_key)
+            except BaseException:
+                self._target.abort()
+                raise
+        self._codec = compressing_writer(self._encrypt or self._stored, compression, level, threads)
         self._raw = CountingWriter(self._codec)
         self._buf = io.BufferedWriter(_RawAdapter(self._raw), BUFFER_SIZE)
 
@@ -50,6 +61,8 @@ class StoredFileWriter(object):
     def commit(self):
         self._buf.flush()
         self._codec.close()
+        if self._encrypt is not None:
+            self._encrypt.close()
         self._target.commit()
         return {'path': self.relpath, 'raw_bytes': self._raw.count,
                 'stored_bytes': self._stored.count, 'sha256': self._stored.hexdigest()}
@@ -58,10 +71,14 @@ class StoredFileWriter(object):
         self._target.abort()
 
 
-def open_stored_reader(repo, relpath, compression, sha256=None, stored_bytes=None):
-    """A readable of the decompressed content of relpath, verified against the manifest."""
+def open_stored_reader(repo, relpath, compression, sha256=None, stored_bytes=None, data_key=None):
+    """A readable of the decompressed content of relpath, verified against the manifest.
+
+    data_key: the backup's data key (keys.unwrap_data_key) when it is encrypted.
+    """
     verified = VerifyingReader(repo.open_read(relpath), sha256, stored_bytes, relpath)
-    return decompressing_reader(verified, compression, relpath)
+    source = verified if data_key is None else DecryptingReader(verified, data_key, relpath)
+    return decompressing_reader(source, compression, relpath)
 
 
 def verify_stored_file(repo, relpath, sha256, stored_bytes):
