@@ -36,10 +36,8 @@ def dump_large_objects(conn, writer):
     return len(oids)
 
 
-def restore_large_objects(conn, reader, label):
-    """Write contents into large objects created by the schema; returns the count."""
-    cur = conn.cursor()
-    count = 0
+def iter_large_object_pieces(reader, label):
+    """(oid, offset, piece) for the whole file; a zero-length object yields one empty piece."""
     buf = b''
     while True:
         while b'\n' not in buf:
@@ -47,13 +45,15 @@ def restore_large_objects(conn, reader, label):
             if not more:
                 if buf:
                     raise IntegrityError('Large-object file %s ends inside a header.' % label)
-                return count
+                return
             buf += more
         header, buf = buf.split(b'\n', 1)
         try:
             oid, size = (int(x) for x in header.split(b' '))
         except ValueError:
             raise IntegrityError('Large-object file %s has a bad header %r.' % (label, header[:40]))
+        if size == 0:
+            yield oid, 0, b''
         offset = 0
         while offset < size:
             if not buf:
@@ -61,6 +61,16 @@ def restore_large_objects(conn, reader, label):
                 if not buf:
                     raise IntegrityError('Large-object file %s is truncated in object %d.' % (label, oid))
             piece, buf = buf[:size - offset], buf[size - offset:]
-            cur.execute('SELECT pg_catalog.lo_put(%s, %s, %s)', (oid, offset, piece))
+            yield oid, offset, piece
             offset += len(piece)
-        count += 1
+
+
+def restore_large_objects(conn, reader, label):
+    """Write contents into large objects created by the schema; returns the count."""
+    cur = conn.cursor()
+    oids = set()
+    for oid, offset, piece in iter_large_object_pieces(reader, label):
+        oids.add(oid)
+        if piece:
+            cur.execute('SELECT pg_catalog.lo_put(%s, %s, %s)', (oid, offset, piece))
+    return len(oids)
