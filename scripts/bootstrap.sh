@@ -110,6 +110,78 @@ install_system_packages() {
     fi
 }
 
+# --- 1b. MariaDB server and client (MySQL/MariaDB tests and bench) ------------------
+# mariadbd, mariadb-install-db, mariadb, mariadb-dump and mariadb-binlog from Debian's
+# mariadb-server and mariadb-client. The tests start their own throwaway servers
+# (devtools/mysql_temp.py) and never use Debian's service: while the packages are
+# installed a policy-rc.d denies starting services (unless one already exists, as in
+# most containers), and a server the packages started anyway is stopped.
+install_mariadb() {
+    local missing=0 tool policy=/usr/sbin/policy-rc.d ours=0 rc=0
+    [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ] || missing=1
+    for tool in mariadb-install-db mariadb mariadb-dump mariadb-binlog; do
+        command -v "$tool" >/dev/null 2>&1 || missing=1
+    done
+    if [ "$missing" = 0 ]; then
+        say "MariaDB server and client present"
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; }; then
+        die "MariaDB binaries are missing and cannot be installed here (needs apt-get as root or via sudo): install mariadb-server and mariadb-client."
+    fi
+    if [ ! -e "$policy" ]; then
+        quiet as_root sh -c "printf '#!/bin/sh\n# dbbackup bootstrap: no service starts during its apt-get install\nexit 101\n' > $policy && chmod 755 $policy" \
+            || die "cannot write $policy (need root or sudo)."
+        ours=1
+    fi
+    say "installing mariadb-server mariadb-client"
+    (apt_install mariadb-server mariadb-client) || rc=$?
+    [ "$ours" = 1 ] && as_root rm -f "$policy"
+    [ "$rc" = 0 ] || exit "$rc"
+    command -v mariadb-install-db >/dev/null 2>&1 || die "mariadb-server was installed but mariadb-install-db is still missing."
+    # Debian's own server, if a package script started it anyway (it listens on 3306).
+    if [ -e /run/mysqld/mysqld.pid ] || [ -S /run/mysqld/mysqld.sock ]; then
+        say "stopping Debian's MariaDB service"
+        if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+            as_root systemctl stop mariadb >/dev/null 2>&1 || true
+        else
+            as_root /etc/init.d/mariadb stop >/dev/null 2>&1 || true
+        fi
+    fi
+}
+
+# --- 1c. What the role tests need (scripts/molecule.sh) -----------------------------
+# prometheus-node-exporter (the metrics role and scenario), python3-venv for the system
+# Python (the agent role builds its virtualenv with /usr/bin/python3), systemd for
+# systemd-analyze (the schedule role verifies its units; systemd need not be running).
+# Services are not started while installing (policy-rc.d), and a node_exporter that was
+# started anyway is stopped: the scenario runs its own on a free loopback port.
+install_role_test_packages() {
+    local pkgs=() policy=/usr/sbin/policy-rc.d ours=0 rc=0
+    [ -x /usr/bin/prometheus-node-exporter ] || pkgs+=(prometheus-node-exporter)
+    { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; } || pkgs+=(python3 python3-venv)
+    command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
+    if [ "${#pkgs[@]}" = 0 ]; then
+        say "node_exporter, python3-venv and systemd-analyze present"
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; }; then
+        die "${pkgs[*]} missing and cannot be installed here (needs apt-get as root or via sudo)."
+    fi
+    if [ ! -e "$policy" ]; then
+        quiet as_root sh -c "printf '#!/bin/sh\n# dbbackup bootstrap: no service starts during its apt-get install\nexit 101\n' > $policy && chmod 755 $policy" \
+            || die "cannot write $policy (need root or sudo)."
+        ours=1
+    fi
+    say "installing ${pkgs[*]}"
+    (apt_install "${pkgs[@]}") || rc=$?
+    [ "$ours" = 1 ] && as_root rm -f "$policy"
+    [ "$rc" = 0 ] || exit "$rc"
+    if [ -x /etc/init.d/prometheus-node-exporter ] && [ ! -d /run/systemd/system ]; then
+        as_root /etc/init.d/prometheus-node-exporter stop >/dev/null 2>&1 || true
+    fi
+}
+
 # --- 2. virtualenv ------------------------------------------------------------
 make_venv() {
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found; install Python 3.11 or set PYTHON."
@@ -196,6 +268,8 @@ EOF
 }
 
 install_system_packages
+install_mariadb
+install_role_test_packages
 make_venv
 write_get_pip_standin
 say "ready: venv $VENV"

@@ -4,6 +4,7 @@
 #   bash scripts/test.sh            # bootstrap, pytest (unit + integration), ansible-test sanity
 #   SKIP_SANITY=1 bash scripts/test.sh     # pytest only (quicker local loop)
 #   SKIP_PYTEST=1 bash scripts/test.sh     # ansible-test sanity only
+#   SKIP_MOLECULE=1 bash scripts/test.sh   # without the roles' ansible-lint + molecule scenarios
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -100,6 +101,24 @@ else
     rc=$?
     [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test sanity did not finish within $SANITY_TIMEOUT." >&2
     step_done "ansible-test sanity" "$t" "$rc"
+fi
+
+# --- roles: ansible-lint and the molecule scenarios (scripts/molecule.sh) -------------
+# The scenarios converge the roles on this machine (packages, users, units): they need root.
+MOLECULE_TIMEOUT="${MOLECULE_TIMEOUT:-15m}"
+if [ -n "${SKIP_MOLECULE:-}" ]; then
+    echo "== roles (ansible-lint, molecule): skipped (SKIP_MOLECULE set)"
+else
+    t=$(now)
+    if [ "$(id -u)" != 0 ]; then
+        echo "the molecule scenarios install packages, users and systemd units: run as root (CI does), or set SKIP_MOLECULE=1." >&2
+        rc=1
+    else
+        timeout --kill-after=30s "$MOLECULE_TIMEOUT" bash "$ROOT/scripts/molecule.sh"
+        rc=$?
+        [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the role scenarios did not finish within $MOLECULE_TIMEOUT." >&2
+    fi
+    step_done "roles (ansible-lint, molecule)" "$t" "$rc"
 fi
 
 if [ "${#failed[@]}" -gt 0 ]; then

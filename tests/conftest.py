@@ -16,6 +16,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from devtools.pg_temp import PgServer, find_pg_bin  # noqa: E402
+from devtools.mysql_temp import MySqlServer, find_mysql_binaries  # noqa: E402
 
 RICH_DIR = os.path.join(ROOT, 'tests', 'fixtures', 'rich')
 _names = itertools.count(1)
@@ -108,3 +109,52 @@ def database_exists(server, name):
 def db_exists(pg_server):
     """db_exists(name) -> True if the database exists on the session server."""
     return lambda name: database_exists(pg_server, name)
+
+
+@pytest.fixture(scope='session')
+def mysql_server():
+    """A MariaDB server (devtools.mysql_temp.MySqlServer, binary log on) shared by the session.
+
+    Missing binaries are a set-up failure, not a skip (scripts/bootstrap.sh installs them).
+    """
+    try:
+        find_mysql_binaries()
+    except RuntimeError as e:
+        pytest.fail('MariaDB server binaries are required for these tests: %s.' % e, pytrace=False)
+    server = MySqlServer()
+    try:
+        server.start()
+    except Exception as e:
+        log = server.log_tail()
+        server.stop()
+        pytest.fail('could not start the throwaway MariaDB server: %s\n%s' % (e, log), pytrace=False)
+    yield server
+    server.stop()
+
+
+# --- S3-compatible endpoint (moto server on loopback; tests/support/s3.py) -------------
+
+@pytest.fixture(scope='session')
+def s3_server(tmp_path_factory):
+    """A moto S3 server subprocess with IAM authentication on (tests.support.s3.MotoS3)."""
+    from tests.support.s3 import MotoS3
+    try:
+        import moto.server  # noqa: F401
+        import flask  # noqa: F401
+    except ImportError as e:
+        pytest.fail('moto[server] is required for the S3 tests (%s). Run scripts/bootstrap.sh '
+                    '(requirements-test.txt installs moto[server]).' % e, pytrace=False)
+    server = MotoS3(str(tmp_path_factory.mktemp('moto') / 'moto.log'))
+    try:
+        server.start()
+    except Exception as e:
+        server.stop()
+        pytest.fail('could not start the moto S3 server: %s\n%s' % (e, server.log_tail()), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_repo(s3_server):
+    """A fresh bucket for the test: S3Location with .url (s3://<bucket>/backups), .options(), .client."""
+    return s3_server.new_bucket('dbb-%d-%d' % (os.getpid(), next(_names)))

@@ -11,10 +11,13 @@ class ModuleDocFragment(object):
 options:
   repository:
     description:
-      - Where backups are stored, an absolute directory path on the host that runs the module.
+      - Where backups are stored, either an absolute directory path on the host that runs the module
+        or an S3-compatible bucket, C(s3://bucket) or C(s3://bucket/prefix) (see the O(s3_endpoint_url)
+        and C(aws_*) options).
       - Backups of one database live under C(<repository>/<server_name>/logical/<database>/<backup_id>/);
         a backup is complete only once its C(manifest.json) exists.
-      - The directory is created (mode 0700) when missing; files are written with mode 0600.
+      - A directory is created (mode 0700) when missing; files are written with mode 0600.
+        A bucket must exist.
     type: str
     required: true
   server_name:
@@ -23,4 +26,68 @@ options:
       - Defaults to O(login_host), with C(_<port>) appended when O(login_port) is not 5432,
         or C(localhost) when only a Unix socket is used.
     type: str
+  s3_endpoint_url:
+    description:
+      - URL of an S3-compatible endpoint (MinIO, Ceph RGW, Wasabi, ...), for example V(https://minio.example.com:9000).
+      - When not set, AWS S3 (or the C(AWS_ENDPOINT_URL) environment variable) is used.
+      - Only used with an C(s3://) O(repository), like all C(s3_*) and C(aws_*) options.
+    type: str
+  s3_region:
+    description:
+      - Region of the bucket. When not set, the AWS configuration of the host (C(AWS_DEFAULT_REGION), the profile) applies.
+    type: str
+  s3_addressing_style:
+    description:
+      - How the bucket is put into request URLs. V(path) is C(https://endpoint/bucket/key),
+        V(virtual) is C(https://bucket.endpoint/key), V(auto) lets boto3 choose.
+      - When not set, V(path) with O(s3_endpoint_url) (what most S3-compatible servers expect) and V(auto) without it.
+    type: str
+    choices: [ auto, path, virtual ]
+  aws_access_key:
+    description:
+      - Access key ID. Give it together with O(aws_secret_key).
+      - When neither is given, the usual AWS chain on the host that runs the module applies
+        (C(AWS_ACCESS_KEY_ID)/C(AWS_SECRET_ACCESS_KEY)/C(AWS_SESSION_TOKEN), C(AWS_PROFILE), C(~/.aws/credentials),
+        web identity, container or instance role).
+    type: str
+  aws_secret_key:
+    description:
+      - Secret access key. Never logged or returned.
+    type: str
+  aws_session_token:
+    description:
+      - Session token of temporary credentials, with O(aws_access_key) and O(aws_secret_key). Never logged or returned.
+    type: str
+  aws_profile:
+    description:
+      - Named profile from the AWS config and credentials files of the user that runs the module.
+      - Mutually exclusive with O(aws_access_key).
+    type: str
+  s3_storage_class:
+    description:
+      - Storage class of the data objects, for example V(STANDARD_IA), V(ONEZONE_IA), V(INTELLIGENT_TIERING),
+        V(GLACIER_IR), or whatever the endpoint supports.
+      - C(manifest.json) is always stored in the bucket's default class, so listing and C(max_age) keep working.
+        Objects in archive classes (V(GLACIER), V(DEEP_ARCHIVE)) must be restored from the archive before a restore.
+      - When not set, the bucket's default class applies.
+    type: str
+  s3_sse:
+    description:
+      - Server-side encryption of every object, V(AES256) (S3-managed keys) or V(aws:kms).
+      - This is encryption at rest by the storage service; it is independent of the collection's own encryption.
+    type: str
+    choices: [ AES256, aws:kms ]
+  s3_sse_kms_key_id:
+    description:
+      - KMS key ID or ARN for O(s3_sse=aws:kms); implies O(s3_sse=aws:kms) when O(s3_sse) is not set.
+    type: str
+  s3_ca_bundle:
+    description:
+      - CA bundle file to verify the TLS certificate of the endpoint (a private CA).
+    type: path
+  s3_validate_certs:
+    description:
+      - Verify the TLS certificate of the endpoint. Set to V(false) only for testing.
+    type: bool
+    default: true
 '''

@@ -24,8 +24,8 @@ def connection_argument_spec():
     return dict(
         db_type=dict(type='str', default='postgresql', choices=['postgresql', 'mysql']),
         login_host=dict(type='str'),
-        login_port=dict(type='int', default=5432),
-        login_user=dict(type='str', default='postgres'),
+        login_port=dict(type='int'),   # default by db_type: 5432 / 3306 (api.DEFAULT_PORT)
+        login_user=dict(type='str'),   # default by db_type: postgres / root (api.DEFAULT_USER)
         login_password=dict(type='str', no_log=True),
         login_unix_socket=dict(type='str'),
         ssl_mode=dict(type='str', default='prefer', choices=SSL_MODES),
@@ -38,7 +38,34 @@ def repository_argument_spec():
     return dict(
         repository=dict(type='str', required=True),
         server_name=dict(type='str'),
+        # S3-compatible repositories (storage/s3.py); ignored for local directories
+        s3_endpoint_url=dict(type='str'),
+        s3_region=dict(type='str'),
+        s3_addressing_style=dict(type='str', choices=['auto', 'path', 'virtual']),
+        aws_access_key=dict(type='str', no_log=False),
+        aws_secret_key=dict(type='str', no_log=True),
+        aws_session_token=dict(type='str', no_log=True),
+        aws_profile=dict(type='str'),
+        s3_storage_class=dict(type='str'),
+        s3_sse=dict(type='str', choices=['AES256', 'aws:kms']),
+        s3_sse_kms_key_id=dict(type='str', no_log=False),
+        s3_ca_bundle=dict(type='path'),
+        s3_validate_certs=dict(type='bool', default=True),
     )
+
+
+def encryption_argument_spec(prefix=''):
+    """Encryption key options (doc fragment: encryption); prefix 'new_' for the rekey module's new key."""
+    return {
+        prefix + 'encryption_key_file': dict(type='path', no_log=False),
+        prefix + 'encryption_key_env': dict(type='str', no_log=False),
+        prefix + 'encryption_passphrase': dict(type='str', no_log=True),
+    }
+
+
+def encryption_mutually_exclusive(prefix=''):
+    """Only one key source at a time."""
+    return [[prefix + 'encryption_key_file', prefix + 'encryption_key_env', prefix + 'encryption_passphrase']]
 
 
 def common_argument_spec(**extra):

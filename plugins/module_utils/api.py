@@ -10,6 +10,8 @@ import time
 
 from .catalog import backups_path, find_backup, fresh_backup, parse_max_age, reserve_backup_id, utcnow
 from .errors import BadInput
+from .keys import key_source, unwrap_data_key
+from .metrics import backup_metrics, restore_metrics
 from .storage.factory import open_repository
 from .stream.compress import check_options
 
@@ -19,17 +21,22 @@ COMMON_DEFAULTS = {
     'database': None, 'repository': None, 'server_name': None, 'jobs': 2,
 }
 BACKUP_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', compression='zstd',
-                       compression_level=None, max_age=None)
+                       compression_level=None, max_age=None, verify='none')
 RESTORE_DEFAULTS = dict(COMMON_DEFAULTS, target_database=None, backup_id='latest', if_exists='fail')
+DEFAULT_PORT = {'postgresql': 5432, 'mysql': 3306}
+DEFAULT_USER = {'postgresql': 'postgres', 'mysql': 'root'}
 
 
 def _prepare(params, defaults):
     p = dict(defaults)
     p.update({k: v for k, v in (params or {}).items() if v is not None})
-    if p['db_type'] == 'mysql':
-        raise BadInput('db_type mysql is not supported by this version yet; use postgresql.')
-    if p['db_type'] != 'postgresql':
+    if p['db_type'] not in DEFAULT_PORT:
         raise BadInput('db_type must be postgresql or mysql, got %r.' % (p['db_type'],))
+    # login_port/login_user not given: the db_type's default (5432/postgres, 3306/root)
+    if (params or {}).get('login_port') is None:
+        p['login_port'] = DEFAULT_PORT[p['db_type']]
+    if not (params or {}).get('login_user'):
+        p['login_user'] = DEFAULT_USER[p['db_type']]
     if not p.get('database'):
         raise BadInput('database is required.')
     try:
@@ -45,10 +52,11 @@ def _prepare(params, defaults):
 
 
 def default_server_name(p):
+    default = DEFAULT_PORT.get(p.get('db_type') or 'postgresql', 5432)
     if p.get('login_host') and not p.get('login_unix_socket'):
         host = p['login_host']
-        return host if p['login_port'] == 5432 else '%s_%d' % (host, p['login_port'])
-    return 'localhost' if p['login_port'] == 5432 else 'localhost_%d' % p['login_port']
+        return host if p['login_port'] == default else '%s_%d' % (host, p['login_port'])
+    return 'localhost' if p['login_port'] == default else 'localhost_%d' % p['login_port']
 
 
 def _summary(manifest, location):
@@ -59,9 +67,11 @@ def _summary(manifest, location):
         'raw_bytes': t['raw_bytes'], 'duration_seconds': manifest.get('duration_seconds'),
         'tables': t['tables'], 'rows': t['rows'],
         'server_version': manifest.get('server_version'),
+        'encrypted': bool(manifest.get('encryption')),
     }
 
 
+@backup_metrics   # params['metrics_dir']: node_exporter textfile metrics (metrics.py)
 def run_backup(params, check_mode=False):
     from .postgres.connection import connect
     from .postgres.dump import LogicalDump
@@ -70,33 +80,95 @@ def run_backup(params, check_mode=False):
         raise BadInput('kind must be logical in this version, got %r.' % (p['kind'],))
     compression, level = check_options(p['compression'], p['compression_level'])
     max_age = parse_max_age(p['max_age'])
+    if p['verify'] not in ('none', 'quick', 'deep'):
+        raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
+    encryption = key_source(p)
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database'])
     if max_age:
         manifest = fresh_backup(repo, base, max_age)
-        if manifest:
+        # a recent backup counts only when it is encrypted exactly when encryption is asked for
+        if manifest and bool(manifest.get('encryption')) == (encryption is not None):
             result = _summary(manifest, repo.location(base + '/' + manifest['backup_id']))
             result.update(changed=False, msg='A complete backup younger than max_age exists (%s).'
                           % manifest['backup_id'])
             return result
     if check_mode:
-        connect(p).close()
+        if p['db_type'] == 'mysql':
+            from .mysql.connection import connect as mysql_connect
+            mysql_connect(p, p['database']).close()
+        else:
+            connect(p).close()
         return {'changed': True, 'msg': 'A backup of %s would be created.' % p['database'],
                 'backup_id': None, 'location': repo.location(base), 'database': p['database'],
                 'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
-                'server_version': None}
+                'server_version': None, 'encrypted': encryption is not None}
     start = utcnow()
     backup_id, path = reserve_backup_id(repo, base, start)
+    if p['db_type'] == 'mysql':
+        from .mysql.dump import MysqlLogicalDump as dump_class
+    else:
+        dump_class = LogicalDump
     try:
-        manifest = LogicalDump(p, repo, path, backup_id, compression, level, p['jobs']).run(start)
+        manifest = dump_class(p, repo, path, backup_id, compression, level, p['jobs'],
+                              encryption=encryption).run(start)
     except BaseException:
         repo.delete_tree(path)
         raise
     result = _summary(manifest, repo.location(path))
     result.update(changed=True, msg='Backup %s of %s written.' % (backup_id, p['database']))
+    if p['verify'] != 'none':
+        from .verify import failure
+        result['verification'] = _verify_report(repo, path, manifest, p['verify'], encryption, True)
+        if not result['verification']['ok']:
+            raise failure([result['verification']])
     return result
 
 
+VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, backup_id='latest', mode='quick')
+
+
+def _verify_report(repo, path, manifest, mode, encryption, record_it):
+    """Verify one backup (verify.py) and record the outcome in verify.json."""
+    from .verify import MODES, record, verify_backup
+    if mode not in MODES:
+        raise BadInput('verify must be one of none, %s, got %r.' % (', '.join(MODES), mode))
+    data_key = backup_data_key(encryption, manifest) if mode == 'deep' else None
+    report = verify_backup(repo, path, manifest, mode, data_key)
+    if record_it:
+        record(repo, path, report)
+    return report
+
+
+def run_verify(params, check_mode=False):
+    """Re-read stored backups and check them against their manifests (module dbbackup_verify).
+
+    backup_id: 'latest' (default), an id, or 'all' complete backups of the database.
+    mode quick needs no key; deep decrypts (key required for encrypted backups) and
+    decompresses and checks rows and structure. Check mode records nothing.
+    """
+    from .catalog import list_backups
+    from .verify import failure
+    p = _prepare(params, VERIFY_DEFAULTS)
+    repo = open_repository(p)
+    base = backups_path(p['server_name'], 'logical', p['database'])
+    if p['backup_id'] == 'all':
+        manifests = [m for bid, m in list_backups(repo, base)]
+        if not manifests:
+            find_backup(repo, base, 'latest')      # raises the clear "no complete backup" error
+    else:
+        manifests = [find_backup(repo, base, p['backup_id'])]
+    encryption = key_source(p)
+    reports = [_verify_report(repo, base + '/' + m['backup_id'], m, p['mode'], encryption, not check_mode)
+               for m in manifests]
+    if not all(r['ok'] for r in reports):
+        raise failure(reports)
+    return {'changed': False, 'ok': True, 'mode': p['mode'], 'verified': reports,
+            'backups': len(reports), 'msg': '%d backup(s) of %s verified (%s).'
+            % (len(reports), p['database'], p['mode'])}
+
+
+@restore_metrics  # params['metrics_dir']: verification state of the restored backup
 def run_restore(params, check_mode=False):
     from .postgres.connection import connect
     from .postgres.restore import LogicalRestore, MAINTENANCE_DB
@@ -106,11 +178,21 @@ def run_restore(params, check_mode=False):
     target = p.get('target_database') or p['database']
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database'])
+    encryption = key_source(p)
     manifest = find_backup(repo, base, p['backup_id'])
+    check_db_type(manifest, p)
     path = base + '/' + manifest['backup_id']
-    restore = LogicalRestore(p, repo, path, manifest, target, p['if_exists'], p['jobs'])
+    data_key = backup_data_key(encryption, manifest)   # before anything touches the target
+    if p['db_type'] == 'mysql':
+        from .mysql.restore import MysqlLogicalRestore
+        from .mysql.connection import connect as mysql_connect
+        restore = MysqlLogicalRestore(p, repo, path, manifest, target, p['if_exists'], p['jobs'],
+                                      data_key=data_key)
+        admin = mysql_connect(p)
+    else:
+        restore = LogicalRestore(p, repo, path, manifest, target, p['if_exists'], p['jobs'], data_key=data_key)
+        admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
     t0 = time.time()
-    admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
     try:
         action = restore.plan(admin)
         result = _summary(manifest, repo.location(path))
@@ -129,3 +211,70 @@ def run_restore(params, check_mode=False):
     result.update(changed=True, server_version=version, duration_seconds=round(time.time() - t0, 3),
                   msg='Backup %s restored into %s.' % (manifest['backup_id'], target))
     return result
+
+
+def check_db_type(manifest, p):
+    """A backup restores only with the db_type it was taken with."""
+    kind = manifest.get('db_type', 'postgresql')
+    if kind != p['db_type']:
+        raise BadInput('Backup %s of %s is a %s backup, but db_type is %s.'
+                       % (manifest['backup_id'], manifest['database'], kind, p['db_type']),
+                       'Set db_type: %s (and the matching login options).' % kind)
+
+
+def backup_data_key(encryption, manifest):
+    """The data key of an encrypted backup (None when it is not encrypted; a key given is then ignored).
+
+    Raises BadInput when the backup is encrypted and no key was given, WrongKey
+    when the key is not the backup's, IntegrityError when the manifest was modified.
+    """
+    if not manifest.get('encryption'):
+        return None
+    if encryption is None:
+        raise BadInput('Backup %s of %s is encrypted and no key was given.'
+                       % (manifest['backup_id'], manifest['database']),
+                       'Give its key with encryption_key_file, encryption_key_env or encryption_passphrase '
+                       '(CLI: --encryption-key-file, --encryption-key-env or the environment variable '
+                       'DBBACKUP_ENCRYPTION_PASSPHRASE).')
+    return unwrap_data_key(encryption, manifest)
+
+
+def run_rekey(params, check_mode=False):
+    """Rewrap the data keys of encrypted backups with a new key (see rekey.py)."""
+    from .rekey import rekey
+    return rekey(params, check_mode)
+
+
+def run_verify_locks(params, check_mode=False):
+    """Lock-table capacity against what dumps/restores need (see verify_locks.py, postgres/locks.py)."""
+    from .verify_locks import run_verify_locks as verify
+    return verify(params, check_mode)
+
+
+PITR_DEFAULTS = dict(RESTORE_DEFAULTS, state='restored', stop_datetime=None, stop_binlog_file=None,
+                     stop_position=None)
+
+
+def run_pitr(params, check_mode=False):
+    """Point-in-time recovery of one database (module dbbackup_pitr); mysql: see mysql/pitr.py."""
+    p = _prepare(params, PITR_DEFAULTS)
+    if p['db_type'] != 'mysql':
+        raise BadInput('dbbackup_pitr does not support db_type %s yet; only mysql (logical backup plus '
+                       'binary-log replay) is implemented.' % p['db_type'])
+    from .mysql.pitr import run_pitr as mysql_pitr
+    encryption = key_source(p)
+    return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest))
+
+
+def run_binlog_push(params, check_mode=False):
+    """Archive closed binary-log files of a MySQL/MariaDB server (host CLI binlog-push)."""
+    from .mysql.binlog import push
+    p = dict(params or {})
+    p.setdefault('db_type', 'mysql')
+    if not p.get('database'):
+        p['database'] = '-'             # not used; _prepare wants one
+    p = _prepare(p, dict(COMMON_DEFAULTS, compression='zstd', compression_level=None))
+    if p['db_type'] != 'mysql':
+        raise BadInput('binlog-push archives MySQL/MariaDB binary logs; db_type must be mysql.')
+    return push(p, rotate=bool(p.get('rotate')), binlog_dir=p.get('binlog_dir'),
+                compression=p['compression'], level=p['compression_level'], check_mode=check_mode)

@@ -2,17 +2,22 @@
 
 Options mirror the module options. Passwords come from the environment
 (DBBACKUP_LOGIN_PASSWORD, else PGPASSWORD), never from argv, so they do not
-show in process lists. Prints the result as JSON; errors go to stderr with
-exit status 1 (2 for usage errors).
+show in process lists; so do encryption passphrases
+(DBBACKUP_ENCRYPTION_PASSPHRASE, and DBBACKUP_NEW_ENCRYPTION_PASSPHRASE for
+rekey). Keys are given as a file (--encryption-key-file) or the name of an
+environment variable holding them (--encryption-key-env). Prints the result
+as JSON; errors go to stderr with exit status 1 (2 for usage errors).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import copy
 import json
 import os
 import sys
 
+from .cli_config import apply_config, fill_secrets
 from .errors import DbBackupError
 
 CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_socket',
@@ -26,8 +31,8 @@ def _parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--db-type', default='postgresql', choices=('postgresql', 'mysql'))
     common.add_argument('--login-host')
-    common.add_argument('--login-port', type=int, default=5432)
-    common.add_argument('--login-user', default='postgres')
+    common.add_argument('--login-port', type=int, help='default 5432 (postgresql), 3306 (mysql)')
+    common.add_argument('--login-user', help='default postgres (postgresql), root (mysql)')
     common.add_argument('--login-unix-socket')
     common.add_argument('--ssl-mode', default='prefer')
     common.add_argument('--ca-cert')
@@ -35,25 +40,97 @@ def _parser():
     common.add_argument('--repository', required=True)
     common.add_argument('--server-name')
     common.add_argument('--jobs', type=int, default=2)
+    s3 = common.add_argument_group(
+        's3:// repositories', 'credentials only from the AWS environment (AWS_ACCESS_KEY_ID, '
+        'AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE), ~/.aws or an instance role')
+    s3.add_argument('--s3-endpoint-url', help='S3-compatible endpoint, e.g. https://minio.example.com:9000')
+    s3.add_argument('--s3-region')
+    s3.add_argument('--s3-addressing-style', choices=('auto', 'path', 'virtual'))
+    s3.add_argument('--aws-profile', help='named profile from ~/.aws/config and ~/.aws/credentials')
+    s3.add_argument('--s3-storage-class', help='storage class of data objects, e.g. STANDARD_IA')
+    s3.add_argument('--s3-sse', choices=('AES256', 'aws:kms'), help='server-side encryption')
+    s3.add_argument('--s3-sse-kms-key-id')
+    s3.add_argument('--s3-ca-bundle', help='CA bundle file for the endpoint certificate')
+    s3.add_argument('--s3-no-validate-certs', dest='s3_validate_certs', action='store_false', default=None,
+                    help='do not verify the endpoint certificate (testing only)')
+    common.add_argument('--config', metavar='FILE',
+                        help='read option values (and secrets) from an INI or JSON file (see cli_config.py)')
+    common.add_argument('--encryption-key-file', help='key-encryption key file (0600)')
+    common.add_argument('--encryption-key-env', metavar='VARIABLE',
+                        help='name of an environment variable holding the key-encryption key')
     b = sub.add_parser('backup', parents=[common], help='take a logical backup')
     b.add_argument('--kind', default='logical', choices=('logical',))
     b.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'))
     b.add_argument('--compression-level', type=int)
     b.add_argument('--max-age')
+    b.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_* metrics')
+    b.add_argument('--verify', default='none', choices=('none', 'quick', 'deep'),
+                   help='re-read the new backup and check it against its manifest')
     b.add_argument('--check', action='store_true', help='report what would happen, change nothing')
     r = sub.add_parser('restore', parents=[common], help='restore a logical backup')
     r.add_argument('--target-database')
     r.add_argument('--backup-id', default='latest')
     r.add_argument('--if-exists', default='fail', choices=('fail', 'replace'))
+    r.add_argument('--metrics-dir', help='node_exporter textfile directory: record the verification state')
     r.add_argument('--check', action='store_true', help='report what would happen, change nothing')
+    # a private copy of the parent: argparse shares parent actions between subparsers, so
+    # changing `required` or a default on one subcommand would change it for all of them
+    rk = sub.add_parser('rekey', parents=[copy.deepcopy(common)],
+                        help='rewrap the data keys of encrypted backups with a new key (manifests only)')
+    for action in rk._actions:   # all databases of the server when --database is not given
+        if action.dest == 'database':
+            action.required = False
+    rk.add_argument('--new-encryption-key-file', help='the new key-encryption key file (0600)')
+    rk.add_argument('--new-encryption-key-env', metavar='VARIABLE',
+                    help='name of an environment variable holding the new key-encryption key')
+    rk.add_argument('--check', action='store_true', help='list what would be rewrapped, change nothing')
     ls = sub.add_parser('list', parents=[common], help='list complete backups of a database')
-    ls.set_defaults(jobs=1)
+    v = sub.add_parser('verify', parents=[common], help='check stored backups against their manifests')
+    v.add_argument('--backup-id', default='latest', help="an id, 'latest' or 'all'")
+    v.add_argument('--mode', default='quick', choices=('quick', 'deep'))
+    v.add_argument('--check', action='store_true', help='check, but do not record verify.json')
+    _mysql_parsers(sub, common)
     return p
+
+
+def _mysql_parsers(sub, common):
+    """binlog-push (timer-driven archive of closed MySQL/MariaDB binlog files) and pitr."""
+    bp = sub.add_parser('binlog-push', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                        help='archive closed MySQL/MariaDB binary-log files (run it from a timer on the db host)')
+    for action in bp._actions:   # binlogs belong to the server, not to one database
+        if action.dest == 'database':
+            action.required = False
+    bp.set_defaults(db_type='mysql', jobs=1)
+    bp.add_argument('--rotate', action='store_true',
+                    help='FLUSH BINARY LOGS first, so everything written until now is archived')
+    bp.add_argument('--binlog-dir', help='directory of the binlog files (default: from @@log_bin_basename)')
+    bp.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'))
+    bp.add_argument('--compression-level', type=int)
+    bp.add_argument('--check', action='store_true', help='report what would be archived, change nothing')
+    pt = sub.add_parser('pitr', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                        help='restore a logical backup and replay archived binlog events (MySQL/MariaDB)')
+    pt.set_defaults(db_type='mysql')
+    pt.add_argument('--target-database')
+    pt.add_argument('--backup-id', default='latest')
+    pt.add_argument('--if-exists', default='fail', choices=('fail', 'replace'))
+    pt.add_argument('--stop-datetime', help='UTC, e.g. "2025-01-31 12:00:00"; events at or after it are not applied')
+    pt.add_argument('--stop-binlog-file')
+    pt.add_argument('--stop-position', type=int)
+    pt.add_argument('--check', action='store_true', help='report what would happen, change nothing')
+
+
+# subcommand -> api entry point (all but list take params and check_mode)
+COMMANDS = {'backup': 'run_backup', 'restore': 'run_restore', 'rekey': 'run_rekey',
+            'binlog-push': 'run_binlog_push', 'pitr': 'run_pitr', 'verify': 'run_verify'}
 
 
 def _params(args):
     params = {k: getattr(args, k) for k in vars(args) if k not in ('command', 'check')}
-    params['login_password'] = os.environ.get('DBBACKUP_LOGIN_PASSWORD') or os.environ.get('PGPASSWORD')
+    params['login_password'] = os.environ.get('DBBACKUP_LOGIN_PASSWORD') or os.environ.get(
+        'MYSQL_PWD' if params.get('db_type') == 'mysql' else 'PGPASSWORD')
+    params['encryption_passphrase'] = os.environ.get('DBBACKUP_ENCRYPTION_PASSPHRASE') or None
+    if args.command == 'rekey':
+        params['new_encryption_passphrase'] = os.environ.get('DBBACKUP_NEW_ENCRYPTION_PASSPHRASE') or None
     return params
 
 
@@ -70,17 +147,20 @@ def _list(params):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    params = _params(args)
+    parser = _parser()
+    try:   # --config FILE: option values and secrets from a file (cli_config.py)
+        secrets = apply_config(parser, sys.argv[1:] if argv is None else argv)
+    except DbBackupError as e:
+        sys.stderr.write('dbbackup: %s\n' % e)
+        return 2
+    args = parser.parse_args(argv)
+    params = fill_secrets(_params(args), secrets, args.command)
     try:
-        if args.command == 'backup':
-            from .api import run_backup
-            result = run_backup(params, check_mode=args.check)
-        elif args.command == 'restore':
-            from .api import run_restore
-            result = run_restore(params, check_mode=args.check)
-        else:
+        if args.command == 'list':
             result = _list(params)
+        else:
+            from . import api
+            result = getattr(api, COMMANDS[args.command])(params, check_mode=args.check)
     except DbBackupError as e:
         sys.stderr.write('dbbackup: %s\n' % e)
         return 1

@@ -55,3 +55,15 @@ class BackupFailed(DbBackupError):
 
 class RestoreFailed(DbBackupError):
     """Restoring failed; the target was left as it was."""
+
+
+class WrongKey(BadInput):
+    """The encryption key or passphrase given is not the one a backup was encrypted with."""
+
+
+class RepositoryUnreachable(DbBackupError):
+    """The repository endpoint (e.g. S3) could not be reached, after retries."""
+
+
+class RepositoryAccessDenied(DbBackupError):
+    """The repository refused the credentials or the operation (bad keys, missing permissions)."""

@@ -7,7 +7,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: dbbackup_backup
-short_description: Back up a PostgreSQL database into a dbbackup repository
+short_description: Back up a PostgreSQL or MySQL/MariaDB database into a dbbackup repository
 version_added: 0.1.0
 description:
   - Takes a consistent logical backup of one database without C(pg_dump), from one exported snapshot,
@@ -19,11 +19,16 @@ description:
   - With O(max_age) the module is idempotent. No new backup is taken while a complete backup of the
     database younger than O(max_age) exists, which suits playbooks that run often.
   - Restore with M(dbbackup.dbbackup.dbbackup_restore).
+  - With O(db_type=mysql) (MySQL and MariaDB, through PyMySQL, without C(mysqldump)) the workers share one
+    snapshot taken under a brief C(FLUSH TABLES WITH READ LOCK), which also records the binary-log position
+    and GTID for M(dbbackup.dbbackup.dbbackup_pitr); see C(docs/mysql.md) for privileges and format.
 author:
   - dbbackup developers (@dbbackup)
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.metrics
 options:
   database:
     description:
@@ -60,6 +65,15 @@ options:
       - Number of parallel sessions that copy table data (1 to 64), all reading the same snapshot.
     type: int
     default: 2
+  verify:
+    description:
+      - Re-read the new backup after writing it and check it against its manifest.
+      - V(quick) compares size and SHA-256 of every stored file (no key needed).
+      - V(deep) also decrypts and decompresses every file and checks rows, columns and schema items.
+      - The outcome is recorded next to the manifest (C(verify.json)); a failed check fails the task.
+    type: str
+    choices: [none, quick, deep]
+    default: none
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -124,9 +138,33 @@ EXAMPLES = r'''
         compression: gzip
         compression_level: 1
       loop: [orders, billing]
+
+- name: Encrypted backup, key-encryption key from a 0600 key file on the database host
+  dbbackup.dbbackup.dbbackup_backup:
+    login_unix_socket: /var/run/postgresql
+    database: orders
+    repository: /var/backups/dbbackup
+    encryption_key_file: /etc/dbbackup/backup.key
+
+- name: Encrypted backup, key derived from a passphrase kept in Ansible Vault
+  dbbackup.dbbackup.dbbackup_backup:
+    login_unix_socket: /var/run/postgresql
+    database: orders
+    repository: /var/backups/dbbackup
+    encryption_passphrase: "{{ vault_backup_passphrase }}"
 '''
 
 RETURN = r'''
+metrics_file:
+  description: The metrics file written, when O(metrics_dir) is set and the metrics were written.
+  returned: when O(metrics_dir) is set
+  type: str
+  sample: /var/lib/prometheus/node-exporter/dbbackup.prom
+metrics_error:
+  description: Why the metrics could not be written although the backup succeeded (the task does not fail for it).
+  returned: when writing the metrics failed
+  type: str
+  sample: "The backup succeeded but its metrics could not be written: [Errno 28] No space left on device"
 backup_id:
   description:
     - Identifier of the backup, its UTC start time C(YYYYMMDDTHHMMSSZ) (plus a suffix on collision).
@@ -174,12 +212,24 @@ server_version:
   returned: success
   type: str
   sample: "15.8"
+encrypted:
+  description:
+    - Whether the backup is encrypted (one of the encryption options was set).
+    - With O(max_age), a recent backup is reused only when it is encrypted exactly when encryption is asked for.
+  returned: success
+  type: bool
+  sample: true
+verification:
+  description: Outcome of the check asked for with O(verify) (not returned when O(verify=none)).
+  returned: when O(verify) is not V(none) and a backup was written
+  type: dict
+  sample: {"backup_id": "20260101T020000Z", "mode": "quick", "ok": true, "problems": [], "files": 12}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import (
-    common_argument_spec, run)
+    common_argument_spec, encryption_argument_spec, encryption_mutually_exclusive, run)
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_backup
@@ -197,8 +247,12 @@ def main():
         compression_level=dict(type='int'),
         max_age=dict(type='str'),
         jobs=dict(type='int', default=2),
+        verify=dict(type='str', default='none', choices=['none', 'quick', 'deep']),
+        metrics_dir=dict(type='path'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    argument_spec.update(encryption_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=encryption_mutually_exclusive())
     run(module, run_backup, import_error=IMPORT_ERROR)
 
 

@@ -7,7 +7,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: dbbackup_restore
-short_description: Restore a dbbackup logical backup of a PostgreSQL database
+short_description: Restore a dbbackup logical backup of a PostgreSQL or MySQL/MariaDB database
 version_added: 0.1.0
 description:
   - Restores a complete backup taken by M(dbbackup.dbbackup.dbbackup_backup) into a database,
@@ -22,11 +22,16 @@ description:
   - The backup is restored into a temporary database that is renamed to O(target_database) only when
     it is complete (replacing the old one when O(if_exists=replace)); on failure the temporary database
     is dropped and the existing target is left as it was.
+  - With O(db_type=mysql) data are loaded with C(LOAD DATA LOCAL) streamed from the repository, tables are
+    moved into the target with C(RENAME TABLE) at the end, routines, views, triggers and events are created
+    after that, and the marker lives in the table C(_dbbackup.restore_marker); see C(docs/mysql.md).
 author:
   - dbbackup developers (@dbbackup)
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.metrics
 options:
   database:
     description:
@@ -110,9 +115,28 @@ EXAMPLES = r'''
     repository: /var/backups/dbbackup
     server_name: db1
     jobs: 4
+
+- name: Restore an encrypted backup with the key file it was taken with
+  dbbackup.dbbackup.dbbackup_restore:
+    login_unix_socket: /var/run/postgresql
+    database: orders
+    target_database: orders_check
+    repository: /var/backups/dbbackup
+    server_name: db1
+    encryption_key_file: /etc/dbbackup/backup.key
 '''
 
 RETURN = r'''
+metrics_file:
+  description: The metrics file written, when O(metrics_dir) is set and the metrics were written.
+  returned: when O(metrics_dir) is set
+  type: str
+  sample: /var/lib/prometheus/node-exporter/dbbackup.prom
+metrics_error:
+  description: Why the metrics could not be written although the restore succeeded (the task does not fail for it).
+  returned: when writing the metrics failed
+  type: str
+  sample: "The restore succeeded but its metrics could not be written: [Errno 28] No space left on device"
 backup_id:
   description: Identifier of the backup restored (O(backup_id=latest) resolved).
   returned: success
@@ -163,12 +187,19 @@ server_version:
   returned: success
   type: str
   sample: "15.8"
+encrypted:
+  description:
+    - Whether the restored backup is encrypted. An encrypted backup needs its key (one of the encryption
+      options); a key given for a backup that is not encrypted is ignored.
+  returned: success
+  type: bool
+  sample: true
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import (
-    common_argument_spec, run)
+    common_argument_spec, encryption_argument_spec, encryption_mutually_exclusive, run)
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_restore
@@ -185,8 +216,11 @@ def main():
         backup_id=dict(type='str', default='latest'),
         if_exists=dict(type='str', default='fail', choices=['fail', 'replace']),
         jobs=dict(type='int', default=2),
+        metrics_dir=dict(type='path'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    argument_spec.update(encryption_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=encryption_mutually_exclusive())
     run(module, run_restore, import_error=IMPORT_ERROR)
 
 

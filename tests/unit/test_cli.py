@@ -1,0 +1,34 @@
+"""Host CLI parsing: defaults of one subcommand must not leak into the others.
+
+argparse shares parent actions between subparsers, so a set_defaults() or a
+changed `required` on one subcommand once turned every backup into a MySQL
+backup with one job.
+"""
+import pytest
+
+from plugins.module_utils.cli import COMMANDS, _parser
+
+
+@pytest.mark.parametrize('command', ['backup', 'restore', 'list', 'verify'])
+def test_postgresql_defaults_hold_for_every_command(command):
+    args = _parser().parse_args([command, '--database', 'app', '--repository', '/srv/backups'])
+    assert args.db_type == 'postgresql'
+    assert args.jobs == 2
+
+
+def test_mysql_commands_default_to_mysql():
+    args = _parser().parse_args(['binlog-push', '--repository', '/srv/backups'])
+    assert args.db_type == 'mysql'
+
+
+@pytest.mark.parametrize('command', ['backup', 'restore', 'verify'])
+def test_database_stays_required(command, capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args([command, '--repository', '/srv/backups'])
+    assert '--database' in capsys.readouterr().err
+
+
+def test_every_command_has_an_entry_point():
+    from plugins.module_utils import api
+    for name in COMMANDS.values():
+        assert callable(getattr(api, name))
