@@ -84,7 +84,7 @@ def _parser():
     rk.add_argument('--new-encryption-key-env', metavar='VARIABLE',
                     help='name of an environment variable holding the new key-encryption key')
     rk.add_argument('--check', action='store_true', help='list what would be rewrapped, change nothing')
-    ls = sub.add_parser('list', parents=[common], help='list complete backups of a database')
+    sub.add_parser('list', parents=[common], help='list complete backups of a database')
     v = sub.add_parser('verify', parents=[common], help='check stored backups against their manifests')
     v.add_argument('--backup-id', default='latest', help="an id, 'latest' or 'all'")
     v.add_argument('--mode', default='quick', choices=('quick', 'deep'))
