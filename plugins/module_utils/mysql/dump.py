@@ -32,7 +32,7 @@ from ..manifest import new_manifest, write_manifest
 from ..parallel import TaskError, run_parallel
 from ..stream.compress import SUFFIX
 from ..stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
-from ..stream.pipeline import StoredFileWriter
+from ..stream.pipeline import StoredFileWriter, store_file
 from .connection import ServerInfo, binlog_status, connect, error_code, error_text, kill_query, quote_ident
 from .data import dump_table
 from .schema import (database_info, find_split_keys, list_tables, lock_tables, object_items, sequence_states,
@@ -73,16 +73,7 @@ class MysqlLogicalDump(object):
                                 data_key=self.data_key)
 
     def _store(self, relpath, fill):
-        w = self._writer(relpath)
-        try:
-            extra = fill(w) or {}
-            entry = w.commit()
-        except BaseException:
-            w.abort()
-            raise
-        entry['path'] = relpath
-        entry.update(extra)
-        return entry
+        return store_file(self.repo, self.path, relpath, self.compression, self.level, self.data_key, fill)
 
     def run(self, start):
         pymysql = require('pymysql')

@@ -19,7 +19,7 @@ from ..manifest import new_manifest, write_manifest
 from ..parallel import TaskError, run_parallel
 from ..stream.compress import SUFFIX
 from ..stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
-from ..stream.pipeline import StoredFileWriter
+from ..stream.pipeline import store_file
 from .connection import error_text, DUMP_SESSION_SQL, connect, server_version
 from .data_tables import list_data_tables, plan_copy_tasks
 from .ddl_extract import ExtractContext, extract_schema
@@ -65,18 +65,7 @@ class LogicalDump(object):
             self.suffix += ENCRYPTED_SUFFIX
 
     def _store(self, relpath, fill):
-        """Write one file through the stages; fill(writer) returns extra entry fields."""
-        w = StoredFileWriter(self.repo, self.path + '/' + relpath, self.compression, self.level,
-                             data_key=self.data_key)
-        try:
-            extra = fill(w) or {}
-            entry = w.commit()
-        except BaseException:
-            w.abort()
-            raise
-        entry['path'] = relpath
-        entry.update(extra)
-        return entry
+        return store_file(self.repo, self.path, relpath, self.compression, self.level, self.data_key, fill)
 
     def run(self, start):
         t0 = time.time()

@@ -71,6 +71,24 @@ class StoredFileWriter(object):
         self._target.abort()
 
 
+def store_file(repo, backup_path, relpath, compression, level, data_key, fill):
+    """Write backup_path/relpath through the stages; fill(writer) returns extra entry fields.
+
+    Returns the file's manifest entry (path relative to the backup); on any
+    failure the file is aborted, so nothing partial is left under its name.
+    """
+    w = StoredFileWriter(repo, backup_path + '/' + relpath, compression, level, data_key=data_key)
+    try:
+        extra = fill(w) or {}
+        entry = w.commit()
+    except BaseException:
+        w.abort()
+        raise
+    entry['path'] = relpath
+    entry.update(extra)
+    return entry
+
+
 def open_stored_reader(repo, relpath, compression, sha256=None, stored_bytes=None, data_key=None):
     """A readable of the decompressed content of relpath, verified against the manifest.
 
