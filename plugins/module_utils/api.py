@@ -21,7 +21,7 @@ COMMON_DEFAULTS = {
     'database': None, 'repository': None, 'server_name': None, 'jobs': 2,
 }
 BACKUP_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', compression='zstd',
-                       compression_level=None, max_age=None, verify='none')
+                       compression_level=None, max_age=None, verify='none', lock_wait_timeout=None)
 RESTORE_DEFAULTS = dict(COMMON_DEFAULTS, target_database=None, backup_id='latest', if_exists='fail')
 DEFAULT_PORT = {'postgresql': 5432, 'mysql': 3306}
 DEFAULT_USER = {'postgresql': 'postgres', 'mysql': 'root'}
@@ -80,6 +80,10 @@ def run_backup(params, check_mode=False):
         raise BadInput('kind must be logical in this version, got %r.' % (p['kind'],))
     compression, level = check_options(p['compression'], p['compression_level'])
     max_age = parse_max_age(p['max_age'])
+    if p['lock_wait_timeout'] is not None and not (str(p['lock_wait_timeout']).isdigit()
+                                                   and 1 <= int(p['lock_wait_timeout']) <= 86400):
+        raise BadInput('lock_wait_timeout must be a number of seconds from 1 to 86400, got %r.'
+                       % (p['lock_wait_timeout'],))
     if p['verify'] not in ('none', 'quick', 'deep'):
         raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
     encryption = key_source(p)

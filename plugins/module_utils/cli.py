@@ -64,6 +64,8 @@ def _parser():
     b.add_argument('--compression-level', type=int)
     b.add_argument('--max-age')
     b.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_* metrics')
+    b.add_argument('--lock-wait-timeout', type=int, metavar='SECONDS',
+                   help='fail instead of waiting longer for the table locks (PostgreSQL)')
     b.add_argument('--verify', default='none', choices=('none', 'quick', 'deep'),
                    help='re-read the new backup and check it against its manifest')
     b.add_argument('--check', action='store_true', help='report what would happen, change nothing')

@@ -65,6 +65,15 @@ options:
       - Number of parallel sessions that copy table data (1 to 64), all reading the same snapshot.
     type: int
     default: 2
+  lock_wait_timeout:
+    description:
+      - Seconds to wait for the C(ACCESS SHARE) locks the backup takes on every table (as pg_dump does,
+        so that no table is dropped or rewritten while it is dumped).
+      - When another session holds a conflicting lock (C(ALTER TABLE), C(DROP), C(TRUNCATE), C(VACUUM FULL))
+        for longer, the backup fails with a clear message and records nothing, instead of waiting.
+      - When not set, the backup waits as long as it takes, as pg_dump does by default.
+      - PostgreSQL only.
+    type: int
   verify:
     description:
       - Re-read the new backup after writing it and check it against its manifest.
@@ -248,6 +257,7 @@ def main():
         max_age=dict(type='str'),
         jobs=dict(type='int', default=2),
         verify=dict(type='str', default='none', choices=['none', 'quick', 'deep']),
+        lock_wait_timeout=dict(type='int'),
         metrics_dir=dict(type='path'),
     )
     argument_spec.update(encryption_argument_spec())

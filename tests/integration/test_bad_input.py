@@ -237,3 +237,28 @@ def test_backup_failing_midway_leaves_no_manifest(pg_server, repository, unique_
     target = unique_db_name('after_failure')
     restored = api.run_restore(engine_params(pg_server, db, repository, target_database=target))
     assert restored['backup_id'] == good['backup_id']
+
+
+def test_lock_wait_timeout_fails_clearly_and_records_nothing(pg_server, repository, unique_db_name):
+    """A session holding ACCESS EXCLUSIVE: the backup gives up after lock_wait_timeout."""
+    import time
+    from plugins.module_utils import catalog
+    from plugins.module_utils.storage.local import LocalRepository
+    db = unique_db_name('locked')
+    pg_server.create_database(db)
+    pg_server.psql(db, 'CREATE TABLE public.busy (id int); INSERT INTO public.busy VALUES (1);')
+    holder = pg_server.connect(db, autocommit=False)
+    holder.cursor().execute('LOCK TABLE public.busy IN ACCESS EXCLUSIVE MODE')
+    try:
+        t0 = time.time()
+        with pytest.raises(errors.BackupFailed, match='within lock_wait_timeout'):
+            api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=1))
+        assert time.time() - t0 < 30
+    finally:
+        holder.rollback()
+        holder.close()
+    repo = LocalRepository(repository)
+    assert catalog.list_backups(repo, catalog.backups_path('127.0.0.1_%d' % pg_server.port, 'logical', db)) == []
+    assert api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=1))['rows'] == 1
+    with pytest.raises(errors.BadInput, match='lock_wait_timeout'):
+        api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=0))

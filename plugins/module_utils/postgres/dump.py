@@ -27,6 +27,8 @@ from .ddl_file import write_items
 from .ddl_model import PRE, POST
 from .large_objects import dump_large_objects
 
+LOCK_NOT_AVAILABLE = '55P03'
+
 DATABASE_INFO_SQL = """
 SELECT pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
        pg_catalog.pg_get_userbyid(d.datdba), %s,
@@ -87,10 +89,7 @@ class LogicalDump(object):
         locale_provider = "d.datlocprovider::text" if version_num >= 150000 else "'c'"
         cur.execute(DATABASE_INFO_SQL % locale_provider)
         encoding, collate, ctype, owner, provider, is_super, lsn = cur.fetchone()
-        tables = list_data_tables(cur)
-        if tables:
-            cur.execute('LOCK TABLE %s IN ACCESS SHARE MODE' % ', '.join(
-                'ONLY ' + t.qualified for t in tables))
+        tables = self._list_and_lock_tables(cur)
         ctx = ExtractContext(version_num, self.params['database'], is_super)
         pre, post = extract_schema(cur, ctx)
 
@@ -127,6 +126,30 @@ class LogicalDump(object):
             manifest['encryption'] = encryption_field(self.encryption, self.data_key, manifest)
         write_manifest(self.repo, self.path, manifest)
         return manifest
+
+    def _list_and_lock_tables(self, cur):
+        """The tables with data, each locked ACCESS SHARE as pg_dump does, within lock_wait_timeout.
+
+        Reading table sizes takes the same lock, so the timeout covers the listing too.
+        """
+        timeout = self.params.get('lock_wait_timeout')
+        if timeout:
+            cur.execute("SET lock_timeout = %s", ('%ds' % int(timeout),))
+        try:
+            tables = list_data_tables(cur)
+            if tables:
+                cur.execute('LOCK TABLE %s IN ACCESS SHARE MODE' % ', '.join('ONLY ' + t.qualified for t in tables))
+        except require('psycopg2').OperationalError as e:
+            if getattr(e, 'pgcode', None) != LOCK_NOT_AVAILABLE:
+                raise
+            raise BackupFailed('Could not lock the tables of %s within lock_wait_timeout (%s s): another '
+                               'session holds a conflicting lock (ALTER, DROP, TRUNCATE, VACUUM FULL, ...).'
+                               % (self.params['database'], timeout),
+                               'No backup was recorded; run it again when that session is done, or raise '
+                               'lock_wait_timeout.')
+        if timeout:
+            cur.execute("SET lock_timeout = 0")
+        return tables
 
     def _dump_data(self, tables, snapshot, version_num):
         tasks = plan_copy_tasks(tables, self.jobs, version_num)
