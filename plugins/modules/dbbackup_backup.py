@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
   - dbbackup.dbbackup.metrics
+  - dbbackup.dbbackup.attributes
 options:
   database:
     description:
@@ -90,18 +91,6 @@ attributes:
     details:
       - In check mode the module checks the options, looks for a recent backup when O(max_age) is set,
         and connects to the server, but writes nothing; RV(backup_id) is then null.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-  action_group:
-    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dbbackup.dbbackup.dbbackup
 requirements:
   - zstandard, for O(compression=zstd)
 seealso:

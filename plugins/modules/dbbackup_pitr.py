@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.attributes
 options:
   state:
     description:
@@ -90,18 +91,6 @@ attributes:
     details:
       - In check mode the module chooses the backup and the binlog files, checks that the archive reaches the stop
         point and whether the target already holds this recovery, but writes nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-  action_group:
-    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dbbackup.dbbackup.dbbackup
 requirements:
   - zstandard, for backups and logs compressed with zstd
   - the MariaDB or MySQL client programs (C(mariadb-binlog) or C(mysqlbinlog), and C(mariadb) or C(mysql))

@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.attributes
 options:
   database:
     description:
@@ -62,18 +63,6 @@ attributes:
     details:
       - In check mode every backup is opened with the current key and RV(backups) lists what would be
         rewrapped, but no manifest is written.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-  action_group:
-    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dbbackup.dbbackup.dbbackup
 requirements:
   - cryptography
 seealso:

@@ -32,6 +32,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
   - dbbackup.dbbackup.metrics
+  - dbbackup.dbbackup.attributes
 options:
   database:
     description:
@@ -69,18 +70,6 @@ attributes:
     details:
       - In check mode the module finds the backup, reads its manifest and checks the target database on
         the server (whether it exists, whether it already holds this backup), but writes nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-  action_group:
-    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dbbackup.dbbackup.dbbackup
 requirements:
   - zstandard, for backups compressed with zstd
 seealso:

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.attributes
 options:
   database:
     description:
@@ -51,18 +52,6 @@ attributes:
     support: full
     details:
       - In check mode the backups are checked as usual but C(verify.json) is not written.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-  action_group:
-    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dbbackup.dbbackup.dbbackup
 requirements:
   - zstandard
   - cryptography (for O(mode=deep) of encrypted backups)

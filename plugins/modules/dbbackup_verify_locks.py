@@ -28,6 +28,7 @@ author:
   - dbbackup developers (@dbbackup)
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
+  - dbbackup.dbbackup.attributes
 options:
   database:
     description:
@@ -107,18 +108,6 @@ attributes:
     details:
       - The check only reads; in check mode O(apply_remediation=true) reports RV(ignore:changed=true) without
         running C(ALTER SYSTEM).
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-  action_group:
-    description: Use C(group/dbbackup.dbbackup.dbbackup) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - dbbackup.dbbackup.dbbackup
 seealso:
   - module: dbbackup.dbbackup.dbbackup_backup
   - module: dbbackup.dbbackup.dbbackup_restore
