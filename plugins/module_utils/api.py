@@ -27,7 +27,7 @@ DEFAULT_PORT = {'postgresql': 5432, 'mysql': 3306}
 DEFAULT_USER = {'postgresql': 'postgres', 'mysql': 'root'}
 
 
-def _prepare(params, defaults):
+def _prepare(params, defaults, need_database=True):
     p = dict(defaults)
     p.update({k: v for k, v in (params or {}).items() if v is not None})
     if p['db_type'] not in DEFAULT_PORT:
@@ -37,7 +37,7 @@ def _prepare(params, defaults):
         p['login_port'] = DEFAULT_PORT[p['db_type']]
     if not (params or {}).get('login_user'):
         p['login_user'] = DEFAULT_USER[p['db_type']]
-    if not p.get('database'):
+    if need_database and not p.get('database'):
         raise BadInput('database is required.')
     try:
         p['jobs'] = int(p['jobs'])
@@ -71,13 +71,26 @@ def _summary(manifest, location):
     }
 
 
+KINDS = ('logical', 'base', 'cluster')
+
+
 @backup_metrics   # params['metrics_dir']: node_exporter textfile metrics (metrics.py)
 def run_backup(params, check_mode=False):
+    kind = (params or {}).get('kind') or 'logical'
+    if kind not in KINDS:
+        raise BadInput('kind must be one of %s, got %r.' % (', '.join(KINDS), kind))
+    if kind == 'base':      # physical base backup for PITR (postgres/base_backup.py)
+        from .postgres.base_backup import run_base_backup
+        return run_base_backup(_prepare(params, BACKUP_DEFAULTS, need_database=False), check_mode)
+    if kind == 'cluster':   # globals + every database under one backup id (cluster.py)
+        from .cluster import run_cluster_backup
+        return run_cluster_backup(_prepare(params, BACKUP_DEFAULTS, need_database=False), check_mode)
+    return _run_logical_backup(_prepare(params, BACKUP_DEFAULTS), check_mode)
+
+
+def _run_logical_backup(p, check_mode):
     from .postgres.connection import connect
     from .postgres.dump import LogicalDump
-    p = _prepare(params, BACKUP_DEFAULTS)
-    if p['kind'] != 'logical':
-        raise BadInput('kind must be logical in this version, got %r.' % (p['kind'],))
     compression, level = check_options(p['compression'], p['compression_level'])
     max_age = parse_max_age(p['max_age'])
     if p['lock_wait_timeout'] is not None and not (str(p['lock_wait_timeout']).isdigit()
@@ -261,10 +274,11 @@ PITR_DEFAULTS = dict(RESTORE_DEFAULTS, state='restored', stop_datetime=None, sto
 
 def run_pitr(params, check_mode=False):
     """Point-in-time recovery of one database (module dbbackup_pitr); mysql: see mysql/pitr.py."""
+    if (params or {}).get('db_type', 'postgresql') == 'postgresql':
+        # whole-cluster recovery from base backups and archived WAL (postgres/pitr.py)
+        from .postgres.pitr import run_pitr as postgres_pitr
+        return postgres_pitr(_prepare(params, PITR_DEFAULTS, need_database=False), check_mode)
     p = _prepare(params, PITR_DEFAULTS)
-    if p['db_type'] != 'mysql':
-        raise BadInput('dbbackup_pitr does not support db_type %s yet; only mysql (logical backup plus '
-                       'binary-log replay) is implemented.' % p['db_type'])
     from .mysql.pitr import run_pitr as mysql_pitr
     encryption = key_source(p)
     return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest))

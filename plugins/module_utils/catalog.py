@@ -46,6 +46,16 @@ def backups_path(server_name, kind, database):
     return '%s/%s/%s' % (safe_name(server_name, 'server_name'), kind, safe_name(database, 'database'))
 
 
+def kind_path(server_name, kind):
+    """Where server-wide backups live: <server>/base, <server>/cluster (ids below it)."""
+    return '%s/%s' % (safe_name(server_name, 'server_name'), kind)
+
+
+def wal_path(server_name):
+    """The WAL archive of a PostgreSQL server: <server>/wal/<timeline>/<file>."""
+    return '%s/wal' % safe_name(server_name, 'server_name')
+
+
 def parse_max_age(value):
     """'90s', '30m', '12h', '2d', '1w' or a number of seconds -> seconds (int) or None."""
     if value in (None, ''):

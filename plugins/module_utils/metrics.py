@@ -215,11 +215,12 @@ def _labels(params):
     """Labels of the backup params describe (server_name resolved as the backup resolves it), or None."""
     from .api import BACKUP_DEFAULTS, _prepare
     try:
-        p = _prepare(params, BACKUP_DEFAULTS)
+        kind = (params or {}).get('kind') or 'logical'
+        p = _prepare(params, BACKUP_DEFAULTS, need_database=kind == 'logical')
     except DbBackupError:
         return None
     return {'server': p['server_name'], 'db_type': p['db_type'],
-            'kind': p.get('kind') or 'logical', 'database': p['database']}
+            'kind': kind, 'database': p.get('database') or ''}
 
 
 def _finished_ts(params, labels, result):
