@@ -142,7 +142,7 @@ def _run_logical_backup(p, check_mode):
     return result
 
 
-VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, backup_id='latest', mode='quick')
+VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, backup_id='latest', mode='quick', restored_database=None)
 
 
 def _verify_report(repo, path, manifest, mode, encryption, record_it):
@@ -175,14 +175,29 @@ def run_verify(params, check_mode=False):
             find_backup(repo, base, 'latest')      # raises the clear "no complete backup" error
     else:
         manifests = [find_backup(repo, base, p['backup_id'])]
+    if p.get('restored_database') and p['backup_id'] == 'all':
+        raise BadInput('restored_database compares a database with one backup; give a backup_id or latest, not all.')
     encryption = key_source(p)
     reports = [_verify_report(repo, base + '/' + m['backup_id'], m, p['mode'], encryption, not check_mode)
                for m in manifests]
     if not all(r['ok'] for r in reports):
         raise failure(reports)
-    return {'changed': False, 'ok': True, 'mode': p['mode'], 'verified': reports,
-            'backups': len(reports), 'msg': '%d backup(s) of %s verified (%s).'
-            % (len(reports), p['database'], p['mode'])}
+    result = {'changed': False, 'ok': True, 'mode': p['mode'], 'verified': reports,
+              'backups': len(reports), 'msg': '%d backup(s) of %s verified (%s).'
+              % (len(reports), p['database'], p['mode'])}
+    if p.get('restored_database'):
+        # the live copy against the manifest: rows per table (restored_check.py)
+        from .errors import IntegrityError
+        from .restored_check import check_restored
+        check = check_restored(p, manifests[0], p['restored_database'])
+        result['restored'] = check
+        if not check['ok']:
+            raise IntegrityError('Database %s does not hold what backup %s recorded: %s'
+                                 % (check['database'], manifests[0]['backup_id'], '; '.join(check['problems'])),
+                                 'Do not trust that copy; restore the backup again and investigate.')
+        result['msg'] += ' %s holds the recorded %d rows in %d tables.' % (
+            check['database'], check['rows'], check['tables'])
+    return result
 
 
 @restore_metrics  # params['metrics_dir']: verification state of the restored backup

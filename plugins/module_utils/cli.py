@@ -90,6 +90,7 @@ def _parser():
     v = sub.add_parser('verify', parents=[common], help='check stored backups against their manifests')
     v.add_argument('--backup-id', default='latest', help="an id, 'latest' or 'all'")
     v.add_argument('--mode', default='quick', choices=('quick', 'deep'))
+    v.add_argument('--restored-database', help='also compare the rows per table of this live database with the backup')
     v.add_argument('--check', action='store_true', help='check, but do not record verify.json')
     _mysql_parsers(sub, common)
     return p

@@ -31,8 +31,8 @@ options:
   database:
     description:
       - Name of the database whose backups are checked.
-      - The module never connects to a database server; O(login_host) and O(login_port) only give the
-        default of O(server_name), as for the other modules.
+      - Without O(restored_database) the module never connects to a database server; O(login_host) and
+        O(login_port) only give the default of O(server_name), as for the other modules.
     type: str
     required: true
   backup_id:
@@ -46,6 +46,13 @@ options:
     type: str
     choices: [quick, deep]
     default: quick
+  restored_database:
+    description:
+      - Also compare a live database (for example the scratch copy of a DR drill) with the backup: every table
+        the backup holds must exist there with exactly the number of rows the manifest recorded.
+      - Only this check connects to the database server (with the connection options). It reads; it changes
+        nothing. Needs a single backup (O(backup_id) an id or V(latest), not V(all)).
+    type: str
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -125,6 +132,28 @@ verified:
       type: str
   sample: [{"backup_id": "20260101T020000Z", "database": "app", "mode": "quick", "ok": true,
             "problems": [], "files": 12, "stored_bytes": 104857, "verified_at": "2026-01-01T03:00:00.000000Z"}]
+restored:
+  description: The comparison of O(restored_database) with the backup (rows per table).
+  returned: when O(restored_database) is given
+  type: dict
+  contains:
+    database:
+      description: The database compared.
+      type: str
+    ok:
+      description: Whether every table holds the recorded rows (a mismatch fails the task).
+      type: bool
+    problems:
+      description: Missing tables and row-count differences.
+      type: list
+      elements: str
+    tables:
+      description: Tables compared.
+      type: int
+    rows:
+      description: Rows counted in the database.
+      type: int
+  sample: {"database": "app_drill", "ok": true, "problems": [], "tables": 12, "rows": 106000}
 ok:
   description: Always true on success (a failed check fails the task).
   returned: success
@@ -150,6 +179,7 @@ def main():
         database=dict(type='str', required=True),
         backup_id=dict(type='str', default='latest'),
         mode=dict(type='str', default='quick', choices=['quick', 'deep']),
+        restored_database=dict(type='str'),
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

@@ -125,3 +125,18 @@ def test_modules(pg_server, verify_db, repository, tmp_path, tmp_path_factory):
     assert out['backup']['changed'] is True and out['backup']['verification']['mode'] == 'deep'
     assert out['quick']['changed'] is False and out['quick']['backups'] == 1
     assert out['deep']['verified'][0]['rows'] == 3000
+
+
+def test_restored_database_rows_compared(pg_server, verify_db, repository, unique_db_name):
+    copy = unique_db_name('verify_copy')
+    _backup(pg_server, verify_db, repository)
+    api.run_restore(engine_params(pg_server, verify_db, repository, target_database=copy))
+    ok = _verify(pg_server, verify_db, repository, restored_database=copy)
+    assert ok['restored'] == {'database': copy, 'ok': True, 'problems': [], 'tables': 2, 'rows': 3000}
+    # a lost row and a dropped table are both named
+    pg_server.psql(copy, 'DELETE FROM public.t WHERE id = 7; DROP TABLE public.empty;')
+    with pytest.raises(errors.IntegrityError) as e:
+        _verify(pg_server, verify_db, repository, restored_database=copy)
+    assert 'public.t holds 2999 rows' in str(e.value) and 'public.empty is missing' in str(e.value)
+    with pytest.raises(errors.BadInput):
+        _verify(pg_server, verify_db, repository, restored_database=copy, backup_id='all')
