@@ -48,7 +48,7 @@ options:
     default: quick
   restored_database:
     description:
-      - Also compare a live database (for example the scratch copy of a DR drill) with the backup: every table
+      - Also compare a live database (for example the scratch copy of a DR drill) with the backup; every table
         the backup holds must exist there with exactly the number of rows the manifest recorded.
       - Only this check connects to the database server (with the connection options). It reads; it changes
         nothing. Needs a single backup (O(backup_id) an id or V(latest), not V(all)).
