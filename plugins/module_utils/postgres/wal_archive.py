@@ -1,0 +1,603 @@
+"""The WAL archive of a PostgreSQL server: archive_command (wal-push) and restore_command (wal-fetch).
+
+Layout (docs/wal.md):
+
+    <repository>/<server>/wal/<TLI>/<walname><.zst|.gz|>[.enc]   one object per WAL file
+    <repository>/<server>/wal/wal-key.json                       the WAL data key, wrapped by the KEK
+
+<TLI> is the first 8 hex digits of the name, so a timeline's segments, its
+`.partial` and `.backup` files and its `<TLI>.history` file share a directory.
+
+- wal_push is idempotent: when the file is archived already with the same
+  content (compared on the raw bytes: encrypted objects differ on every
+  write) it succeeds without writing; different content is an error and is
+  never overwritten. Objects appear atomically (the repository's open_write;
+  on a local repository a hard link publishes the finished file, so even a
+  concurrent push of the same name cannot replace it).
+- wal_fetch raises NotFound at once when no object exists (PostgreSQL asks
+  for files past the end of the archive and for history files that do not
+  exist); otherwise it decodes into a temporary file next to dest_path,
+  checks that the stream is complete (AES-GCM chunks authenticate everything
+  when encrypted; the zstd/gzip frame must end, the zstd frame carries its
+  content size and a checksum), fsyncs and renames: dest_path never holds a
+  partial file.
+- Encryption: one random WAL data key per server, wrapped by the KEK like a
+  backup's data key (keys.py; identity kind 'wal' and the server name) in
+  wal-key.json, created once by the first encrypted push, never overwritten
+  (conditional write; two racing first pushes both end up using the stored
+  key). A passphrase costs a KDF run per push; use a key file for archive_command.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import gzip
+import hashlib
+import json
+import os
+import shlex
+import uuid
+import zlib
+
+from ..catalog import isoformat, utcnow, wal_path
+from ..deps import require
+from ..errors import BadInput, DbBackupError, IntegrityError, NotFound, WrongKey
+from ..keys import encryption_field, key_source, new_data_key, unwrap_data_key
+from ..stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options
+from ..stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX, DecryptingReader, EncryptingWriter
+from .wal_names import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, check_wal_name, timeline_dir, wal_kind
+
+KEY_NAME = 'wal-key.json'
+KEY_FORMAT = 'dbbackup-wal-key'
+KEY_FORMAT_VERSION = 1
+READ_SIZE = 1 << 20           # source reads
+DECODE_INPUT = 64 << 10       # stored bytes fed to the decompressor at a time
+FILE_MODE = 0o600
+
+
+# --- names ----------------------------------------------------------------------------
+
+def _variants(compression=None, encrypted=None):
+    """Every (compression, encrypted) a stored WAL file may have; the configured one first."""
+    order = []
+    first = [compression] if compression else []
+    for comp in first + ['zstd', 'gzip', 'none']:
+        for enc in ([bool(encrypted)] if encrypted is not None else []) + [False, True]:
+            if (comp, enc) not in order:
+                order.append((comp, enc))
+    return order
+
+
+def stored_suffix(compression, encrypted):
+    return COMPRESSION_SUFFIX[compression] + (ENCRYPTION_SUFFIX if encrypted else '')
+
+
+def object_path(server_name, wal_name, compression='zstd', encrypted=False):
+    """Repository path of one archived WAL file."""
+    return '%s/%s/%s%s' % (wal_path(server_name), timeline_dir(wal_name), wal_name,
+                           stored_suffix(compression, encrypted))
+
+
+def parse_stored_name(entry):
+    """'000000010000000000000003.zst.enc' -> (wal name, compression, encrypted), or None."""
+    encrypted = entry.endswith(ENCRYPTION_SUFFIX)
+    rest = entry[:-len(ENCRYPTION_SUFFIX)] if encrypted else entry
+    for comp in ('zstd', 'gzip'):
+        if rest.endswith(COMPRESSION_SUFFIX[comp]) and wal_kind(rest[:-len(COMPRESSION_SUFFIX[comp])]):
+            return rest[:-len(COMPRESSION_SUFFIX[comp])], comp, encrypted
+    if wal_kind(rest):
+        return rest, 'none', encrypted
+    return None
+
+
+# --- the WAL data key -----------------------------------------------------------------
+
+def _key_identity(server_name):
+    """The manifest-like document the wrapped WAL key is bound to (keys.backup_identity)."""
+    return {'format': KEY_FORMAT, 'format_version': KEY_FORMAT_VERSION, 'kind': 'wal', 'db_type': 'postgresql',
+            'server_name': server_name, 'database': None, 'backup_id': 'wal-key'}
+
+
+def key_path(server_name):
+    return '%s/%s' % (wal_path(server_name), KEY_NAME)
+
+
+def read_key_doc(repo, server_name):
+    """The parsed wal-key.json, or None when the archive has none."""
+    try:
+        data = repo.read_bytes(key_path(server_name))
+    except NotFound:
+        return None
+    where = repo.location(key_path(server_name))
+    try:
+        doc = json.loads(data.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError):
+        raise IntegrityError('%s is not valid JSON.' % where,
+                             'It was damaged; restore it from a copy (without it encrypted WAL cannot be read).')
+    if not isinstance(doc, dict) or doc.get('format') != KEY_FORMAT or not isinstance(doc.get('encryption'), dict):
+        raise IntegrityError('%s is not a dbbackup WAL key file.' % where,
+                             'Restore it from a copy; never replace it (archived WAL is encrypted with its key).')
+    if doc.get('server_name') != server_name or doc.get('kind') != 'wal':
+        raise IntegrityError('%s belongs to server %r, not %r.' % (where, doc.get('server_name'), server_name),
+                             'It was copied from another archive; restore the right file.')
+    return doc
+
+
+def unwrap_wal_key(source, doc, where):
+    """The WAL data key from a key document; WrongKey with a WAL message when the KEK does not fit."""
+    try:
+        return unwrap_data_key(source, doc)
+    except WrongKey as e:
+        raise WrongKey('The key from %s is not the key the WAL archive %s is encrypted with (key id %s).'
+                       % (source.what, where, (doc.get('encryption') or {}).get('kek_id')),
+                       'Give the key (or passphrase) of this archive, or of its last rekey; nothing was written.'
+                       if 'passphrase' not in e.message else e.hint)
+
+
+def _write_if_absent(repo, relpath, data):
+    """Publish relpath only when it does not exist; False when something was there already."""
+    from ..storage.local import LocalRepository
+    if isinstance(repo, LocalRepository):
+        return _local_link_publish(repo, relpath, lambda f: f.write(data))
+    client = getattr(repo, 'client', None)
+    if client is not None and getattr(repo, '_conditional_put', True):
+        exc = require('botocore.exceptions')
+        key = repo._key(relpath)
+        try:
+            client.put_object(Bucket=repo.bucket, Key=key, Body=bytes(data), IfNoneMatch='*',
+                              **repo._extra_args(key))
+            return True
+        except exc.ClientError as e:
+            code = e.response.get('Error', {}).get('Code')
+            status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode')
+            if code in ('PreconditionFailed', 'ConditionalRequestConflict') or status in (409, 412):
+                return False
+            if code not in ('NotImplemented', 'InvalidArgument', 'InvalidRequest') and status != 501:
+                raise repo.error(e, 'writing', key)
+        except exc.ParamValidationError:
+            pass
+        except Exception as e:  # pylint: disable=broad-except
+            raise repo.error(e, 'writing', key)
+    # an endpoint without conditional writes: check, then write (the caller re-reads what is stored)
+    if repo.exists(relpath):
+        return False
+    repo.write_bytes(relpath, data)
+    return True
+
+
+def wal_data_key(repo, server_name, source, create=False):
+    """The server's WAL data key (bytes); created and stored when create and none exists.
+
+    Raises WrongKey when source is not the archive's KEK, NotFound when the
+    archive has no key and create is False.
+    """
+    where = repo.location(key_path(server_name))
+    doc = read_key_doc(repo, server_name)
+    if doc is None:
+        if not create:
+            raise NotFound('The WAL archive has no key file %s, so no encrypted WAL can be read.' % where,
+                           'Restore wal-key.json from a copy of the repository.')
+        data_key = new_data_key()
+        new = _key_identity(server_name)
+        new['created_at'] = isoformat(utcnow())
+        new['encryption'] = encryption_field(source, data_key, new)
+        _write_if_absent(repo, key_path(server_name), (json.dumps(new, indent=1, sort_keys=True) + '\n').encode())
+        # whoever won a race of first pushes: use what is stored
+        doc = read_key_doc(repo, server_name)
+        if doc is None:
+            raise DbBackupError('The WAL key file %s vanished right after it was written.' % where)
+    return unwrap_wal_key(source, doc, where)
+
+
+# --- encode / decode ------------------------------------------------------------------
+
+def _segment_size_ok(name, raw_bytes):
+    """Segments and .partial files are a whole wal_segment_size: a power of two, 1 MiB .. 1 GiB."""
+    if wal_kind(name) not in ('segment', 'partial'):
+        return True
+    return MIN_SEGMENT_SIZE <= raw_bytes <= MAX_SEGMENT_SIZE and not raw_bytes & (raw_bytes - 1)
+
+
+def _encoder(sink, compression, level, size):
+    """(writer, finish) compressing into sink; finish() ends the frame (not the sink)."""
+    if compression == 'zstd':
+        cctx = require('zstandard').ZstdCompressor(level=level, write_checksum=True)
+        w = cctx.stream_writer(sink, size=size, closefd=False, write_return_read=True)
+        return w, w.close
+    if compression == 'gzip':
+        w = gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0)
+        return w, w.close
+    return sink, lambda: None
+
+
+def _encode(src, size, target, compression, level, data_key, label):
+    """Stream src (open binary file of `size` bytes) into target; returns (sha256 hex, raw bytes)."""
+    enc = EncryptingWriter(target, data_key) if data_key is not None else None
+    writer, finish = _encoder(enc or target, compression, level, size)
+    h = hashlib.sha256()
+    done = 0
+    while True:
+        chunk = src.read(READ_SIZE)
+        if not chunk:
+            break
+        h.update(chunk)
+        done += len(chunk)
+        if done > size:
+            break
+        writer.write(chunk)
+    if done != size:
+        raise IntegrityError('%s changed size while it was being archived (%d bytes expected, %s read).'
+                             % (label, size, done), 'PostgreSQL retries archive_command; check who writes it.')
+    finish()
+    if enc is not None:
+        enc.close()
+    return h.hexdigest(), done
+
+
+class _Decoder(object):
+    """Incremental decompressor that knows whether its frame ended."""
+
+    def __init__(self, compression, label):
+        self.compression = compression
+        self.label = label
+        if compression == 'zstd':
+            zstd = require('zstandard')
+            self._obj = zstd.ZstdDecompressor().decompressobj()
+            self._errors = (zstd.ZstdError,)
+        elif compression == 'gzip':
+            self._obj = zlib.decompressobj(31)
+            self._errors = (zlib.error,)
+        else:
+            self._obj = None
+            self._errors = ()
+
+    def feed(self, data):
+        if self._obj is None:
+            return data
+        if self._obj.eof:
+            self._fail('data follows the end of the compressed stream')
+        try:
+            out = self._obj.decompress(data)
+        except self._errors as e:
+            self._fail('it cannot be decompressed (%s)' % e)
+        if self._obj.eof and self._obj.unused_data:
+            self._fail('data follows the end of the compressed stream')
+        return out
+
+    def finish(self):
+        if self._obj is not None and not self._obj.eof:
+            self._fail('the compressed stream is truncated')
+
+    def _fail(self, what):
+        raise IntegrityError('Archived WAL file %s is damaged: %s.' % (self.label, what),
+                             'It cannot be used for recovery; recovery stops before it.')
+
+
+def _decode(reader, compression, data_key, label, write):
+    """Stream a stored object through decryption and decompression into write(); returns raw bytes."""
+    source = DecryptingReader(reader, data_key, label) if data_key is not None else reader
+    decoder = _Decoder(compression, label)
+    total = 0
+    try:
+        while True:
+            try:
+                chunk = source.read(DECODE_INPUT)
+            except IntegrityError as e:
+                raise IntegrityError(e.message, 'The archived WAL file cannot be trusted; recovery stops before it.')
+            if not chunk:
+                break
+            out = decoder.feed(chunk)
+            if out:
+                write(out)
+                total += len(out)
+        decoder.finish()
+    finally:
+        source.close()
+    return total
+
+
+# --- finding archived files -----------------------------------------------------------
+
+def _open_existing(repo, server_name, wal_name, compression=None, encrypted=None):
+    """(relpath, compression, encrypted, open reader) of the archived copy, or None (one request per try)."""
+    for comp, enc in _variants(compression, encrypted):
+        relpath = object_path(server_name, wal_name, comp, enc)
+        try:
+            return relpath, comp, enc, repo.open_read(relpath)
+        except NotFound:
+            continue
+    return None
+
+
+def _archived_sha256(repo, p, found, wal_name):
+    relpath, comp, enc, reader = found
+    data_key = None
+    if enc:
+        source = key_source(p)
+        if source is None:
+            reader.close()
+            raise BadInput('%s is archived encrypted already, and no key was given to compare it with.'
+                           % wal_name, 'Give the archive\'s key (encryption_key_file in the config file).')
+        try:
+            data_key = wal_data_key(repo, p['server_name'], source)
+        except BaseException:
+            reader.close()
+            raise
+    h = hashlib.sha256()
+    raw = _decode(reader, comp, data_key, repo.location(relpath), h.update)
+    return h.hexdigest(), raw
+
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while True:
+            chunk = f.read(READ_SIZE)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- publish without overwriting --------------------------------------------------------
+
+def _local_link_publish(repo, relpath, fill):
+    """Local repository: write a hidden file, then hard-link it to relpath (EEXIST: keep the old one)."""
+    final = repo.location(relpath)
+    directory, name = os.path.split(relpath)
+    tmp_rel = '%s/.%s.push-%s' % (directory, name, uuid.uuid4().hex[:12])
+    f = repo.open_write(tmp_rel)
+    try:
+        fill(f)
+    except BaseException:
+        f.abort()
+        raise
+    f.commit()
+    tmp = repo.location(tmp_rel)
+    try:
+        os.link(tmp, final)
+    except OSError as e:
+        if e.errno == errno.EEXIST:
+            return False
+        raise DbBackupError('Publishing %s failed: %s.' % (final, e.strerror),
+                            'Check the owner and mode of the repository directory.')
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    _fsync_dir(os.path.dirname(final))
+    return True
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- push / fetch ---------------------------------------------------------------------
+
+def wal_push(p, src_path, wal_name, check_mode=False):
+    """Archive src_path as wal_name (archive_command %p %f); p: prepared params.
+
+    Returns {'changed', 'wal_name', 'location', 'raw_bytes', 'stored_bytes',
+    'compression', 'encrypted', 'msg'}; changed False when the same content is
+    archived already. Raises IntegrityError when different content is.
+    """
+    from ..storage.factory import open_repository
+    check_wal_name(wal_name)
+    if not src_path:
+        raise BadInput('The path of the WAL file to archive (%p) is required.')
+    compression, level = check_options(p.get('compression') or 'zstd', p.get('compression_level'))
+    source = key_source(p)
+    try:
+        st = os.stat(src_path)
+        src = open(src_path, 'rb')
+    except (IOError, OSError) as e:
+        raise NotFound('WAL file %s cannot be read: %s.' % (src_path, e.strerror),
+                       'archive_command must be run by PostgreSQL with %p, from the data directory.')
+    try:
+        if not _segment_size_ok(wal_name, st.st_size):
+            raise BadInput('%s has %d bytes; a WAL segment is a power of two from 1 MiB to 1 GiB.'
+                           % (src_path, st.st_size), 'Pass a WAL segment as %p.')
+        repo = open_repository(p)
+        server = p['server_name']
+        result = {'wal_name': wal_name, 'compression': compression, 'encrypted': source is not None,
+                  'raw_bytes': st.st_size}
+        found = _open_existing(repo, server, wal_name, compression, source is not None)
+        if found is not None:
+            return _compare_existing(repo, p, found, wal_name, src_path, result)
+        relpath = object_path(server, wal_name, compression, source is not None)
+        result['location'] = repo.location(relpath)
+        if check_mode:
+            result.update(changed=True, stored_bytes=0, msg='%s would be archived.' % wal_name)
+            return result
+        data_key = wal_data_key(repo, server, source, create=True) if source is not None else None
+        counter = {}
+
+        def fill(target):
+            counting = _Counting(target)
+            counter['sha256'], counter['raw'] = _encode(src, st.st_size, counting, compression, level,
+                                                        data_key, src_path)
+            counter['stored'] = counting.count
+
+        if _publish(repo, relpath, fill):
+            result.update(changed=True, stored_bytes=counter['stored'],
+                          msg='%s archived to %s.' % (wal_name, result['location']))
+            return result
+        # a concurrent push of the same name won: compare with what it stored
+        found = _open_existing(repo, server, wal_name, compression, source is not None)
+        if found is None:
+            raise DbBackupError('%s appeared and vanished while it was being archived.' % result['location'])
+        return _compare_existing(repo, p, found, wal_name, src_path, result)
+    finally:
+        src.close()
+
+
+class _Counting(object):
+    def __init__(self, sink):
+        self.sink = sink
+        self.count = 0
+
+    def write(self, data):
+        self.sink.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+def _publish(repo, relpath, fill):
+    from ..storage.local import LocalRepository
+    if isinstance(repo, LocalRepository):
+        return _local_link_publish(repo, relpath, fill)
+    f = repo.open_write(relpath)
+    try:
+        fill(f)
+    except BaseException:
+        f.abort()
+        raise
+    f.commit()
+    return True
+
+
+def _compare_existing(repo, p, found, wal_name, src_path, result):
+    relpath = found[0]
+    archived, raw = _archived_sha256(repo, p, found, wal_name)
+    result.update(location=repo.location(relpath), compression=found[1], encrypted=found[2])
+    if raw == result['raw_bytes'] and archived == _sha256_file(src_path):
+        result.update(changed=False, stored_bytes=None,
+                      msg='%s is archived already with the same content.' % wal_name)
+        return result
+    raise IntegrityError('%s is archived already (%s) with different content; it is never overwritten.'
+                         % (wal_name, repo.location(relpath)),
+                         'Two servers archive to the same server_name, or a restored copy of this server '
+                         'does: give each its own server_name.')
+
+
+def wal_fetch(p, wal_name, dest_path, check_mode=False):
+    """Restore archived wal_name to dest_path (restore_command %f %p); p: prepared params.
+
+    Raises NotFound quickly when the file is not archived. dest_path appears
+    complete or not at all.
+    """
+    from ..storage.factory import open_repository
+    check_wal_name(wal_name)
+    if not dest_path:
+        raise BadInput('The path to restore the WAL file to (%p) is required.')
+    repo = open_repository(p)
+    server = p['server_name']
+    source = key_source(p)
+    found = _open_existing(repo, server, wal_name, p.get('compression') or 'zstd', source is not None)
+    if found is None:
+        raise NotFound('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server))))
+    relpath, comp, enc, reader = found
+    result = {'changed': True, 'wal_name': wal_name, 'location': repo.location(relpath), 'compression': comp,
+              'encrypted': enc, 'dest_path': dest_path}
+    if check_mode:
+        reader.close()
+        result.update(raw_bytes=None, msg='%s would be restored to %s.' % (wal_name, dest_path))
+        return result
+    data_key = None
+    try:
+        if enc:
+            if source is None:
+                raise BadInput('%s is archived encrypted and no key was given.' % wal_name,
+                               'Give the archive\'s key (encryption_key_file in the config file).')
+            data_key = wal_data_key(repo, server, source)
+    except BaseException:
+        reader.close()
+        raise
+    result['raw_bytes'] = _write_atomically(dest_path, lambda write: _decode(
+        reader, comp, data_key, result['location'], write), wal_name)
+    result['msg'] = '%s restored to %s.' % (wal_name, dest_path)
+    return result
+
+
+def _write_atomically(dest_path, produce, wal_name):
+    """produce(write) into a temporary file next to dest_path; fsync, check, rename."""
+    directory = os.path.dirname(os.path.abspath(dest_path))
+    tmp = os.path.join(directory, '.%s.dbbackup-%s' % (os.path.basename(dest_path), uuid.uuid4().hex[:12]))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except OSError as e:
+        raise DbBackupError('Cannot create a file in %s: %s.' % (directory, e.strerror),
+                            'restore_command runs as the PostgreSQL user, from the data directory.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            raw = produce(f.write)
+            f.flush()
+            os.fsync(f.fileno())
+        if not _segment_size_ok(wal_name, raw):
+            raise IntegrityError('Archived WAL file %s decodes to %d bytes, not a whole segment.' % (wal_name, raw),
+                                 'It cannot be used for recovery.')
+        os.rename(tmp, dest_path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+    return raw
+
+
+# --- postgresql.conf helpers --------------------------------------------------------------
+
+def _command_arg(path):
+    if not path or any(c in str(path) for c in '\n\r\0'):
+        raise BadInput('%r cannot be used in archive_command/restore_command.' % (path,))
+    # shell quoting, then PostgreSQL's own escape of % (only %p, %f, %r, %% are special)
+    return shlex.quote(str(path)).replace('%', '%%')
+
+
+def archive_command(cli_path, config_path):
+    """archive_command for postgresql.conf: `<cli> wal-push --config <file> %p %f` (no secrets in it)."""
+    return '%s wal-push --config %s %%p %%f' % (_command_arg(cli_path), _command_arg(config_path))
+
+
+def restore_command(cli_path, config_path):
+    """restore_command for postgresql.conf: `<cli> wal-fetch --config <file> %f %p`."""
+    return '%s wal-fetch --config %s %%f %%p' % (_command_arg(cli_path), _command_arg(config_path))
+
+
+def conf_quote(value):
+    """A postgresql.conf string literal: single quotes, with ' and backslash escaped."""
+    return "'%s'" % str(value).replace('\\', '\\\\').replace("'", "''")
+
+
+# --- reading small files (history) ------------------------------------------------------
+
+def read_wal_bytes(repo, server_name, wal_name, source=None, limit=1 << 20):
+    """The raw content of a small archived file (a .history or .backup file); NotFound when absent."""
+    check_wal_name(wal_name)
+    found = _open_existing(repo, server_name, wal_name)
+    if found is None:
+        raise NotFound('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server_name))))
+    relpath, comp, enc, reader = found
+    data_key = None
+    if enc:
+        if source is None:
+            reader.close()
+            raise BadInput('%s is archived encrypted and no key was given.' % wal_name,
+                           'Give the archive\'s key (encryption_key_file, encryption_key_env or a passphrase).')
+        try:
+            data_key = wal_data_key(repo, server_name, source)
+        except BaseException:
+            reader.close()
+            raise
+    parts = []
+    size = [0]
+
+    def write(data):
+        size[0] += len(data)
+        if size[0] > limit:
+            raise IntegrityError('%s is larger than %d bytes; it is not a history file.' % (wal_name, limit))
+        parts.append(data)
+
+    _decode(reader, comp, data_key, repo.location(relpath), write)
+    return b''.join(parts)

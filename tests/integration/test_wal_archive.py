@@ -1,0 +1,430 @@
+"""WAL archive: wal-push / wal-fetch as PostgreSQL's archive_command, against real servers.
+
+PostgreSQL 15 (devtools/pg_temp.PgServer, archive_mode=on) archives through the host
+CLI run as the postgres user (tests/support/pitr_cli.py builds the launcher), into a local
+repository and into S3 (moto server). Covers: segments appear and pg_stat_archiver has
+no failures; idempotent push (same content: exit 0; different: exit 1, original kept);
+byte-identical fetch; missing files fail fast; damaged objects never reach %p;
+encryption (nothing readable in the stored bytes, wrong key fails clearly, concurrent
+first pushes share one key, rekey rewraps the WAL key); the chain check on a real archive.
+"""
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from devtools.pg_temp import PgServer
+from tests.support.pitr_cli import PostgresCli
+
+from plugins.module_utils import api, errors
+from plugins.module_utils.keys import key_source
+from plugins.module_utils.postgres import wal_archive, wal_chain
+from plugins.module_utils.storage.factory import open_repository
+
+SERVER = 'walsrv'
+MARKER = b'wal-marker-7f3a9c'
+MIB = 1 << 20
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def workdir():
+    d = tempfile.mkdtemp(prefix='dbbackup-wal-')
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def pg_cli():
+    made = PostgresCli().make()
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture(scope='module')
+def cli(pg_cli):
+    return pg_cli.launcher('dbbackup-wal')
+
+
+def chown_postgres(path, mode=None):
+    pw = pwd.getpwnam('postgres')
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def as_postgres(argv, **kw):
+    return subprocess.run(['runuser', '-u', 'postgres', '--'] + argv, check=False, **kw)
+
+
+def _postgres_dir(path):
+    os.makedirs(path)
+    chown_postgres(path, 0o700)
+    return path
+
+
+def _key_file(path, owner_postgres=True):
+    with open(path, 'w') as f:
+        f.write(os.urandom(32).hex() + '\n')
+    os.chmod(path, 0o600)
+    if owner_postgres:
+        chown_postgres(path)
+    return path
+
+
+def _config(path, **values):
+    with open(path, 'w') as f:
+        json.dump(values, f)
+    chown_postgres(path, 0o600)
+    return path
+
+
+def _archiving_server(cli, config):
+    cmd = wal_archive.archive_command(cli, config)
+    return PgServer(extra_conf={'archive_mode': 'on', 'wal_level': 'replica',
+                                'archive_command': wal_archive.conf_quote(cmd)}).start()
+
+
+@pytest.fixture(scope='module')
+def local_archive(workdir, cli):
+    """A server archiving to a local repository, encrypted with a key file."""
+    base = os.path.join(workdir, 'local')
+    os.mkdir(base)
+    os.chmod(base, 0o755)
+    repo = _postgres_dir(os.path.join(base, 'repo'))
+    key = _key_file(os.path.join(base, 'wal.key'))
+    conf = _config(os.path.join(base, 'wal.json'), repository=repo, server_name=SERVER, encryption_key_file=key)
+    server = _archiving_server(cli, conf)
+    yield {'server': server, 'repo': repo, 'key': key, 'conf': conf}
+    server.stop()
+
+
+def _switch_and_wait(server, timeout=30):
+    """Write WAL holding MARKER, switch segments; the finished segment's name once it is archived."""
+    server.psql('postgres', "CREATE TABLE IF NOT EXISTS walt(t text); "
+                            "INSERT INTO walt SELECT '%s ' || g FROM generate_series(1, 200) g" % MARKER.decode())
+    name = server.scalar('postgres', 'SELECT pg_walfile_name(pg_switch_wal())')
+    deadline = time.time() + timeout
+    while True:
+        row = server.connect().cursor()
+        row.execute('SELECT last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver')
+        last, failed, failed_wal = row.fetchone()
+        row.connection.close()
+        if last is not None and last >= name:
+            return name, failed
+        if time.time() > deadline:
+            with open(server.logfile) as f:
+                log = f.read()[-3000:]
+            pytest.fail('%s was not archived within %ds (failed_count %s, last failed %s)\n%s'
+                        % (name, timeout, failed, failed_wal, log))
+        time.sleep(0.1)
+
+
+def _run(cli, args, env=None, user_postgres=False):
+    argv = [cli] + args
+    kw = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    if env is not None:
+        kw['env'] = env
+    if user_postgres:
+        return as_postgres(argv, **kw)
+    return subprocess.run(argv, check=False, **kw)
+
+
+def _segment_file(path, size=MIB, fill=b'seg'):
+    with open(path, 'wb') as f:
+        f.write(os.urandom(4096) + fill * ((size - 4096) // len(fill)))
+        f.write(b'\0' * (size - f.tell()))
+    return path
+
+
+# --- a real server archiving --------------------------------------------------------------
+
+def test_archive_command_archives_encrypted_segments(local_archive, cli):
+    server, repo = local_archive['server'], local_archive['repo']
+    name, failed = _switch_and_wait(server)
+    assert failed == 0
+    stored = os.path.join(repo, SERVER, 'wal', name[:8], name + '.zst.enc')
+    assert os.path.isfile(stored)
+    with open(stored, 'rb') as f:
+        data = f.read()
+    assert MARKER not in data and data.startswith(b'\x89DBBENC\n')
+    with open(os.path.join(repo, SERVER, 'wal', 'wal-key.json')) as f:
+        key_doc = f.read()
+    with open(local_archive['key']) as f:
+        assert f.read().strip() not in key_doc
+    # fetch as PostgreSQL's restore_command would: byte-identical to the server's own segment
+    dest_dir = _postgres_dir(os.path.join(os.path.dirname(repo), 'restore-%s' % name))
+    dest = os.path.join(dest_dir, 'RECOVERYXLOG')
+    p = _run(cli, ['wal-fetch', '--config', local_archive['conf'], name, dest], user_postgres=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == '' and p.stderr == ''
+    with open(dest, 'rb') as f:
+        fetched = f.read()
+    assert MARKER in fetched and len(fetched) == 16 * MIB
+    original = os.path.join(server.datadir, 'pg_wal', name)
+    if os.path.exists(original):
+        with open(original, 'rb') as f:
+            assert f.read() == fetched
+    assert os.listdir(dest_dir) == ['RECOVERYXLOG']
+
+
+def test_chain_of_a_real_archive(local_archive):
+    server = local_archive['server']
+    names = [_switch_and_wait(server)[0] for dummy in range(2)]
+    seg_size = int(server.scalar('postgres', "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'"))
+    repo = open_repository({'repository': local_archive['repo']})
+    archive = wal_chain.list_archive(repo, SERVER)
+    assert set(names) <= set(archive[1])
+    first = archive[1][0]
+    r = wal_chain.check_chain(repo, SERVER, first, seg_size)
+    assert r['ok'] and r['gaps'] == [] and r['timeline'] == 1, r
+    assert r['first'] == first and r['last'] >= names[-1]
+    # a hole in the archive is a gap
+    middle = names[0]
+    os.rename(os.path.join(local_archive['repo'], SERVER, 'wal', '00000001', middle + '.zst.enc'),
+              os.path.join(local_archive['repo'], 'moved-away'))
+    try:
+        r = wal_chain.check_chain(repo, SERVER, first, seg_size)
+        assert not r['ok'] and r['gaps'][0]['missing_from'] == middle
+    finally:
+        os.rename(os.path.join(local_archive['repo'], 'moved-away'),
+                  os.path.join(local_archive['repo'], SERVER, 'wal', '00000001', middle + '.zst.enc'))
+
+
+# --- push / fetch through the CLI --------------------------------------------------------
+
+@pytest.fixture
+def plain_repo(workdir):
+    return tempfile.mkdtemp(prefix='repo-', dir=workdir)
+
+
+def test_wal_push_is_idempotent_and_never_overwrites(cli, plain_repo, workdir):
+    name = '000000010000000000000007'
+    src = _segment_file(os.path.join(plain_repo, 'src-' + name))
+    args = ['--repository', plain_repo, '--server-name', SERVER]
+    first = _run(cli, ['wal-push'] + args + [src, name])
+    assert first.returncode == 0 and first.stdout == '' and first.stderr == '', first.stderr
+    stored = os.path.join(plain_repo, SERVER, 'wal', '00000001', name + '.zst')
+    before = os.stat(stored)
+    again = _run(cli, ['wal-push'] + args + ['--compression', 'gzip', src, name])
+    assert again.returncode == 0, again.stderr
+    assert os.listdir(os.path.dirname(stored)) == [name + '.zst']
+    assert os.stat(stored).st_mtime_ns == before.st_mtime_ns
+    other = _segment_file(os.path.join(plain_repo, 'other'), fill=b'different')
+    clash = _run(cli, ['wal-push'] + args + [other, name])
+    assert clash.returncode == 1
+    assert 'different content' in clash.stderr and 'never overwritten' in clash.stderr
+    assert clash.stderr.count('\n') == 1 and clash.stderr.startswith('dbbackup: ')
+    dest = os.path.join(plain_repo, 'fetched')
+    fetched = _run(cli, ['wal-fetch'] + args + [name, dest])
+    assert fetched.returncode == 0, fetched.stderr
+    with open(src, 'rb') as a, open(dest, 'rb') as b:
+        assert a.read() == b.read()
+    # the same through the API: changed flags
+    p = {'repository': plain_repo, 'server_name': SERVER, 'src_path': src, 'wal_name': name}
+    assert api.run_wal_push(p)['changed'] is False
+    hist = os.path.join(plain_repo, '00000002.history')
+    with open(hist, 'w') as f:
+        f.write('1\t0/7000100\tno recovery target specified\n')
+    assert api.run_wal_push(dict(p, src_path=hist, wal_name='00000002.history'))['changed'] is True
+    assert os.path.isfile(os.path.join(plain_repo, SERVER, 'wal', '00000002', '00000002.history.zst'))
+
+
+def test_bad_input_is_one_clear_error(cli, plain_repo):
+    args = ['--repository', plain_repo, '--server-name', SERVER]
+    src = _segment_file(os.path.join(plain_repo, 'seg'))
+    for name in ('../../etc/passwd', '00000001000000000000000a', 'RECOVERYXLOG'):
+        p = _run(cli, ['wal-push'] + args + [src, name])
+        assert p.returncode == 1 and 'is not a WAL file name' in p.stderr, p.stderr
+    p = _run(cli, ['wal-push'] + args + [os.path.join(plain_repo, 'nope'), '000000010000000000000001'])
+    assert p.returncode == 1 and 'cannot be read' in p.stderr
+    short = os.path.join(plain_repo, 'short')
+    with open(short, 'wb') as f:
+        f.write(b'x' * 1000)
+    p = _run(cli, ['wal-push'] + args + [short, '000000010000000000000001'])
+    assert p.returncode == 1 and 'power of two' in p.stderr
+    assert not os.path.exists(os.path.join(plain_repo, SERVER))
+
+
+def test_wal_fetch_of_a_missing_file_fails_fast(cli, plain_repo):
+    args = ['--repository', plain_repo, '--server-name', SERVER]
+    dest = os.path.join(plain_repo, 'RECOVERYHISTORY')
+    for name in ('00000002.history', '000000010000000000000042'):
+        t0 = time.time()
+        p = _run(cli, ['wal-fetch'] + args + [name, dest])
+        assert time.time() - t0 < 2
+        assert p.returncode == 1 and 'is not in the archive' in p.stderr
+        assert not os.path.exists(dest)
+
+
+def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
+    key = _key_file(os.path.join(plain_repo, 'k.key'), owner_postgres=False)
+    for encrypted in (False, True):
+        name = '00000001000000000000001%d' % int(encrypted)
+        src = _segment_file(os.path.join(plain_repo, 'src'))
+        p = {'repository': plain_repo, 'server_name': SERVER, 'src_path': src, 'wal_name': name}
+        if encrypted:
+            p['encryption_key_file'] = key
+        api.run_wal_push(p)
+        stored = os.path.join(plain_repo, SERVER, 'wal', '00000001', name + ('.zst.enc' if encrypted else '.zst'))
+        with open(stored, 'rb') as f:
+            good = f.read()
+        dest_dir = tempfile.mkdtemp(dir=workdir)
+        dest = os.path.join(dest_dir, 'RECOVERYXLOG')
+        damaged = (good[:-9], good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 1]) + good[len(good) // 2 + 1:])
+        for bad in damaged:
+            with open(stored, 'wb') as f:
+                f.write(bad)
+            args = ['--repository', plain_repo, '--server-name', SERVER]
+            if encrypted:
+                args += ['--encryption-key-file', key]
+            r = _run(cli, ['wal-fetch'] + args + [name, dest])
+            assert r.returncode == 1, r.stderr
+            assert 'damaged' in r.stderr or 'cannot be decrypted' in r.stderr, r.stderr
+            assert os.listdir(dest_dir) == []
+        with open(stored, 'wb') as f:
+            f.write(good)
+        assert api.run_wal_fetch(dict(p, dest_path=dest))['raw_bytes'] == MIB
+
+
+# --- encryption keys -------------------------------------------------------------------
+
+def test_wrong_key_fails_clearly_and_writes_nothing(plain_repo, workdir):
+    right = _key_file(os.path.join(plain_repo, 'right.key'), owner_postgres=False)
+    wrong = _key_file(os.path.join(plain_repo, 'wrong.key'), owner_postgres=False)
+    src = _segment_file(os.path.join(plain_repo, 'src'))
+    base = {'repository': plain_repo, 'server_name': SERVER}
+    api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000001', encryption_key_file=right))
+    dest = os.path.join(plain_repo, 'out')
+    with pytest.raises(errors.WrongKey, match='not the key the WAL archive'):
+        api.run_wal_fetch(dict(base, wal_name='000000010000000000000001', dest_path=dest, encryption_key_file=wrong))
+    assert not os.path.exists(dest)
+    with pytest.raises(errors.WrongKey):
+        api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000002', encryption_key_file=wrong))
+    assert os.listdir(os.path.join(plain_repo, SERVER, 'wal', '00000001')) == ['000000010000000000000001.zst.enc']
+    with pytest.raises(errors.BadInput, match='no key was given'):
+        api.run_wal_fetch(dict(base, wal_name='000000010000000000000001', dest_path=dest))
+    with pytest.raises(errors.WrongKey):
+        api.run_wal_fetch(dict(base, wal_name='000000010000000000000001', dest_path=dest,
+                               encryption_passphrase='a passphrase that is wrong'))
+    assert not os.path.exists(dest)
+
+
+def test_concurrent_first_pushes_share_one_key(plain_repo):
+    key = _key_file(os.path.join(plain_repo, 'k.key'), owner_postgres=False)
+    p = {'repository': plain_repo, 'server_name': SERVER, 'encryption_key_file': key}
+    src = _segment_file(os.path.join(plain_repo, 'src'))
+    barrier = threading.Barrier(6)
+    keys, failures = [], []
+
+    def push(i):
+        try:
+            barrier.wait()
+            repo = open_repository(p)
+            keys.append(wal_archive.wal_data_key(repo, SERVER, key_source(p), create=True))
+            api.run_wal_push(dict(p, src_path=src, wal_name='0000000100000000000000%02X' % (i + 1)))
+        except Exception as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert len(set(keys)) == 1
+    for i in range(6):
+        out = os.path.join(plain_repo, 'out%d' % i)
+        api.run_wal_fetch(dict(p, wal_name='0000000100000000000000%02X' % (i + 1), dest_path=out))
+        with open(out, 'rb') as a, open(src, 'rb') as b:
+            assert a.read() == b.read()
+    assert [n for n in os.listdir(os.path.join(plain_repo, SERVER, 'wal')) if n.startswith('.')] == []
+
+
+def test_rekey_rewraps_the_wal_key(plain_repo):
+    old = _key_file(os.path.join(plain_repo, 'old.key'), owner_postgres=False)
+    new = _key_file(os.path.join(plain_repo, 'new.key'), owner_postgres=False)
+    src = _segment_file(os.path.join(plain_repo, 'src'))
+    base = {'repository': plain_repo, 'server_name': SERVER}
+    name = '000000010000000000000003'
+    api.run_wal_push(dict(base, src_path=src, wal_name=name, encryption_key_file=old))
+    stored = os.path.join(plain_repo, SERVER, 'wal', '00000001', name + '.zst.enc')
+    with open(stored, 'rb') as f:
+        before = f.read()
+    r = api.run_rekey(dict(base, encryption_key_file=old, new_encryption_key_file=new), check_mode=True)
+    assert r['wal_key'] == 'rekeyed' and r['changed']
+    api.run_wal_fetch(dict(base, wal_name=name, dest_path=os.path.join(plain_repo, 'o0'), encryption_key_file=old))
+    r = api.run_rekey(dict(base, encryption_key_file=old, new_encryption_key_file=new))
+    assert r['wal_key'] == 'rekeyed' and r['changed'] and 'WAL archive key' in r['msg']
+    with open(stored, 'rb') as f:
+        assert f.read() == before          # data never changes, only the wrapped key
+    api.run_wal_fetch(dict(base, wal_name=name, dest_path=os.path.join(plain_repo, 'o1'), encryption_key_file=new))
+    with pytest.raises(errors.WrongKey):
+        api.run_wal_fetch(dict(base, wal_name=name, dest_path=os.path.join(plain_repo, 'o2'),
+                               encryption_key_file=old))
+    r = api.run_rekey(dict(base, encryption_key_file=old, new_encryption_key_file=new))
+    assert r['wal_key'] == 'unchanged' and not r['changed']
+    # a wrong old key changes nothing
+    other = _key_file(os.path.join(plain_repo, 'other.key'), owner_postgres=False)
+    with pytest.raises(errors.WrongKey):
+        api.run_rekey(dict(base, encryption_key_file=other, new_encryption_key_file=old))
+    api.run_wal_fetch(dict(base, wal_name=name, dest_path=os.path.join(plain_repo, 'o3'), encryption_key_file=new))
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+def test_s3_archive_encrypted_by_a_real_server(s3_server, s3_repo, workdir, pg_cli):
+    base = os.path.join(workdir, 's3')
+    os.mkdir(base)
+    os.chmod(base, 0o755)
+    creds = os.path.join(base, 'credentials')
+    with open(creds, 'w') as f:
+        f.write('[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n'
+                % (s3_server.access_key, s3_server.secret_key))
+    chown_postgres(creds, 0o600)
+    s3cli = pg_cli.launcher('dbbackup-wal-s3', env={
+        'AWS_SHARED_CREDENTIALS_FILE': creds, 'AWS_CONFIG_FILE': '/dev/null',
+        'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost'})
+    key = _key_file(os.path.join(base, 'wal.key'))
+    conf = _config(os.path.join(base, 'wal.json'), repository=s3_repo.url, server_name=SERVER,
+                   s3_endpoint_url=s3_server.endpoint, s3_region='us-east-1', encryption_key_file=key)
+    server = _archiving_server(s3cli, conf)
+    try:
+        name, failed = _switch_and_wait(server)
+        assert failed == 0
+    finally:
+        server.stop()
+    objects = s3_repo.keys('%s/wal' % SERVER)
+    obj = '%s/%s/wal/%s/%s.zst.enc' % (s3_repo.prefix, SERVER, name[:8], name)
+    assert obj in objects and '%s/%s/wal/wal-key.json' % (s3_repo.prefix, SERVER) in objects
+    body = s3_repo.client.get_object(Bucket=s3_repo.bucket, Key=obj)['Body'].read()
+    assert MARKER not in body
+    p = s3_repo.params(server_name=SERVER, encryption_key_file=key)
+    dest = os.path.join(base, 'RECOVERYXLOG')
+    r = api.run_wal_fetch(dict(p, wal_name=name, dest_path=dest))
+    assert r['encrypted'] and r['raw_bytes'] == 16 * MIB
+    with open(dest, 'rb') as f:
+        assert MARKER in f.read()
+    repo = open_repository(p)
+    # the key file is written only when absent (conditional PUT): a second writer gets False
+    stored_key = s3_repo.client.get_object(Bucket=s3_repo.bucket, Key='%s/%s/wal/wal-key.json'
+                                           % (s3_repo.prefix, SERVER))['Body'].read()
+    assert wal_archive._write_if_absent(repo, wal_archive.key_path(SERVER), b'{}') is False
+    assert repo.read_bytes(wal_archive.key_path(SERVER)) == stored_key
+    chain = wal_chain.check_chain(repo, SERVER, wal_chain.list_archive(repo, SERVER)[1][0], 16 * MIB)
+    assert chain['ok'] and chain['last'] >= name, chain
+    # a missing file: a fast, clean failure through the CLI
+    env = s3_server.env()
+    t0 = time.time()
+    miss = _run(s3cli, ['wal-fetch', '--config', conf, '00000002.history', os.path.join(base, 'h')], env=env)
+    assert miss.returncode == 1 and 'is not in the archive' in miss.stderr and time.time() - t0 < 2
+    assert s3_server.secret_key not in miss.stderr
+    assert not os.path.exists(os.path.join(base, 'h'))
