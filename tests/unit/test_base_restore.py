@@ -1,0 +1,103 @@
+"""extract_base_backup against hostile or damaged stored tars (no server needed).
+
+Each case stores a hand-made tar and backup_label in a local repository through the
+real write stages, then extracts: unsafe names, links and devices must fail with
+IntegrityError and leave nothing behind; a good tar must extract.
+"""
+import io
+import os
+import tarfile
+
+import pytest
+
+from plugins.module_utils.errors import BadInput, IntegrityError, RestoreFailed
+from plugins.module_utils.postgres.base_restore import (extract_base_backup, format_tablespace_map,
+                                                        parse_tablespace_map)
+from plugins.module_utils.storage.factory import open_repository
+from plugins.module_utils.stream.pipeline import StoredFileWriter
+
+LABEL = 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nSTART TIMELINE: 1\n'
+
+
+def _member(tar, name, data=b'', kind=tarfile.REGTYPE, linkname=''):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    info.mode = 0o700 if kind == tarfile.DIRTYPE else 0o600
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def _store(repo, relpath, data):
+    w = StoredFileWriter(repo, relpath, 'zstd', 3)
+    w.write(data)
+    return w.commit()
+
+
+def _backup(tmp_path, members):
+    repo = open_repository({'repository': str(tmp_path / 'repo')})
+    path = 'srv/base/20260101T000000Z'
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for m in members:
+            _member(tar, *m)
+    files = []
+    for name, role, data in (('base.tar.zst', 'base', buf.getvalue()),
+                             ('backup_label.zst', 'backup_label', LABEL.encode())):
+        entry = _store(repo, path + '/' + name, data)
+        entry.update(path=name, role=role)
+        files.append(entry)
+    manifest = {'kind': 'base', 'backup_id': '20260101T000000Z', 'compression': {'algorithm': 'zstd', 'level': 3},
+                'files': files, 'encryption': None, 'tablespace_dir': 'PG_15_202209061'}
+    return repo, path, manifest
+
+
+GOOD = [('PG_VERSION', b'15\n'), ('global', b'', tarfile.DIRTYPE), ('global/pg_control', b'x' * 8192),
+        ('base/1/1259', b'y' * 100)]
+
+
+def test_good_tar_extracts(tmp_path):
+    repo, path, manifest = _backup(tmp_path, GOOD)
+    data = str(tmp_path / 'data')
+    out = extract_base_backup(repo, path, manifest, data)
+    assert out['files'] == 4       # 3 members + backup_label
+    with open(os.path.join(data, 'backup_label')) as f:
+        assert f.read() == LABEL
+    assert os.path.isdir(os.path.join(data, 'pg_wal', 'archive_status'))
+    assert os.stat(data).st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize('bad, match', [
+    (('../escape', b'x'), 'unsafe member name'),
+    (('/etc/evil', b'x'), 'unsafe member name'),
+    (('base/../../escape', b'x'), 'unsafe member name'),
+    (('pg_tblspc/16400', b'', tarfile.SYMTYPE, '/etc'), 'a link'),
+    (('global/hard', b'', tarfile.LNKTYPE, 'PG_VERSION'), 'a link'),
+    (('dev', b'', tarfile.CHRTYPE), 'special file'),
+    (('PG_VERSION', b'again'), 'File exists|failed'),
+])
+def test_hostile_members_fail_and_leave_nothing(tmp_path, bad, match):
+    repo, path, manifest = _backup(tmp_path, GOOD + [bad])
+    data = str(tmp_path / 'new' / 'data')
+    with pytest.raises((IntegrityError, RestoreFailed), match=match):
+        extract_base_backup(repo, path, manifest, data)
+    assert not os.path.exists(str(tmp_path / 'new'))
+    assert not os.path.exists(str(tmp_path / 'escape'))
+
+
+def test_refusals_before_anything(tmp_path):
+    repo, path, manifest = _backup(tmp_path, GOOD)
+    with pytest.raises(BadInput, match='absolute path'):
+        extract_base_backup(repo, path, manifest, 'relative/data')
+    with pytest.raises(BadInput, match='the backup does not have: 16400'):
+        extract_base_backup(repo, path, manifest, str(tmp_path / 'd'), tablespace_mapping={'16400': '/x'})
+    with pytest.raises(BadInput, match='not a user'):      # the suite runs as root
+        extract_base_backup(repo, path, manifest, str(tmp_path / 'd'), owner='no-such-user-dbb')
+    assert not os.path.exists(str(tmp_path / 'd'))
+
+
+def test_tablespace_map_escapes_round_trip():
+    pairs = [(16400, '/srv/ts one'), (16401, '/srv/odd\\name\nwith newline')]
+    text = format_tablespace_map(pairs)
+    assert text.count('\n') == 3          # the escaped newline stays inside its line
+    assert parse_tablespace_map(text) == pairs
