@@ -1,0 +1,438 @@
+"""Cluster backups: the globals and every database of a PostgreSQL server under one backup id.
+
+Layout (docs/format.md, docs/cluster.md):
+
+    <server>/cluster/<id>/manifest.json     kind 'cluster', written last: the commit point
+                         /globals.sql.zst    roles, memberships, role settings, tablespaces (postgres/globals.py)
+                         /<db>/...           a complete logical backup of <db>, its own manifest.json included
+
+Each database is dumped by postgres/dump.LogicalDump from its own snapshot
+(PostgreSQL has no snapshot spanning databases), one after the other. When a
+database fails the others are still attempted, then one error names every
+failed database and the whole backup directory is removed: nothing that
+looks complete is left. The cluster manifest lists every stored file (paths
+relative to the backup, `<db>/...` for the databases), so its size and
+SHA-256 checks and, when encrypted, its MAC cover the whole backup; each
+database's sub-manifest carries its own wrapped data key, so one database
+restores without the others (restore: run_cluster_restore).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from .catalog import fresh_backup, find_backup, isoformat, kind_path, parse_max_age, reserve_backup_id, \
+    safe_name, utcnow
+from .errors import BackupFailed, BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
+from .item_file import read_framed, write_framed
+from .keys import encryption_field, new_data_key
+from .manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
+from .stream.compress import SUFFIX, check_options
+from .stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
+from .stream.pipeline import open_stored_reader, store_file
+
+KIND = 'cluster'
+GLOBALS_ROLE = 'globals'
+RESERVED = (MANIFEST_NAME, 'verify.json')
+DATABASES_SQL = ('SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate '
+                 'ORDER BY datname')
+
+
+def _names(value, option):
+    """A list option (list, or comma-separated text from the CLI) -> [names] or None."""
+    if value in (None, '', []):
+        return None
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(',')]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise BadInput('%s must be a list of database names, got %r.' % (option, value))
+    return list(dict.fromkeys(value))
+
+
+def admin_connect(p, avoid=()):
+    """Autocommit connection to the maintenance database ('postgres', else template1)."""
+    from .postgres.connection import connect
+    if 'postgres' not in avoid:
+        try:
+            return connect(p, dbname='postgres', autocommit=True)
+        except NotFound:
+            pass
+    return connect(p, dbname='template1', autocommit=True)
+
+
+# Objects with OIDs from FirstNormalObjectId on were made after initdb.
+PRISTINE_SQL = """
+SELECT NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata))
+"""
+
+
+def _pristine(p, db):
+    """True when database db exists and holds nothing but what initdb put there."""
+    from .postgres.connection import connect
+    try:
+        conn = connect(p, dbname=db, autocommit=True)
+    except NotFound:
+        return False
+    try:
+        cur = conn.cursor()
+        cur.execute(PRISTINE_SQL)
+        return bool(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _check_database_option(p):
+    if p.get('database'):
+        raise BadInput('database is not used with kind=cluster (got %r).' % p['database'],
+                       'Choose databases with the databases option (and exclude_databases for backups).')
+
+
+def _select(available, wanted, excluded):
+    if wanted:
+        missing = [d for d in wanted if d not in available]
+        if missing:
+            raise BadInput('databases names databases that are not on the server (or do not allow '
+                           'connections): %s.' % ', '.join(missing),
+                           'Databases on the server: %s.' % ', '.join(available))
+    chosen = [d for d in available if (not wanted or d in wanted) and d not in (excluded or ())]
+    if not chosen:
+        raise BadInput('No database is left to back up after applying databases and exclude_databases.')
+    return chosen
+
+
+def _path_error(db):
+    try:
+        safe_name(db, 'database')
+    except BadInput as e:
+        return str(e)
+    if db in RESERVED or db.startswith('globals.sql'):
+        return 'the name %r is reserved in a cluster backup directory' % db
+    return None
+
+
+# --- backup -------------------------------------------------------------------
+
+def run_cluster_backup(p, check_mode):
+    """kind=cluster (api.run_backup): globals + every non-template database that allows connections."""
+    if p['db_type'] != 'postgresql':
+        raise BadInput('kind=cluster is not supported yet for db_type %s.' % p['db_type'],
+                       'Back up each database with kind=logical.')
+    _check_database_option(p)
+    from .keys import key_source
+    from .storage.factory import open_repository
+    compression, level = check_options(p['compression'], p['compression_level'])
+    max_age = parse_max_age(p['max_age'])
+    if p['lock_wait_timeout'] is not None and not (str(p['lock_wait_timeout']).isdigit()
+                                                   and 1 <= int(p['lock_wait_timeout']) <= 86400):
+        raise BadInput('lock_wait_timeout must be a number of seconds from 1 to 86400, got %r.'
+                       % (p['lock_wait_timeout'],))
+    if p['verify'] not in ('none', 'quick', 'deep'):
+        raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
+    wanted = _names(p.get('databases'), 'databases')
+    excluded = _names(p.get('exclude_databases'), 'exclude_databases')
+    include_passwords = bool(p.get('include_passwords'))
+    encryption = key_source(p)
+    if include_passwords and encryption is None:
+        raise BadInput('include_passwords needs an encrypted backup: role password verifiers are never stored '
+                       'unencrypted.', 'Give encryption_key_file, encryption_key_env or encryption_passphrase, '
+                       'or leave include_passwords off.')
+    repo = open_repository(p)
+    base = kind_path(p['server_name'], KIND)
+    if max_age:
+        manifest = fresh_backup(repo, base, max_age)
+        if manifest and bool(manifest.get('encryption')) == (encryption is not None):
+            result = cluster_summary(manifest, repo.location(base + '/' + manifest['backup_id']))
+            result.update(changed=False, msg='A complete cluster backup younger than max_age exists (%s).'
+                          % manifest['backup_id'])
+            return result
+    admin = admin_connect(p)
+    try:
+        cur = admin.cursor()
+        cur.execute(DATABASES_SQL)
+        databases = _select([r[0] for r in cur.fetchall()], wanted, excluded)
+        if include_passwords:
+            from .postgres.globals import can_read_passwords
+            if not can_read_passwords(cur):
+                raise BadInput('include_passwords needs a login role that can read pg_catalog.pg_authid '
+                               '(a superuser).', 'Run the cluster backup as a superuser, or leave '
+                               'include_passwords off.')
+        if check_mode:
+            return {'changed': True, 'msg': 'A cluster backup of %d database(s) would be created: %s.'
+                    % (len(databases), ', '.join(databases)), 'backup_id': None, 'kind': KIND,
+                    'location': repo.location(base), 'database': None, 'databases': databases,
+                    'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
+                    'server_version': None, 'encrypted': encryption is not None}
+        start = utcnow()
+        backup_id, path = reserve_backup_id(repo, base, start)
+        try:
+            manifest = _ClusterDump(p, repo, path, backup_id, compression, level, encryption,
+                                    include_passwords).run(admin, databases, start)
+        except BaseException:
+            repo.delete_tree(path)
+            raise
+    finally:
+        admin.close()
+    result = cluster_summary(manifest, repo.location(path))
+    result.update(changed=True, msg='Cluster backup %s written: globals and %d database(s).'
+                  % (backup_id, len(databases)))
+    if p['verify'] != 'none':
+        from .verify import failure
+        result['verification'] = verify_cluster(repo, path, manifest, p['verify'], encryption)
+        if not result['verification']['ok']:
+            raise failure([result['verification']])
+    return result
+
+
+class _ClusterDump(object):
+    def __init__(self, p, repo, path, backup_id, compression, level, encryption, include_passwords):
+        self.p = p
+        self.repo = repo
+        self.path = path
+        self.backup_id = backup_id
+        self.compression = compression
+        self.level = level
+        self.encryption = encryption
+        self.include_passwords = include_passwords
+        self.data_key = new_data_key() if encryption is not None else None
+        self.suffix = SUFFIX[compression] + (ENCRYPTED_SUFFIX if encryption is not None else '')
+
+    def run(self, admin, databases, start):
+        from .postgres.connection import server_version
+        from .postgres.dump import LogicalDump
+        from .postgres.globals import PREAMBLE, dump_globals
+        t0 = time.time()
+        version_num, version = server_version(admin)
+        records, info = dump_globals(admin, self.include_passwords)
+        entry = store_file(self.repo, self.path, 'globals.sql' + self.suffix, self.compression, self.level,
+                           self.data_key, lambda w: {'role': GLOBALS_ROLE, 'items': write_framed(w, PREAMBLE, records)})
+        files = [entry]
+        members = {}
+        failures = []
+        for db in databases:
+            problem = _path_error(db)
+            if problem:
+                failures.append((db, problem))
+                continue
+            sub = dict(self.p, database=db)
+            try:
+                m = LogicalDump(sub, self.repo, '%s/%s' % (self.path, db), self.backup_id, self.compression,
+                                self.level, self.p['jobs'], encryption=self.encryption).run(utcnow())
+            except DbBackupError as e:
+                failures.append((db, str(e)))
+                continue
+            for f in m['files']:
+                files.append(dict(f, path='%s/%s' % (db, f['path'])))
+            members[db] = {
+                'path': db, 'started_at': m['started_at'], 'finished_at': m['finished_at'],
+                'duration_seconds': m.get('duration_seconds'), 'totals': m['totals'],
+                'database_info': m.get('database_info'), 'consistent_position': m.get('consistent_position'),
+                'encrypted': bool(m.get('encryption')),
+            }
+        if failures:
+            raise BackupFailed('Cluster backup failed for %d of %d database(s): %s'
+                               % (len(failures), len(databases),
+                                  ' | '.join('%s: %s' % (db, err) for db, err in failures)),
+                               'No backup was recorded (the backup directory was removed); fix the cause and '
+                               'run the backup again, or leave those databases out with exclude_databases.')
+        manifest = new_manifest(KIND, 'postgresql', self.backup_id, self.p['server_name'], None)
+        data = [f for f in files if f['role'] == 'data']
+        manifest.update({
+            'started_at': isoformat(start), 'finished_at': isoformat(utcnow()),
+            'duration_seconds': round(time.time() - t0, 3),
+            'server_version': version, 'server_version_num': version_num,
+            'compression': {'algorithm': self.compression, 'level': self.level},
+            'databases': list(members),
+            'members': members,
+            'globals': dict(info, path=entry['path']),
+            'files': files,
+            'totals': {
+                'files': len(files), 'databases': len(members),
+                'raw_bytes': sum(f['raw_bytes'] for f in files),
+                'stored_bytes': sum(f['stored_bytes'] for f in files),
+                'tables': sum(m['totals']['tables'] for m in members.values()),
+                'rows': sum(f['rows'] for f in data),
+                'large_objects': sum(f.get('count', 0) for f in files if f['role'] == 'blobs'),
+            },
+        })
+        if self.encryption is not None:
+            manifest['encryption'] = encryption_field(self.encryption, self.data_key, manifest)
+        write_manifest(self.repo, self.path, manifest)
+        return manifest
+
+
+def cluster_summary(manifest, location):
+    t = manifest['totals']
+    return {
+        'backup_id': manifest['backup_id'], 'location': location, 'kind': KIND, 'database': None,
+        'databases': list(manifest.get('databases') or []),
+        'size_bytes': t['stored_bytes'], 'raw_bytes': t['raw_bytes'],
+        'duration_seconds': manifest.get('duration_seconds'), 'tables': t['tables'], 'rows': t['rows'],
+        'server_version': manifest.get('server_version'), 'encrypted': bool(manifest.get('encryption')),
+        'globals': dict(manifest.get('globals') or {}),
+    }
+
+
+def member_manifest(repo, path, manifest, db):
+    """The sub-manifest of db in a cluster backup, checked against the cluster manifest's file list."""
+    sub = read_manifest(repo, '%s/%s' % (path, db))
+    mine = dict((f['path'], f) for f in manifest['files'] if f['path'].startswith(db + '/'))
+    theirs = dict(('%s/%s' % (db, f['path']), f) for f in sub['files'])
+    if set(mine) != set(theirs) or any(mine[k]['sha256'] != theirs[k]['sha256'] for k in mine) \
+            or sub.get('database') != db or sub.get('backup_id') != manifest['backup_id']:
+        raise IntegrityError('The manifest of database %s in cluster backup %s does not match the cluster '
+                             'manifest (files or identity differ).' % (db, manifest['backup_id']),
+                             'The backup was modified; restore another backup_id.')
+    return sub
+
+
+def verify_cluster(repo, path, manifest, mode, encryption):
+    """quick: size + SHA-256 of every file; deep: also globals and each database's content (verify.py)."""
+    from .verify import record, verify_kind
+    report = verify_kind(repo, path, manifest, mode, encryption)
+    record(repo, path, report)
+    return report
+
+
+# --- restore ------------------------------------------------------------------
+
+def run_cluster_restore(p, check_mode):
+    """Restore globals and/or databases of a cluster backup (api.run_restore with kind=cluster)."""
+    from .api import backup_data_key, check_db_type
+    from .keys import key_source
+    from .postgres.connection import server_version
+    from .postgres.globals import GlobalsRestore
+    from .postgres.restore import LogicalRestore
+    from .storage.factory import open_repository
+    if p['db_type'] != 'postgresql':
+        raise BadInput('kind=cluster is not supported yet for db_type %s.' % p['db_type'])
+    _check_database_option(p)
+    if p['if_exists'] not in ('fail', 'replace'):
+        raise BadInput('if_exists must be fail or replace, got %r.' % (p['if_exists'],))
+    wanted = _names(p.get('databases'), 'databases')
+    restore_globals = p.get('globals')
+    if restore_globals is None:
+        restore_globals = wanted is None
+    locations = p.get('tablespace_locations') or {}
+    if isinstance(locations, (list, tuple)):     # CLI: NAME=DIR entries
+        pairs = [str(x).partition('=') for x in locations]
+        if not all(name and sep and where for name, sep, where in pairs):
+            raise BadInput('tablespace locations are given as NAME=DIR, got %r.' % (locations,))
+        locations = dict((name, where) for name, sep, where in pairs)
+    if not isinstance(locations, dict):
+        raise BadInput('tablespace_locations must be a mapping of tablespace name to directory, got %r.'
+                       % (locations,))
+    repo = open_repository(p)
+    base = kind_path(p['server_name'], KIND)
+    encryption = key_source(p)
+    manifest = find_backup(repo, base, p['backup_id'])
+    if manifest.get('kind') != KIND:
+        raise IntegrityError('%s is not a cluster backup (kind %r).' % (repo.location(base + '/' + manifest['backup_id']),
+                                                                        manifest.get('kind')))
+    check_db_type(manifest, p)
+    path = base + '/' + manifest['backup_id']
+    available = list(manifest.get('databases') or [])
+    if wanted:
+        missing = [d for d in wanted if d not in available]
+        if missing:
+            raise NotFound('Cluster backup %s has no database %s.' % (manifest['backup_id'], ', '.join(missing)),
+                           'Databases in it: %s.' % (', '.join(available) or 'none'))
+    selected = wanted or available
+    target_name = p.get('target_database')
+    if target_name and len(selected) != 1:
+        raise BadInput('target_database renames one database; %d are selected (%s).'
+                       % (len(selected), ', '.join(selected)), 'Select exactly one with databases.')
+    data_key = backup_data_key(encryption, manifest)     # before anything touches the target
+    restores = []
+    for db in selected:
+        sub = member_manifest(repo, path, manifest, db)
+        # the marker names the cluster backup, so it differs from a logical backup with the same id
+        marked = dict(sub, backup_id='%s-%s' % (KIND, manifest['backup_id']))
+        restores.append((db, LogicalRestore(dict(p, database=db), repo, '%s/%s' % (path, db), marked,
+                                            target_name or db, p['if_exists'], p['jobs'],
+                                            data_key=backup_data_key(encryption, sub))))
+    globals_restore = None
+    if restore_globals:
+        entry = [f for f in manifest['files'] if f['role'] == GLOBALS_ROLE][0]
+        reader = open_stored_reader(repo, path + '/' + entry['path'], manifest['compression']['algorithm'],
+                                    entry['sha256'], entry['stored_bytes'], data_key=data_key)
+        try:
+            records = read_framed(reader, entry['path'])
+        finally:
+            reader.close()
+        globals_restore = GlobalsRestore(records, locations)
+    elif locations:
+        raise BadInput('tablespace_locations is only used when globals are restored (globals: true).')
+    result = cluster_summary(manifest, repo.location(path))
+    result.update(databases=[], target_database=target_name if target_name else None)
+    for db, r in restores:
+        # every server has a postgres database: the one initdb made (nothing in it) is replaced
+        if r.target == 'postgres' and r.if_exists == 'fail' and _pristine(p, 'postgres'):
+            r.if_exists = 'replace'
+    t0 = time.time()
+    plans = []
+    failures = []
+    admin = admin_connect(p, avoid=[r.target for db, r in restores])
+    try:
+        result['server_version'] = server_version(admin)[1]
+        plans = [(db, r, r.plan(admin)) for db, r in restores]   # TargetExists before anything changes
+        if globals_restore is not None:
+            result['globals'] = globals_restore.run(admin, check_mode=check_mode)
+        else:
+            result['globals'] = {'changed': False, 'skipped': ['globals not restored (globals: false)']}
+        for db, r, action in plans:
+            item = {'database': db, 'target_database': r.target, 'action': action,
+                    'tables': r.manifest['totals']['tables'], 'rows': r.manifest['totals']['rows']}
+            result['databases'].append(item)
+            if action == 'unchanged' or check_mode:
+                continue
+            t1 = time.time()
+            try:
+                r.run(admin, action)
+            except DbBackupError as e:
+                item['action'] = 'failed'
+                item['error'] = str(e)
+                failures.append('%s: %s' % (db, e))
+                continue
+            item['duration_seconds'] = round(time.time() - t1, 3)
+    finally:
+        admin.close()
+    if failures:
+        raise RestoreFailed('Restoring cluster backup %s failed for %d of %d database(s): %s'
+                            % (manifest['backup_id'], len(failures), len(plans), ' | '.join(failures)),
+                            'The targets of the failed databases were left as they were; the others were '
+                            'restored. Fix the cause and run the restore again (restored ones are skipped).')
+    changed = result['globals'].get('changed') or any(d['action'] != 'unchanged' for d in result['databases'])
+    result['tables'] = sum(d['tables'] for d in result['databases'])
+    result['rows'] = sum(d['rows'] for d in result['databases'])
+    result['duration_seconds'] = 0 if check_mode else round(time.time() - t0, 3)
+    what = '%s%d database(s)' % ('globals and ' if globals_restore is not None else '', len(plans))
+    if not changed:
+        msg = 'The server already holds %s of cluster backup %s.' % (what, manifest['backup_id'])
+    elif check_mode:
+        actions = ', '.join('%s %s' % (d['target_database'], d['action']) for d in result['databases'])
+        msg = 'Cluster backup %s would be restored: %s (%s).' % (manifest['backup_id'], what, actions)
+    else:
+        msg = 'Cluster backup %s restored: %s.' % (manifest['backup_id'], what)
+    result.update(changed=bool(changed), msg=msg)
+    return result
+
+
+# --- key rotation (rekey.py) ----------------------------------------------------
+
+def rekey_manifests(repo, server_name):
+    """(path, manifest, label) of every complete cluster backup and of each of its databases."""
+    from .catalog import list_backups
+    base = kind_path(server_name, KIND)
+    out = []
+    for backup_id, manifest in list_backups(repo, base):
+        path = base + '/' + backup_id
+        for db in manifest.get('databases') or []:
+            out.append(('%s/%s' % (path, db), member_manifest(repo, path, manifest, db), db))
+        out.append((path, manifest, None))     # the cluster manifest last: written after its members
+    return out
