@@ -142,16 +142,16 @@ def _run_logical_backup(p, check_mode):
     return result
 
 
-VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, backup_id='latest', mode='quick', restored_database=None)
+VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', backup_id='latest', mode='quick', restored_database=None)
+VERIFY_KINDS = ('logical', 'base', 'cluster')
 
 
 def _verify_report(repo, path, manifest, mode, encryption, record_it):
-    """Verify one backup (verify.py) and record the outcome in verify.json."""
-    from .verify import MODES, record, verify_backup
+    """Verify one backup of any kind (verify.verify_kind) and record the outcome in verify.json."""
+    from .verify import MODES, record, verify_kind
     if mode not in MODES:
         raise BadInput('verify must be one of none, %s, got %r.' % (', '.join(MODES), mode))
-    data_key = backup_data_key(encryption, manifest) if mode == 'deep' else None
-    report = verify_backup(repo, path, manifest, mode, data_key)
+    report = verify_kind(repo, path, manifest, mode, encryption)
     if record_it:
         record(repo, path, report)
     return report
@@ -160,15 +160,29 @@ def _verify_report(repo, path, manifest, mode, encryption, record_it):
 def run_verify(params, check_mode=False):
     """Re-read stored backups and check them against their manifests (module dbbackup_verify).
 
-    backup_id: 'latest' (default), an id, or 'all' complete backups of the database.
+    kind: logical (default; needs database), base or cluster (catalog.kind_path).
+    backup_id: 'latest' (default), an id, or 'all' complete backups of the database (or kind).
     mode quick needs no key; deep decrypts (key required for encrypted backups) and
     decompresses and checks rows and structure. Check mode records nothing.
     """
-    from .catalog import list_backups
+    from .catalog import kind_path, list_backups
+    from .errors import IntegrityError
     from .verify import failure
-    p = _prepare(params, VERIFY_DEFAULTS)
+    kind = (params or {}).get('kind') or 'logical'
+    if kind not in VERIFY_KINDS:
+        raise BadInput('kind must be one of %s, got %r.' % (', '.join(VERIFY_KINDS), kind))
+    p = _prepare(params, VERIFY_DEFAULTS, need_database=kind == 'logical')
+    if kind != 'logical' and p.get('database'):
+        raise BadInput('database is not used with kind=%s (got %r): a %s backup belongs to the server.'
+                       % (kind, p['database'], kind), 'Leave database out; choose the server with server_name.')
+    if kind != 'logical' and p.get('restored_database'):
+        raise BadInput('restored_database compares a database with a logical backup; it is not used with '
+                       'kind=%s.' % kind)
+    if p['mode'] not in ('quick', 'deep'):
+        raise BadInput('mode must be quick or deep, got %r.' % (p['mode'],))
     repo = open_repository(p)
-    base = backups_path(p['server_name'], 'logical', p['database'])
+    base = backups_path(p['server_name'], 'logical', p['database']) if kind == 'logical' \
+        else kind_path(p['server_name'], kind)
     if p['backup_id'] == 'all':
         manifests = [m for bid, m in list_backups(repo, base)]
         if not manifests:
@@ -177,17 +191,22 @@ def run_verify(params, check_mode=False):
         manifests = [find_backup(repo, base, p['backup_id'])]
     if p.get('restored_database') and p['backup_id'] == 'all':
         raise BadInput('restored_database compares a database with one backup; give a backup_id or latest, not all.')
+    for m in manifests:
+        if (m.get('kind') or 'logical') != kind:
+            raise IntegrityError('%s holds a %s backup, not a %s backup.'
+                                 % (repo.location(base + '/' + m['backup_id']), m.get('kind'), kind),
+                                 'The repository layout was changed by hand; move the backup back.')
     encryption = key_source(p)
     reports = [_verify_report(repo, base + '/' + m['backup_id'], m, p['mode'], encryption, not check_mode)
                for m in manifests]
     if not all(r['ok'] for r in reports):
         raise failure(reports)
-    result = {'changed': False, 'ok': True, 'mode': p['mode'], 'verified': reports,
+    whose = p['database'] if kind == 'logical' else '%s (%s)' % (p['server_name'], kind)
+    result = {'changed': False, 'ok': True, 'kind': kind, 'mode': p['mode'], 'verified': reports,
               'backups': len(reports), 'msg': '%d backup(s) of %s verified (%s).'
-              % (len(reports), p['database'], p['mode'])}
+              % (len(reports), whose, p['mode'])}
     if p.get('restored_database'):
         # the live copy against the manifest: rows per table (restored_check.py)
-        from .errors import IntegrityError
         from .restored_check import check_restored
         check = check_restored(p, manifests[0], p['restored_database'])
         result['restored'] = check
@@ -200,10 +219,27 @@ def run_verify(params, check_mode=False):
     return result
 
 
-@restore_metrics  # params['metrics_dir']: verification state of the restored backup
 def run_restore(params, check_mode=False):
+    """Restore a backup (state present, the default), or drop a scratch copy it made (state absent)."""
+    state = (params or {}).get('state') or 'present'
+    if state not in ('present', 'absent'):
+        raise BadInput('state must be present or absent, got %r.' % (state,))
+    if state == 'absent':   # DR-drill clean-up: only databases carrying our restore marker (scratch_drop.py)
+        from .scratch_drop import drop_restored
+        return drop_restored(_prepare(params, RESTORE_DEFAULTS), check_mode)
+    return _restore(params, check_mode)
+
+
+@restore_metrics  # params['metrics_dir']: verification state of the restored backup
+def _restore(params, check_mode=False):
     from .postgres.connection import connect
     from .postgres.restore import LogicalRestore, MAINTENANCE_DB
+    kind = (params or {}).get('kind') or 'logical'
+    if kind == 'cluster':   # globals and databases of a cluster backup (cluster.py)
+        from .cluster import run_cluster_restore
+        return run_cluster_restore(_prepare(params, RESTORE_DEFAULTS, need_database=False), check_mode)
+    if kind != 'logical':
+        raise BadInput('kind must be logical or cluster for a restore, got %r.' % (kind,))
     p = _prepare(params, RESTORE_DEFAULTS)
     if p['if_exists'] not in ('fail', 'replace'):
         raise BadInput('if_exists must be fail or replace, got %r.' % (p['if_exists'],))
@@ -311,3 +347,54 @@ def run_binlog_push(params, check_mode=False):
         raise BadInput('binlog-push archives MySQL/MariaDB binary logs; db_type must be mysql.')
     return push(p, rotate=bool(p.get('rotate')), binlog_dir=p.get('binlog_dir'),
                 compression=p['compression'], level=p['compression_level'], check_mode=check_mode)
+
+
+INFO_DEFAULTS = dict(COMMON_DEFAULTS, kind='all', backup_id='all', check_wal=True)
+PRUNE_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', keep_last=None, keep_daily=None, keep_weekly=None,
+                      keep_monthly=None, min_keep=1, max_age=None, grace_period='24h', prune_wal=True,
+                      prune_incomplete=True)
+
+
+def run_info(params, check_mode=False):
+    """What a repository holds (module dbbackup_info): read-only, see catalog_info.py.
+
+    Without server_name (and without login_host/login_unix_socket to derive it from)
+    every server of the repository is listed.
+    """
+    from .catalog_info import run_info as info
+    params = params or {}
+    derive = params.get('server_name') or params.get('login_host') or params.get('login_unix_socket')
+    p = _prepare(params, INFO_DEFAULTS, need_database=False)
+    if not derive:
+        p['server_name'] = None
+    return info(p, check_mode)
+
+
+def run_prune(params, check_mode=False):
+    """Delete backups (and WAL, binlogs, leftovers) a retention policy does not keep; see prune.py."""
+    from .prune import run_prune as prune
+    return prune(_prepare(params, PRUNE_DEFAULTS, need_database=False), check_mode)
+
+
+WAL_DEFAULTS = dict(COMMON_DEFAULTS, compression='zstd', compression_level=None)
+
+
+def _wal_params(params):
+    p = _prepare(params, WAL_DEFAULTS, need_database=False)
+    if p['db_type'] != 'postgresql':
+        raise BadInput('wal-push and wal-fetch archive PostgreSQL WAL; db_type must be postgresql.')
+    return p
+
+
+def run_wal_push(params, check_mode=False):
+    """archive_command: archive the WAL file src_path (%p) as wal_name (%f); see postgres/wal_archive.py."""
+    from .postgres.wal_archive import wal_push
+    p = _wal_params(params)
+    return wal_push(p, p.get('src_path'), p.get('wal_name'), check_mode=check_mode)
+
+
+def run_wal_fetch(params, check_mode=False):
+    """restore_command: restore archived wal_name (%f) to dest_path (%p); NotFound when not archived."""
+    from .postgres.wal_archive import wal_fetch
+    p = _wal_params(params)
+    return wal_fetch(p, p.get('wal_name'), p.get('dest_path'), check_mode=check_mode)

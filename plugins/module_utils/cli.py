@@ -58,18 +58,43 @@ def _parser():
     common.add_argument('--encryption-key-file', help='key-encryption key file (0600)')
     common.add_argument('--encryption-key-env', metavar='VARIABLE',
                         help='name of an environment variable holding the key-encryption key')
-    b = sub.add_parser('backup', parents=[common], help='take a logical backup')
-    b.add_argument('--kind', default='logical', choices=('logical',))
+    # a private copy of the parent (see rekey): --database is not used by kind=cluster/base
+    b = sub.add_parser('backup', parents=[copy.deepcopy(common)], help='take a backup')
+    for action in b._actions:   # still required for kind=logical (the engine says so)
+        if action.dest == 'database':
+            action.required = False
+    b.add_argument('--kind', default='logical', choices=('logical', 'base', 'cluster'))
+    b.add_argument('--databases', help='kind=cluster: only these databases (comma-separated)')
+    b.add_argument('--exclude-databases', help='kind=cluster: leave these databases out (comma-separated)')
+    b.add_argument('--include-passwords', action='store_true', default=None,
+                   help='kind=cluster: store role password verifiers (encrypted backups only)')
     b.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'))
     b.add_argument('--compression-level', type=int)
     b.add_argument('--max-age')
     b.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_* metrics')
     b.add_argument('--lock-wait-timeout', type=int, metavar='SECONDS',
                    help='fail instead of waiting longer for the table locks (PostgreSQL)')
+    b.add_argument('--checkpoint', choices=('spread', 'fast'),
+                   help='kind=base: checkpoint that starts the backup (default spread, as pg_basebackup)')
+    b.add_argument('--archive-wait-timeout', type=int, metavar='SECONDS',
+                   help='kind=base: fail after waiting this long for the WAL to be archived (default 600)')
     b.add_argument('--verify', default='none', choices=('none', 'quick', 'deep'),
                    help='re-read the new backup and check it against its manifest')
     b.add_argument('--check', action='store_true', help='report what would happen, change nothing')
-    r = sub.add_parser('restore', parents=[common], help='restore a logical backup')
+    r = sub.add_parser('restore', parents=[copy.deepcopy(common)], help='restore a logical or cluster backup')
+    for action in r._actions:   # kind=cluster chooses with --databases
+        if action.dest == 'database':
+            action.required = False
+    r.add_argument('--kind', default='logical', choices=('logical', 'cluster'))
+    r.add_argument('--state', default='present', choices=('present', 'absent'),
+                   help='absent: drop --target-database, a scratch copy dbbackup restored from --database')
+    r.add_argument('--databases', help='kind=cluster: databases to restore (comma-separated; default all)')
+    r.add_argument('--globals', dest='globals', action='store_const', const=True, default=None,
+                   help='kind=cluster: restore roles and tablespaces (default without --databases)')
+    r.add_argument('--no-globals', dest='globals', action='store_const', const=False,
+                   help='kind=cluster: do not restore roles and tablespaces')
+    r.add_argument('--tablespace-location', dest='tablespace_locations', action='append', metavar='NAME=DIR',
+                   help='kind=cluster: create tablespace NAME in DIR instead of its source location')
     r.add_argument('--target-database')
     r.add_argument('--backup-id', default='latest')
     r.add_argument('--if-exists', default='fail', choices=('fail', 'replace'))
@@ -93,7 +118,55 @@ def _parser():
     v.add_argument('--restored-database', help='also compare the rows per table of this live database with the backup')
     v.add_argument('--check', action='store_true', help='check, but do not record verify.json')
     _mysql_parsers(sub, common)
+    _wal_parsers(sub, common)
+    _catalog_parsers(sub, common)
     return p
+
+
+def _wal_parsers(sub, common):
+    """wal-push / wal-fetch: PostgreSQL's archive_command and restore_command (postgres/wal_archive.py)."""
+    for name, helptext, positionals in (
+            ('wal-push', 'archive_command: archive one WAL file (%%p %%f)', (('src_path', '%p'), ('wal_name', '%f'))),
+            ('wal-fetch', 'restore_command: restore one archived WAL file (%%f %%p); exit 1 when not archived',
+             (('wal_name', '%f'), ('dest_path', '%p')))):
+        w = sub.add_parser(name, parents=[copy.deepcopy(common)], help=helptext)   # private copy: see rekey
+        for action in w._actions:   # WAL belongs to the server, not to one database
+            if action.dest == 'database':
+                action.required = False
+        for dest, metavar in positionals:
+            w.add_argument(dest, metavar=metavar)
+        w.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'),
+                       help='for new archive files (fetch reads any)')
+        w.add_argument('--compression-level', type=int)
+        w.add_argument('--check', action='store_true', help='report what would happen, change nothing')
+
+
+def _catalog_parsers(sub, common):
+    """info (what the repository holds) and prune (retention); neither connects to a database."""
+    inf = sub.add_parser('info', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                         help='list backups (all servers unless --server-name/--login-host is given)')
+    pr = sub.add_parser('prune', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                        help='delete backups a retention policy does not keep (see docs/retention.md)')
+    for parser in (inf, pr):
+        for action in parser._actions:   # all databases when --database is not given
+            if action.dest == 'database':
+                action.required = False
+    inf.add_argument('--kind', default='all', choices=('all', 'logical', 'base', 'cluster'))
+    inf.add_argument('--backup-id', default='all', help="'all', 'latest' (per series) or an id")
+    inf.add_argument('--no-check-wal', dest='check_wal', action='store_false', default=True,
+                     help='do not check the WAL archive of base backups')
+    inf.add_argument('--check', action='store_true', help='no effect (info never changes anything)')
+    pr.add_argument('--kind', default='logical', choices=('logical', 'base', 'cluster'))
+    for rule in ('keep-last', 'keep-daily', 'keep-weekly', 'keep-monthly'):
+        pr.add_argument('--' + rule, type=int)
+    pr.add_argument('--max-age', help='e.g. 90d: older backups are not kept by the keep rules')
+    pr.add_argument('--min-keep', type=int, default=1)
+    pr.add_argument('--grace-period', default='24h', help='age after which a backup without manifest is a leftover')
+    pr.add_argument('--no-prune-wal', dest='prune_wal', action='store_false', default=True,
+                    help='keep archived WAL (kind=base) and MySQL binary logs (kind=logical)')
+    pr.add_argument('--no-prune-incomplete', dest='prune_incomplete', action='store_false', default=True,
+                    help='keep leftovers of interrupted backups')
+    pr.add_argument('--check', action='store_true', help='list what would be deleted, delete nothing')
 
 
 def _mysql_parsers(sub, common):
@@ -124,7 +197,13 @@ def _mysql_parsers(sub, common):
 
 # subcommand -> api entry point (all but list take params and check_mode)
 COMMANDS = {'backup': 'run_backup', 'restore': 'run_restore', 'rekey': 'run_rekey',
-            'binlog-push': 'run_binlog_push', 'pitr': 'run_pitr', 'verify': 'run_verify'}
+            'binlog-push': 'run_binlog_push', 'pitr': 'run_pitr', 'verify': 'run_verify',
+            'wal-push': 'run_wal_push', 'wal-fetch': 'run_wal_fetch',
+            'info': 'run_info', 'prune': 'run_prune'}
+
+
+# run by PostgreSQL once per WAL file: success is silent (exit 0), failure one stderr line (exit 1)
+QUIET_COMMANDS = ('wal-push', 'wal-fetch')
 
 
 def _params(args):
@@ -165,12 +244,14 @@ def main(argv=None):
             from . import api
             result = getattr(api, COMMANDS[args.command])(params, check_mode=args.check)
     except DbBackupError as e:
-        sys.stderr.write('dbbackup: %s\n' % e)
+        # one line: archive_command/restore_command output lands in the server log
+        sys.stderr.write('dbbackup: %s\n' % ' '.join(str(e).split()))
         return 1
     except KeyboardInterrupt:
         sys.stderr.write('dbbackup: interrupted; nothing incomplete was recorded.\n')
         return 130
-    sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
+    if args.command not in QUIET_COMMANDS:
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
     return 0
 
 

@@ -19,6 +19,9 @@ description:
   - With O(max_age) the module is idempotent. No new backup is taken while a complete backup of the
     database younger than O(max_age) exists, which suits playbooks that run often.
   - Restore with M(dbbackup.dbbackup.dbbackup_restore).
+  - With O(kind=cluster) the whole PostgreSQL server is backed up, globals (roles, tablespaces) and every
+    database, under one backup id; M(dbbackup.dbbackup.dbbackup_restore) with O(kind=cluster) restores all
+    of it or chosen databases.
   - With O(db_type=mysql) (MySQL and MariaDB, through PyMySQL, without C(mysqldump)) the workers share one
     snapshot taken under a brief C(FLUSH TABLES WITH READ LOCK), which also records the binary-log position
     and GTID for M(dbbackup.dbbackup.dbbackup_pitr); see C(docs/mysql.md) for privileges and format.
@@ -34,15 +37,63 @@ options:
   database:
     description:
       - Name of the database to back up.
+      - Required with O(kind=logical); not used with O(kind=cluster) (see O(databases)) and O(kind=base).
     type: str
-    required: true
   kind:
     description:
       - Kind of backup. V(logical) is schema plus table data, restorable into any database name
         and onto another server of the same or a newer major version.
+      - V(cluster) (PostgreSQL) backs up the cluster-wide globals (roles with their attributes, memberships,
+        role settings and comments, tablespaces) and then every database that is not a template and allows
+        connections, each as a logical backup, all under one backup id in C(<server_name>/cluster/). When
+        one database fails the others are still attempted, then the task fails naming every failed database
+        and nothing is recorded. See C(docs/cluster.md).
+      - V(base) is a physical base backup of a PostgreSQL server for point-in-time recovery with
+        M(dbbackup.dbbackup.dbbackup_pitr) - the data directory and every tablespace streamed as tars
+        (PostgreSQL's low-level non-exclusive backup API) plus the C(backup_label) and C(tablespace_map) of
+        the backup, in C(<server_name>/base/). It must run on the database host, as root or as the server's
+        OS user, on a primary whose WAL archiving is set up (M(dbbackup.dbbackup.dbbackup_pitr)
+        O(dbbackup.dbbackup.dbbackup_pitr#module:state=enabled)); otherwise it fails before writing anything.
+        What is left out follows PostgreSQL's documentation; see C(docs/base-backup.md).
     type: str
     default: logical
-    choices: [ logical ]
+    choices: [ logical, base, cluster ]
+  databases:
+    description:
+      - With O(kind=cluster), back up only these databases (default all that allow connections).
+        A name that is not on the server fails the task.
+    type: list
+    elements: str
+  exclude_databases:
+    description:
+      - With O(kind=cluster), leave these databases out.
+    type: list
+    elements: str
+  include_passwords:
+    description:
+      - With O(kind=cluster), store the roles' password verifiers (the SCRAM or MD5 hashes from
+        C(pg_authid), never plain text) in the globals, so that restored roles log in with their passwords.
+      - Needs an encrypted backup (one of the encryption options); without one the task fails before
+        anything is written. Needs a login role that can read C(pg_authid) (a superuser).
+      - When not set, roles are restored without passwords.
+    type: bool
+    default: false
+  checkpoint:
+    description:
+      - With O(kind=base), how the checkpoint that starts the backup is taken. V(spread) (the default, as
+        for C(pg_basebackup)) spreads its writes over C(checkpoint_completion_target) of
+        C(checkpoint_timeout); V(fast) checkpoints at once, so the backup starts sooner at the cost of an
+        I/O burst.
+    type: str
+    choices: [ spread, fast ]
+    default: spread
+  archive_wait_timeout:
+    description:
+      - With O(kind=base), seconds to wait at the end of the backup for the server to archive the WAL the
+        backup needs (C(pg_backup_stop) with C(wait_for_archive)). When the archive command fails for longer,
+        the backup fails with a clear message and records nothing, instead of waiting forever.
+    type: int
+    default: 600
   compression:
     description:
       - Compression of the stored files.
@@ -64,6 +115,7 @@ options:
   jobs:
     description:
       - Number of parallel sessions that copy table data (1 to 64), all reading the same snapshot.
+      - With O(kind=base), the number of zstd compression threads.
     type: int
     default: 2
   lock_wait_timeout:
@@ -81,6 +133,8 @@ options:
       - V(quick) compares size and SHA-256 of every stored file (no key needed).
       - V(deep) also decrypts and decompresses every file and checks rows, columns and schema items.
       - The outcome is recorded next to the manifest (C(verify.json)); a failed check fails the task.
+      - With O(kind=base) only V(none) and V(quick) are accepted (a base backup is checked in depth by
+        restoring it).
     type: str
     choices: [none, quick, deep]
     default: none
@@ -91,6 +145,8 @@ attributes:
     details:
       - In check mode the module checks the options, looks for a recent backup when O(max_age) is set,
         and connects to the server, but writes nothing; RV(backup_id) is then null.
+      - With O(kind=base) check mode also checks what a base backup needs (a primary, WAL archiving set up,
+        the data directory readable on this host).
 requirements:
   - zstandard, for O(compression=zstd)
 seealso:
@@ -144,6 +200,24 @@ EXAMPLES = r'''
     repository: /var/backups/dbbackup
     encryption_key_file: /etc/dbbackup/backup.key
 
+- name: Back up the whole PostgreSQL cluster (roles with passwords, tablespaces, every database), encrypted
+  dbbackup.dbbackup.dbbackup_backup:
+    login_unix_socket: /var/run/postgresql
+    kind: cluster
+    include_passwords: true
+    exclude_databases: [scratch]
+    repository: /var/backups/dbbackup
+    encryption_key_file: /etc/dbbackup/backup.key
+
+- name: Physical base backup for point-in-time recovery (on the database host, as root or postgres)
+  dbbackup.dbbackup.dbbackup_backup:
+    login_unix_socket: /var/run/postgresql
+    kind: base
+    repository: /var/backups/dbbackup
+    server_name: db1
+    max_age: 1d
+    encryption_key_file: /etc/dbbackup/backup.key
+
 - name: Encrypted backup, key derived from a passphrase kept in Ansible Vault
   dbbackup.dbbackup.dbbackup_backup:
     login_unix_socket: /var/run/postgresql
@@ -176,10 +250,65 @@ location:
   type: str
   sample: /var/backups/dbbackup/db1/logical/orders/20250101T020304Z
 database:
-  description: Name of the database backed up.
+  description: Name of the database backed up (null for O(kind=cluster) and O(kind=base)).
   returned: success
   type: str
   sample: orders
+kind:
+  description: V(cluster) for a cluster backup, V(base) for a base backup.
+  returned: when O(kind=cluster) or O(kind=base)
+  type: str
+  sample: cluster
+start_lsn:
+  description: WAL location where the base backup starts (recovery replays from its checkpoint); null in check mode.
+  returned: when O(kind=base)
+  type: str
+  sample: 0/2000028
+stop_lsn:
+  description: WAL location where the base backup ends; recovery must reach it to be consistent.
+  returned: when O(kind=base)
+  type: str
+  sample: 0/2000100
+timeline:
+  description: Timeline of the server when the base backup was taken.
+  returned: when O(kind=base)
+  type: int
+  sample: 1
+start_wal_file:
+  description: First archived WAL segment a recovery from this base backup needs.
+  returned: when O(kind=base)
+  type: str
+  sample: "000000010000000000000002"
+stop_wal_file:
+  description: Last WAL segment needed to make this base backup consistent (archived before the task succeeded).
+  returned: when O(kind=base)
+  type: str
+  sample: "000000010000000000000002"
+tablespaces:
+  description: Number of tablespaces (outside the data directory) stored as their own tars.
+  returned: when O(kind=base)
+  type: int
+  sample: 1
+files:
+  description: Number of data-directory and tablespace files in the base backup.
+  returned: when O(kind=base)
+  type: int
+  sample: 1012
+databases:
+  description: The databases in the cluster backup (in check mode, those that would be backed up).
+  returned: when O(kind=cluster)
+  type: list
+  elements: str
+  sample: [orders, billing, postgres]
+globals:
+  description:
+    - What the globals of a cluster backup hold, counted - C(roles), C(memberships), C(role_settings),
+      C(tablespaces), C(passwords) (verifiers stored), C(source) (V(pg_authid), or V(pg_roles) when the
+      login role is not a superuser, which means no passwords) and C(path).
+  returned: when O(kind=cluster) and a backup was written or found
+  type: dict
+  sample: {"roles": 12, "memberships": 5, "role_settings": 2, "tablespaces": 1, "passwords": 0,
+           "source": "pg_authid", "path": "globals.sql.zst"}
 size_bytes:
   description: Bytes stored in the repository (compressed), all files of the backup together.
   returned: success
@@ -239,8 +368,13 @@ except ImportError as e:  # third-party library missing on the managed host
 
 def main():
     argument_spec = common_argument_spec(
-        database=dict(type='str', required=True),
-        kind=dict(type='str', default='logical', choices=['logical']),
+        database=dict(type='str'),
+        kind=dict(type='str', default='logical', choices=['logical', 'base', 'cluster']),
+        databases=dict(type='list', elements='str'),
+        exclude_databases=dict(type='list', elements='str'),
+        include_passwords=dict(type='bool', default=False),
+        checkpoint=dict(type='str', default='spread', choices=['spread', 'fast']),
+        archive_wait_timeout=dict(type='int', default=600),
         compression=dict(type='str', default='zstd', choices=['zstd', 'gzip', 'none']),
         compression_level=dict(type='int'),
         max_age=dict(type='str'),
@@ -251,7 +385,8 @@ def main():
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=encryption_mutually_exclusive())
+                           mutually_exclusive=encryption_mutually_exclusive(),
+                           required_if=[('kind', 'logical', ('database',))])
     run(module, run_backup, import_error=IMPORT_ERROR)
 
 

@@ -141,6 +141,14 @@ unencrypted:
   returned: success
   type: int
   sample: 0
+wal_key:
+  description:
+    - What was done to the key of the server's encrypted PostgreSQL WAL archive (C(<server_name>/wal/wal-key.json))
+      when O(database) is not set; null when there is none (or O(database) is set).
+    - After V(rekeyed), the configuration of C(archive_command) must name the new key.
+  returned: success
+  type: str
+  sample: rekeyed
 '''
 
 from ansible.module_utils.basic import AnsibleModule

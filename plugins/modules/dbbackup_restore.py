@@ -12,6 +12,7 @@ version_added: 0.1.0
 description:
   - Restores a complete backup taken by M(dbbackup.dbbackup.dbbackup_backup) into a database,
     under its own name or as a copy (O(target_database)), on the same or another server.
+  - With O(kind=cluster) restores a cluster backup, globals and all or chosen databases (O(databases)).
   - Every stored file is checked against the SHA-256 recorded in the manifest; a corrupt, truncated
     or incomplete backup fails the task.
   - The restore creates the schema, loads table data with O(jobs) parallel C(COPY) sessions, then builds
@@ -37,11 +38,42 @@ options:
   database:
     description:
       - Name of the database whose backup is restored (its name in the repository).
+      - Required with O(kind=logical); not used with O(kind=cluster) (see O(databases)).
     type: str
-    required: true
+  kind:
+    description:
+      - Kind of backup to restore. V(logical) is a backup of one database.
+      - V(cluster) is a cluster backup (M(dbbackup.dbbackup.dbbackup_backup) with O(kind=cluster), PostgreSQL)
+        of O(server_name). Its globals (roles, memberships, role settings, tablespaces; see O(globals)) are
+        restored first, then the databases chosen with O(databases), each as a logical restore
+        (O(if_exists) applies to each). Existing roles and tablespaces are never dropped, roles that exist are
+        brought to the backup's attributes, and the login role of the restore keeps its own attributes and
+        password. The C(postgres) database a fresh server has (nothing in it but what initdb made) is replaced
+        without O(if_exists=replace). See C(docs/cluster.md).
+    type: str
+    default: logical
+    choices: [ logical, cluster ]
+  databases:
+    description:
+      - With O(kind=cluster), the databases of the backup to restore (default all of them). A name the
+        backup does not hold fails the task, listing those it holds.
+    type: list
+    elements: str
+  globals:
+    description:
+      - With O(kind=cluster), whether to restore the globals (roles and tablespaces).
+      - Default V(true) when O(databases) is not given (whole-cluster restore), V(false) when it is.
+    type: bool
+  tablespace_locations:
+    description:
+      - With O(kind=cluster) and globals restored, directories for tablespaces that are created,
+        by tablespace name, instead of their locations on the source server. The directory must exist,
+        be empty and belong to the user the server runs as.
+    type: dict
   target_database:
     description:
       - Name of the database to restore into. Defaults to O(database).
+      - With O(kind=cluster) only when exactly one database is restored.
     type: str
   backup_id:
     description:
@@ -49,6 +81,17 @@ options:
         or V(latest) for the most recent complete backup of O(database) on O(server_name).
     type: str
     default: latest
+  state:
+    description:
+      - V(present) restores the backup.
+      - V(absent) drops O(target_database), a scratch copy restored earlier (for example by a DR drill), and restores
+        nothing. Only a database carrying dbbackup's restore marker for a backup of O(database) (same
+        O(server_name)) is dropped, never O(database) itself; any other database fails the task untouched.
+        A database that does not exist is already absent (RV(ignore:changed=false)). Sessions connected to it are
+        terminated (PostgreSQL 13 and later).
+    type: str
+    default: present
+    choices: [ present, absent ]
   if_exists:
     description:
       - What to do when O(target_database) already exists (and does not hold exactly this backup).
@@ -105,6 +148,34 @@ EXAMPLES = r'''
     server_name: db1
     jobs: 4
 
+- name: Restore a whole cluster backup of db1 (globals and every database) onto a fresh server
+  dbbackup.dbbackup.dbbackup_restore:
+    login_unix_socket: /var/run/postgresql
+    kind: cluster
+    server_name: db1
+    repository: /var/backups/dbbackup
+    encryption_key_file: /etc/dbbackup/backup.key
+    tablespace_locations:
+      fast: /srv/pg/fast
+
+- name: Restore one database of the latest cluster backup under another name (no globals)
+  dbbackup.dbbackup.dbbackup_restore:
+    login_unix_socket: /var/run/postgresql
+    kind: cluster
+    server_name: db1
+    databases: [orders]
+    target_database: orders_check
+    repository: /var/backups/dbbackup
+
+- name: Drop the scratch copy a drill restored (only a copy dbbackup restored from a backup of orders)
+  dbbackup.dbbackup.dbbackup_restore:
+    login_unix_socket: /var/run/postgresql
+    database: orders
+    target_database: orders_check
+    state: absent
+    repository: /var/backups/dbbackup
+    server_name: db1
+
 - name: Restore an encrypted backup with the key file it was taken with
   dbbackup.dbbackup.dbbackup_restore:
     login_unix_socket: /var/run/postgresql
@@ -116,6 +187,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+restored_from:
+  description: With O(state=absent), the restore marker of the dropped database (server/database/backup id).
+  returned: when O(state=absent) dropped a database
+  type: str
+  sample: db1/orders/20250101T020304Z
 metrics_file:
   description: The metrics file written, when O(metrics_dir) is set and the metrics were written.
   returned: when O(metrics_dir) is set
@@ -137,15 +213,39 @@ location:
   type: str
   sample: /var/backups/dbbackup/db1/logical/orders/20250101T020304Z
 database:
-  description: Name of the database the backup was taken from.
+  description: Name of the database the backup was taken from (null for O(kind=cluster)).
   returned: success
   type: str
   sample: orders
 target_database:
-  description: Name of the database restored into.
+  description: Name of the database restored into (with O(kind=cluster) only when O(target_database) is given).
   returned: success
   type: str
   sample: orders_restored
+kind:
+  description: V(cluster) for a cluster restore.
+  returned: when O(kind=cluster)
+  type: str
+  sample: cluster
+databases:
+  description:
+    - With O(kind=cluster), one entry per database - C(database), C(target_database), C(action)
+      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) when restored.
+      In check mode the action that would be taken.
+  returned: when O(kind=cluster)
+  type: list
+  elements: dict
+  sample: [{"database": "orders", "target_database": "orders", "action": "create", "tables": 4, "rows": 1200,
+            "duration_seconds": 0.8}]
+globals:
+  description:
+    - With O(kind=cluster), what restoring the globals did - C(changed), C(roles_created),
+      C(tablespaces_created) (name and location), C(passwords) (verifiers in the backup), C(skipped)
+      (for example the login role's own attributes). In check mode what would be done.
+  returned: when O(kind=cluster)
+  type: dict
+  sample: {"changed": true, "roles_created": ["app_owner"], "tablespaces_created": [], "passwords": 0,
+           "skipped": ["role attributes of postgres (the login role of the restore)"], "statements": 14}
 size_bytes:
   description: Bytes stored in the repository for this backup.
   returned: success
@@ -200,8 +300,13 @@ except ImportError as e:  # third-party library missing on the managed host
 
 def main():
     argument_spec = common_argument_spec(
-        database=dict(type='str', required=True),
+        database=dict(type='str'),
+        kind=dict(type='str', default='logical', choices=['logical', 'cluster']),
+        databases=dict(type='list', elements='str'),
+        globals=dict(type='bool'),
+        tablespace_locations=dict(type='dict'),
         target_database=dict(type='str'),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
         backup_id=dict(type='str', default='latest'),
         if_exists=dict(type='str', default='fail', choices=['fail', 'replace']),
         jobs=dict(type='int', default=2),
@@ -209,7 +314,8 @@ def main():
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=encryption_mutually_exclusive())
+                           mutually_exclusive=encryption_mutually_exclusive(),
+                           required_if=[('kind', 'logical', ('database',))])
     run(module, run_restore, import_error=IMPORT_ERROR)
 
 

@@ -21,11 +21,18 @@ def test_mysql_commands_default_to_mysql():
     assert args.db_type == 'mysql'
 
 
-@pytest.mark.parametrize('command', ['backup', 'restore', 'verify'])
-def test_database_stays_required(command, capsys):
+def test_database_stays_required(capsys):
     with pytest.raises(SystemExit):
-        _parser().parse_args([command, '--repository', '/srv/backups'])
+        _parser().parse_args(['verify', '--repository', '/srv/backups'])
     assert '--database' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('command', ['backup', 'restore'])
+def test_database_required_for_logical(command, capsys, tmp_path):
+    # optional on the command line (kind=base/cluster need none), required by the engine for logical
+    from plugins.module_utils.cli import main
+    assert main([command, '--repository', str(tmp_path)]) == 1
+    assert 'database is required' in capsys.readouterr().err
 
 
 def test_every_command_has_an_entry_point():

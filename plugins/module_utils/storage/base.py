@@ -57,6 +57,20 @@ class Repository(object):
     def delete_tree(self, relpath):
         raise NotImplementedError
 
+    def delete_file(self, relpath):
+        """Delete one file; True when it is gone (also when it was not there)."""
+        raise NotImplementedError
+
+    def incomplete_uploads(self, relpath):
+        """Unfinished uploads below relpath: [{'path', 'upload_id', 'initiated' (aware datetime)}].
+
+        Only object stores have them (S3 multipart uploads); a directory has none.
+        """
+        return []
+
+    def abort_upload(self, relpath, upload_id):
+        raise NotImplementedError
+
     def reserve_dir(self, relpath):
         """Create relpath if it does not exist; False if it already existed."""
         raise NotImplementedError

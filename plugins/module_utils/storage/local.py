@@ -134,6 +134,15 @@ class LocalRepository(Repository):
     def delete_tree(self, relpath):
         shutil.rmtree(self._path(relpath), ignore_errors=True)
 
+    def delete_file(self, relpath):
+        try:
+            os.unlink(self._path(relpath))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        return True
+
     def reserve_dir(self, relpath):
         path = self._path(relpath)
         self._makedirs(os.path.dirname(path))

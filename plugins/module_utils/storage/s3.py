@@ -593,6 +593,37 @@ class S3Repository(Repository):
             return False
         return ok
 
+    def delete_file(self, relpath):
+        key = self._key(relpath)
+        if not key:
+            raise BadInput('Refusing to delete the whole repository %s.' % self.url)
+        try:
+            self._call('deleting', key, self.client.delete_object, Bucket=self.bucket, Key=key)
+        except DbBackupError:
+            return False
+        return True
+
+    def incomplete_uploads(self, relpath):
+        """Multipart uploads under relpath that were never completed or aborted."""
+        key = self._key(relpath)
+        prefix = key + '/' if key else ''
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = []
+        try:
+            for page in self.client.get_paginator('list_multipart_uploads').paginate(
+                    Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get('Uploads', []) or []:
+                    found.append({'path': upload['Key'][strip:], 'upload_id': upload['UploadId'],
+                                  'initiated': upload['Initiated']})
+        except Exception as e:  # pylint: disable=broad-except
+            raise self.error(e, 'listing the multipart uploads of', key)
+        return found
+
+    def abort_upload(self, relpath, upload_id):
+        key = self._key(relpath)
+        self._call('aborting the upload of', key, self.client.abort_multipart_upload, Bucket=self.bucket,
+                   Key=key, UploadId=upload_id)
+
     def _delete(self, batch):
         resp = self._call('deleting', batch[0]['Key'], self.client.delete_objects, Bucket=self.bucket,
                           Delete={'Objects': batch, 'Quiet': True})
