@@ -95,3 +95,57 @@ def test_site_playbook_backs_up_every_host_in_parallel(fleet, tmp_path):
         for db in dbs:
             assert ('dbbackup_backups_total{database="%s",db_type="postgresql",kind="logical",server="%s",'
                     'status="success"} 1.0' % (db, host)) in prom, prom
+
+
+def test_dr_drill_restores_proves_and_cleans_up_every_host(fleet, tmp_path):
+    from plugins.module_utils import api
+    repo = str(tmp_path / 'repo')
+    for host, (server, dbs) in fleet.items():
+        for db in dbs:
+            params = server.conn_params(db)
+            params.update(repository=repo, server_name=host)
+            api.run_backup(params)
+    # db3's newest backup is damaged: its drill must fail, the others must pass
+    bad = os.path.join(repo, 'db3', 'logical', 'db3_app')
+    bad_id = os.listdir(bad)[0]
+    data = [f for f in json.load(open(os.path.join(bad, bad_id, 'manifest.json')))['files'] if f['role'] == 'data'][0]
+    with open(os.path.join(bad, bad_id, data['path']), 'r+b') as f:
+        f.seek(data['stored_bytes'] // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 1]))
+    inventory = {'db_servers': {'hosts': {}, 'vars': {
+        'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}
+    for host, (server, _dbs) in fleet.items():
+        inventory['db_servers']['hosts'][host] = {
+            'dbbackup_login_host': server.host, 'dbbackup_login_port': server.port,
+            'dbbackup_login_user': server.user, 'dbbackup_login_password': server.password}
+    inv = write_private(str(tmp_path / 'inventory.json'), json.dumps(inventory))
+    report_file = str(tmp_path / 'report.json')
+    extra = write_private(str(tmp_path / 'extra.json'), json.dumps({
+        'dr_drill_repository': repo, 'dr_drill_report_file': report_file}))
+    collections = collection_dir(str(tmp_path / 'collections'))
+    proc = subprocess.run([ansible_playbook_bin(), '-i', inv, '-e', '@' + extra, '--forks', '3',
+                           os.path.join(ROOT, 'playbooks', 'dr_drill.yml')],
+                          env=ansible_env(collections), cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=600, check=False)
+    out = proc.stdout
+    assert proc.returncode != 0, out[-4000:]            # db3 failed
+    assert re.search(r'db3.*sha-?256', out, re.I | re.S), out[-4000:]
+    assert fleet['db1'][0].password not in out
+    report = json.load(open(report_file))
+    assert report['failed_hosts'] == ['db3'], report
+    by_host = dict((r['host'], r) for r in report['hosts'])
+    assert sorted(by_host) == ['db1', 'db2']
+    for host in ('db1', 'db2'):
+        server, dbs = fleet[host]
+        r = by_host[host]
+        assert r['proven'] is True and r['cleaned_up'] is True
+        assert sorted(d['database'] for d in r['databases']) == sorted(dbs)
+        n = 100 * (HOSTS.index(host) + 1)
+        assert all(d['rows'] == n and d['tables'] == 1 for d in r['databases']), r
+        assert float(r['rto_seconds']) > 0 and 0 <= int(r['rpo_seconds']) < 600
+    # no scratch database is left on any host, also not on the one that failed
+    for host, (server, dbs) in fleet.items():
+        names = server.scalar('postgres', "SELECT string_agg(datname, ',') FROM pg_database").split(',')
+        assert not [n for n in names if n.endswith('_drill')], (host, names)
