@@ -1,20 +1,38 @@
-"""Cluster backups: the globals and every database of a PostgreSQL server under one backup id.
+"""Cluster backups: the globals and every database of a server under one backup id.
 
 Layout (docs/format.md, docs/cluster.md):
 
     <server>/cluster/<id>/manifest.json     kind 'cluster', written last: the commit point
-                         /globals.sql.zst    roles, memberships, role settings, tablespaces (postgres/globals.py)
+                         /globals.sql.zst    PostgreSQL: roles, memberships, role settings, tablespaces
+                                             (postgres/globals.py); MySQL/MariaDB: accounts, roles,
+                                             grants, default roles (mysql/globals.py)
                          /<db>/...           a complete logical backup of <db>, its own manifest.json included
 
-Each database is dumped by postgres/dump.LogicalDump from its own snapshot
-(PostgreSQL has no snapshot spanning databases), one after the other. When a
+The orchestration here is the same for both engines; what differs is in the
+engine module, postgres/globals.py or mysql/globals.py, which both provide:
+
+    DB_TYPE, PREAMBLE                       manifest db_type, globals.sql preamble
+    admin_connect(p, avoid=())              autocommit session not inside the databases in avoid
+    list_databases(admin)                   the databases a cluster backup takes by default
+    check_globals(admin, include_passwords) BadInput before anything is written
+    server_version(admin)                   (number, text)
+    dump_globals(admin, include_passwords)  (records, info) for item_file.write_framed
+    Dump, Restore                           the logical dump and restore classes
+    restore_options(p, restore_globals)     engine restore options, checked
+    GlobalsRestore(records, options)        .before(admin, check_mode) and .after(...) the databases
+    adjust(p, restores)                     last changes to the planned database restores
+
+Each database is dumped by the engine's logical dump from its own snapshot
+(neither engine has a snapshot spanning databases), one after the other. When a
 database fails the others are still attempted, then one error names every
 failed database and the whole backup directory is removed: nothing that
 looks complete is left. The cluster manifest lists every stored file (paths
 relative to the backup, `<db>/...` for the databases), so its size and
 SHA-256 checks and, when encrypted, its MAC cover the whole backup; each
 database's sub-manifest carries its own wrapped data key, so one database
-restores without the others (restore: run_cluster_restore).
+restores without the others (restore: run_cluster_restore). MySQL globals are
+restored in two phases around the databases (accounts before, grants after:
+table grants need the tables); PostgreSQL's all before.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -34,8 +52,6 @@ from .stream.pipeline import open_stored_reader, store_file
 KIND = 'cluster'
 GLOBALS_ROLE = 'globals'
 RESERVED = (MANIFEST_NAME, 'verify.json')
-DATABASES_SQL = ('SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate '
-                 'ORDER BY datname')
 
 
 def _names(value, option):
@@ -49,42 +65,13 @@ def _names(value, option):
     return list(dict.fromkeys(value))
 
 
-def admin_connect(p, avoid=()):
-    """Autocommit connection to the maintenance database ('postgres', else template1)."""
-    from .postgres.connection import connect
-    if 'postgres' not in avoid:
-        try:
-            return connect(p, dbname='postgres', autocommit=True)
-        except NotFound:
-            pass
-    return connect(p, dbname='template1', autocommit=True)
-
-
-# Objects with OIDs from FirstNormalObjectId on were made after initdb.
-PRISTINE_SQL = """
-SELECT NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid >= 16384)
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid >= 16384)
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid >= 16384)
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE oid >= 16384)
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid >= 16384)
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger)
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata))
-"""
-
-
-def _pristine(p, db):
-    """True when database db exists and holds nothing but what initdb put there."""
-    from .postgres.connection import connect
-    try:
-        conn = connect(p, dbname=db, autocommit=True)
-    except NotFound:
-        return False
-    try:
-        cur = conn.cursor()
-        cur.execute(PRISTINE_SQL)
-        return bool(cur.fetchone()[0])
-    finally:
-        conn.close()
+def engine_for(p):
+    """The engine module of p['db_type'] (see the module docstring)."""
+    if p['db_type'] == 'mysql':
+        from .mysql import globals as mysql_engine
+        return mysql_engine
+    from .postgres import globals as postgres_engine
+    return postgres_engine
 
 
 def _check_database_option(p):
@@ -97,8 +84,9 @@ def _select(available, wanted, excluded):
     if wanted:
         missing = [d for d in wanted if d not in available]
         if missing:
-            raise BadInput('databases names databases that are not on the server (or do not allow '
-                           'connections): %s.' % ', '.join(missing),
+            raise BadInput('databases names databases that are not on the server (or that kind=cluster '
+                           'never backs up: templates, databases that do not allow connections, system '
+                           'databases): %s.' % ', '.join(missing),
                            'Databases on the server: %s.' % ', '.join(available))
     chosen = [d for d in available if (not wanted or d in wanted) and d not in (excluded or ())]
     if not chosen:
@@ -119,10 +107,9 @@ def _path_error(db):
 # --- backup -------------------------------------------------------------------
 
 def run_cluster_backup(p, check_mode):
-    """kind=cluster (api.run_backup): globals + every non-template database that allows connections."""
-    if p['db_type'] != 'postgresql':
-        raise BadInput('kind=cluster is not supported yet for db_type %s.' % p['db_type'],
-                       'Back up each database with kind=logical.')
+    """kind=cluster (api.run_backup): globals + every database (PostgreSQL: not a template and allows
+    connections; MySQL: not a system database)."""
+    engine = engine_for(p)
     _check_database_option(p)
     from .keys import key_source
     from .storage.factory import open_repository
@@ -139,8 +126,8 @@ def run_cluster_backup(p, check_mode):
     include_passwords = bool(p.get('include_passwords'))
     encryption = key_source(p)
     if include_passwords and encryption is None:
-        raise BadInput('include_passwords needs an encrypted backup: role password verifiers are never stored '
-                       'unencrypted.', 'Give encryption_key_file, encryption_key_env or encryption_passphrase, '
+        raise BadInput('include_passwords needs an encrypted backup: password verifiers and hashes are never '
+                       'stored unencrypted.', 'Give encryption_key_file, encryption_key_env or encryption_passphrase, '
                        'or leave include_passwords off.')
     repo = open_repository(p)
     base = kind_path(p['server_name'], KIND)
@@ -151,17 +138,10 @@ def run_cluster_backup(p, check_mode):
             result.update(changed=False, msg='A complete cluster backup younger than max_age exists (%s).'
                           % manifest['backup_id'])
             return result
-    admin = admin_connect(p)
+    admin = engine.admin_connect(p)
     try:
-        cur = admin.cursor()
-        cur.execute(DATABASES_SQL)
-        databases = _select([r[0] for r in cur.fetchall()], wanted, excluded)
-        if include_passwords:
-            from .postgres.globals import can_read_passwords
-            if not can_read_passwords(cur):
-                raise BadInput('include_passwords needs a login role that can read pg_catalog.pg_authid '
-                               '(a superuser).', 'Run the cluster backup as a superuser, or leave '
-                               'include_passwords off.')
+        databases = _select(engine.list_databases(admin), wanted, excluded)
+        engine.check_globals(admin, include_passwords)
         if check_mode:
             return {'changed': True, 'msg': 'A cluster backup of %d database(s) would be created: %s.'
                     % (len(databases), ', '.join(databases)), 'backup_id': None, 'kind': KIND,
@@ -171,7 +151,7 @@ def run_cluster_backup(p, check_mode):
         start = utcnow()
         backup_id, path = reserve_backup_id(repo, base, start)
         try:
-            manifest = _ClusterDump(p, repo, path, backup_id, compression, level, encryption,
+            manifest = _ClusterDump(engine, p, repo, path, backup_id, compression, level, encryption,
                                     include_passwords).run(admin, databases, start)
         except BaseException:
             repo.delete_tree(path)
@@ -190,7 +170,8 @@ def run_cluster_backup(p, check_mode):
 
 
 class _ClusterDump(object):
-    def __init__(self, p, repo, path, backup_id, compression, level, encryption, include_passwords):
+    def __init__(self, engine, p, repo, path, backup_id, compression, level, encryption, include_passwords):
+        self.engine = engine
         self.p = p
         self.repo = repo
         self.path = path
@@ -203,14 +184,12 @@ class _ClusterDump(object):
         self.suffix = SUFFIX[compression] + (ENCRYPTED_SUFFIX if encryption is not None else '')
 
     def run(self, admin, databases, start):
-        from .postgres.connection import server_version
-        from .postgres.dump import LogicalDump
-        from .postgres.globals import PREAMBLE, dump_globals
         t0 = time.time()
-        version_num, version = server_version(admin)
-        records, info = dump_globals(admin, self.include_passwords)
+        version_num, version = self.engine.server_version(admin)
+        records, info = self.engine.dump_globals(admin, self.include_passwords)
+        preamble = self.engine.PREAMBLE
         entry = store_file(self.repo, self.path, 'globals.sql' + self.suffix, self.compression, self.level,
-                           self.data_key, lambda w: {'role': GLOBALS_ROLE, 'items': write_framed(w, PREAMBLE, records)})
+                           self.data_key, lambda w: {'role': GLOBALS_ROLE, 'items': write_framed(w, preamble, records)})
         files = [entry]
         members = {}
         failures = []
@@ -221,8 +200,8 @@ class _ClusterDump(object):
                 continue
             sub = dict(self.p, database=db)
             try:
-                m = LogicalDump(sub, self.repo, '%s/%s' % (self.path, db), self.backup_id, self.compression,
-                                self.level, self.p['jobs'], encryption=self.encryption).run(utcnow())
+                m = self.engine.Dump(sub, self.repo, '%s/%s' % (self.path, db), self.backup_id, self.compression,
+                                     self.level, self.p['jobs'], encryption=self.encryption).run(utcnow())
             except DbBackupError as e:
                 failures.append((db, str(e)))
                 continue
@@ -240,7 +219,7 @@ class _ClusterDump(object):
                                   ' | '.join('%s: %s' % (db, err) for db, err in failures)),
                                'No backup was recorded (the backup directory was removed); fix the cause and '
                                'run the backup again, or leave those databases out with exclude_databases.')
-        manifest = new_manifest(KIND, 'postgresql', self.backup_id, self.p['server_name'], None)
+        manifest = new_manifest(KIND, self.engine.DB_TYPE, self.backup_id, self.p['server_name'], None)
         data = [f for f in files if f['role'] == 'data']
         manifest.update({
             'started_at': isoformat(start), 'finished_at': isoformat(utcnow()),
@@ -305,12 +284,8 @@ def run_cluster_restore(p, check_mode):
     """Restore globals and/or databases of a cluster backup (api.run_restore with kind=cluster)."""
     from .api import backup_data_key, check_db_type
     from .keys import key_source
-    from .postgres.connection import server_version
-    from .postgres.globals import GlobalsRestore
-    from .postgres.restore import LogicalRestore
     from .storage.factory import open_repository
-    if p['db_type'] != 'postgresql':
-        raise BadInput('kind=cluster is not supported yet for db_type %s.' % p['db_type'])
+    engine = engine_for(p)
     _check_database_option(p)
     if p['if_exists'] not in ('fail', 'replace'):
         raise BadInput('if_exists must be fail or replace, got %r.' % (p['if_exists'],))
@@ -318,15 +293,7 @@ def run_cluster_restore(p, check_mode):
     restore_globals = p.get('globals')
     if restore_globals is None:
         restore_globals = wanted is None
-    locations = p.get('tablespace_locations') or {}
-    if isinstance(locations, (list, tuple)):     # CLI: NAME=DIR entries
-        pairs = [str(x).partition('=') for x in locations]
-        if not all(name and sep and where for name, sep, where in pairs):
-            raise BadInput('tablespace locations are given as NAME=DIR, got %r.' % (locations,))
-        locations = dict((name, where) for name, sep, where in pairs)
-    if not isinstance(locations, dict):
-        raise BadInput('tablespace_locations must be a mapping of tablespace name to directory, got %r.'
-                       % (locations,))
+    options = engine.restore_options(p, restore_globals)
     repo = open_repository(p)
     base = kind_path(p['server_name'], KIND)
     encryption = key_source(p)
@@ -353,7 +320,7 @@ def run_cluster_restore(p, check_mode):
         sub = member_manifest(repo, path, manifest, db)
         # the marker names the cluster backup, so it differs from a logical backup with the same id
         marked = dict(sub, backup_id='%s-%s' % (KIND, manifest['backup_id']))
-        restores.append((db, LogicalRestore(dict(p, database=db), repo, '%s/%s' % (path, db), marked,
+        restores.append((db, engine.Restore(dict(p, database=db), repo, '%s/%s' % (path, db), marked,
                                             target_name or db, p['if_exists'], p['jobs'],
                                             data_key=backup_data_key(encryption, sub))))
     globals_restore = None
@@ -365,24 +332,20 @@ def run_cluster_restore(p, check_mode):
             records = read_framed(reader, entry['path'])
         finally:
             reader.close()
-        globals_restore = GlobalsRestore(records, locations)
-    elif locations:
-        raise BadInput('tablespace_locations is only used when globals are restored (globals: true).')
+        globals_restore = engine.GlobalsRestore(records, options)
     result = cluster_summary(manifest, repo.location(path))
     result.update(databases=[], target_database=target_name if target_name else None)
-    for db, r in restores:
-        # every server has a postgres database: the one initdb made (nothing in it) is replaced
-        if r.target == 'postgres' and r.if_exists == 'fail' and _pristine(p, 'postgres'):
-            r.if_exists = 'replace'
+    engine.adjust(p, restores)
     t0 = time.time()
     plans = []
     failures = []
-    admin = admin_connect(p, avoid=[r.target for db, r in restores])
+    grants_error = None
+    admin = engine.admin_connect(p, avoid=[r.target for db, r in restores])
     try:
-        result['server_version'] = server_version(admin)[1]
+        result['server_version'] = engine.server_version(admin)[1]
         plans = [(db, r, r.plan(admin)) for db, r in restores]   # TargetExists before anything changes
         if globals_restore is not None:
-            result['globals'] = globals_restore.run(admin, check_mode=check_mode)
+            result['globals'] = globals_restore.before(admin, check_mode=check_mode)
         else:
             result['globals'] = {'changed': False, 'skipped': ['globals not restored (globals: false)']}
         for db, r, action in plans:
@@ -400,11 +363,18 @@ def run_cluster_restore(p, check_mode):
                 failures.append('%s: %s' % (db, e))
                 continue
             item['duration_seconds'] = round(time.time() - t1, 3)
+        if globals_restore is not None:   # MySQL: grants, once the tables exist
+            try:
+                result['globals'] = globals_restore.after(admin, check_mode=check_mode)
+            except DbBackupError as e:
+                grants_error = 'grants: %s' % e
     finally:
         admin.close()
-    if failures:
-        raise RestoreFailed('Restoring cluster backup %s failed for %d of %d database(s): %s'
-                            % (manifest['backup_id'], len(failures), len(plans), ' | '.join(failures)),
+    if failures or grants_error:
+        raise RestoreFailed('Restoring cluster backup %s failed for %d of %d database(s)%s: %s'
+                            % (manifest['backup_id'], len(failures), len(plans),
+                               ' and the grants' if grants_error else '',
+                               ' | '.join(failures + ([grants_error] if grants_error else []))),
                             'The targets of the failed databases were left as they were; the others were '
                             'restored. Fix the cause and run the restore again (restored ones are skipped).')
     changed = result['globals'].get('changed') or any(d['action'] != 'unchanged' for d in result['databases'])

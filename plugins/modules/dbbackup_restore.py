@@ -43,13 +43,17 @@ options:
   kind:
     description:
       - Kind of backup to restore. V(logical) is a backup of one database.
-      - V(cluster) is a cluster backup (M(dbbackup.dbbackup.dbbackup_backup) with O(kind=cluster), PostgreSQL)
-        of O(server_name). Its globals (roles, memberships, role settings, tablespaces; see O(globals)) are
+      - V(cluster) is a cluster backup (M(dbbackup.dbbackup.dbbackup_backup) with O(kind=cluster)) of
+        O(server_name). Its globals (roles, memberships, role settings, tablespaces; see O(globals)) are
         restored first, then the databases chosen with O(databases), each as a logical restore
         (O(if_exists) applies to each). Existing roles and tablespaces are never dropped, roles that exist are
         brought to the backup's attributes, and the login role of the restore keeps its own attributes and
         password. The C(postgres) database a fresh server has (nothing in it but what initdb made) is replaced
         without O(if_exists=replace). See C(docs/cluster.md).
+      - With O(db_type=mysql), accounts and roles that do not exist are created before the databases
+        (C(CREATE USER IF NOT EXISTS), C(CREATE ROLE IF NOT EXISTS); existing accounts are never dropped or
+        altered), and the grants and default roles the server does not show yet are applied after them
+        (C(GRANT) only adds). The login account of the restore is left alone.
     type: str
     default: logical
     choices: [ logical, cluster ]
@@ -61,12 +65,13 @@ options:
     elements: str
   globals:
     description:
-      - With O(kind=cluster), whether to restore the globals (roles and tablespaces).
+      - With O(kind=cluster), whether to restore the globals (roles and tablespaces; MySQL: accounts, roles
+        and grants).
       - Default V(true) when O(databases) is not given (whole-cluster restore), V(false) when it is.
     type: bool
   tablespace_locations:
     description:
-      - With O(kind=cluster) and globals restored, directories for tablespaces that are created,
+      - With O(kind=cluster) and globals restored (PostgreSQL only), directories for tablespaces that are created,
         by tablespace name, instead of their locations on the source server. The directory must exist,
         be empty and belong to the user the server runs as.
     type: dict
@@ -242,6 +247,9 @@ globals:
     - With O(kind=cluster), what restoring the globals did - C(changed), C(roles_created),
       C(tablespaces_created) (name and location), C(passwords) (verifiers in the backup), C(skipped)
       (for example the login role's own attributes). In check mode what would be done.
+    - With O(db_type=mysql) - C(changed), C(accounts_created), C(roles_created), C(created_locked) (created
+      without a password, locked), C(passwords) (created with their hash), C(grants) (statements applied),
+      C(skipped) (the login account; grants on tables or routines the server does not have), C(statements).
   returned: when O(kind=cluster)
   type: dict
   sample: {"changed": true, "roles_created": ["app_owner"], "tablespaces_created": [], "passwords": 0,

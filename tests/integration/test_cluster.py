@@ -374,9 +374,6 @@ def test_bad_cluster_options(src, tmp_path):
     with pytest.raises(errors.BadInput) as e:
         api.run_backup(dict(params, database='c_small'))
     assert 'databases' in str(e.value)
-    with pytest.raises(errors.BadInput) as e:
-        api.run_backup(dict(params, db_type='mysql', login_port=3306))
-    assert 'not supported yet' in str(e.value)
     check = api.run_backup(dict(params, exclude_databases=['rich', 'postgres']), check_mode=True)
     expected = [r[0] for r in _rows(src, 'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate '
                                          "AND datname NOT IN ('rich', 'postgres') ORDER BY 1")]

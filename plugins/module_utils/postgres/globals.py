@@ -20,15 +20,26 @@ TABLESPACE cannot, so tablespaces follow in autocommit. Whether anything
 changed is decided by comparing the cluster-wide catalogs before and after.
 Per-database role settings (ALTER ROLE ... IN DATABASE) belong to each
 database's own logical backup and are restored with it.
+
+This module is also the PostgreSQL engine of cluster.py (the interface is
+listed there; mysql/globals.py is the MySQL one).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ..errors import BadInput, RestoreFailed
+from ..errors import BadInput, NotFound, RestoreFailed
 from .catalog_acl import AclTarget, acl_statements
 from .catalog_database import set_clause
 from .catalog_post_common import fetch_dicts, quote_literal
-from .connection import error_text, quote_ident
+from .connection import connect, error_text, quote_ident, server_version as connection_version
+from .dump import LogicalDump
+from .restore import LogicalRestore
+
+# the engine interface of cluster.py (listed there), besides the functions below
+DB_TYPE = 'postgresql'
+Dump = LogicalDump
+Restore = LogicalRestore
+server_version = connection_version
 
 PREAMBLE = ('-- dbbackup cluster globals: roles, memberships, role settings, tablespaces.\n'
             '-- Restore with dbbackup_restore kind=cluster (it skips roles and tablespaces that exist).\n')
@@ -94,6 +105,80 @@ SELECT 'tablespace ' || ROW(t.spcname, pg_catalog.pg_get_userbyid(t.spcowner), t
 ATTRIBUTES = (('rolsuper', 'SUPERUSER'), ('rolinherit', 'INHERIT'), ('rolcreaterole', 'CREATEROLE'),
               ('rolcreatedb', 'CREATEDB'), ('rolcanlogin', 'LOGIN'), ('rolreplication', 'REPLICATION'),
               ('rolbypassrls', 'BYPASSRLS'))
+
+
+DATABASES_SQL = ('SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate '
+                 'ORDER BY datname')
+# Objects with OIDs from FirstNormalObjectId on were made after initdb.
+PRISTINE_SQL = """
+SELECT NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid >= 16384)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger)
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata))
+"""
+
+
+def admin_connect(p, avoid=()):
+    """Autocommit connection to the maintenance database ('postgres', else template1)."""
+    if 'postgres' not in avoid:
+        try:
+            return connect(p, dbname='postgres', autocommit=True)
+        except NotFound:
+            pass
+    return connect(p, dbname='template1', autocommit=True)
+
+
+def list_databases(admin):
+    """Databases that are not templates and allow connections."""
+    cur = admin.cursor()
+    cur.execute(DATABASES_SQL)
+    return [r[0] for r in cur.fetchall()]
+
+
+def check_globals(admin, include_passwords):
+    if include_passwords and not can_read_passwords(admin.cursor()):
+        raise BadInput('include_passwords needs a login role that can read pg_catalog.pg_authid (a superuser).',
+                       'Run the cluster backup as a superuser, or leave include_passwords off.')
+
+
+def restore_options(p, restore_globals):
+    """tablespace_locations as {name: directory} (CLI: NAME=DIR entries)."""
+    locations = p.get('tablespace_locations') or {}
+    if isinstance(locations, (list, tuple)):
+        pairs = [str(x).partition('=') for x in locations]
+        if not all(name and sep and where for name, sep, where in pairs):
+            raise BadInput('tablespace locations are given as NAME=DIR, got %r.' % (locations,))
+        locations = dict((name, where) for name, sep, where in pairs)
+    if not isinstance(locations, dict):
+        raise BadInput('tablespace_locations must be a mapping of tablespace name to directory, got %r.'
+                       % (locations,))
+    if locations and not restore_globals:
+        raise BadInput('tablespace_locations is only used when globals are restored (globals: true).')
+    return locations
+
+
+def adjust(p, restores):
+    """Every server has a postgres database: the one initdb made (nothing in it) is replaced."""
+    for db, r in restores:
+        if r.target == 'postgres' and r.if_exists == 'fail' and _pristine(p, 'postgres'):
+            r.if_exists = 'replace'
+
+
+def _pristine(p, db):
+    """True when database db exists and holds nothing but what initdb put there."""
+    try:
+        conn = connect(p, dbname=db, autocommit=True)
+    except NotFound:
+        return False
+    try:
+        cur = conn.cursor()
+        cur.execute(PRISTINE_SQL)
+        return bool(cur.fetchone()[0])
+    finally:
+        conn.close()
 
 
 def can_read_passwords(cur):
@@ -194,6 +279,7 @@ class GlobalsRestore(object):
 
     def __init__(self, records, tablespace_locations=None):
         self.records = records
+        self.summary = None
         self.locations = dict(tablespace_locations or {})
         have = sorted(m['tablespace'] for m, sql in records if m.get('kind') == 'TABLESPACE')
         unknown = sorted(set(self.locations) - set(have))
@@ -255,6 +341,15 @@ class GlobalsRestore(object):
         return {'changed': changed, 'roles_created': plan['roles'], 'tablespaces_created': created_spaces,
                 'statements': len(self.records), 'skipped': skipped,
                 'passwords': sum(1 for m, s in self.records if m['kind'] == 'PASSWORD')}
+
+    def before(self, conn, check_mode=False):
+        """Cluster restore, before the databases: everything (see run)."""
+        self.summary = self.run(conn, check_mode=check_mode)
+        return self.summary
+
+    def after(self, conn, check_mode=False):
+        """Cluster restore, after the databases: nothing is left to do for PostgreSQL."""
+        return self.summary
 
     def _transaction(self, cur, records, full, commit=True):
         """Run records in one transaction; returns the catalog state seen at its end."""
