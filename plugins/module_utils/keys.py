@@ -44,6 +44,12 @@ MAC_INFO = b'dbbackup manifest mac v1'
 MAC_FIELDS = ('format', 'format_version', 'kind', 'db_type', 'backup_id', 'server_name', 'database',
               'started_at', 'finished_at', 'server_version', 'server_version_num', 'consistent_position',
               'database_info', 'compression', 'totals', 'files')
+# Further covered keys of the other kinds (only for them: MACs of logical backups stay as they were).
+KIND_MAC_FIELDS = {
+    'base': ('start_lsn', 'stop_lsn', 'timeline', 'wal_segment_size', 'start_wal_file', 'stop_wal_file',
+             'system_identifier', 'tablespaces', 'tablespace_dir'),
+    'cluster': ('databases', 'members', 'globals'),
+}
 SCRYPT_PARAMS = {'n': 1 << 17, 'r': 8, 'p': 1}                        # 128 MiB, OWASP
 ARGON2ID_PARAMS = {'iterations': 3, 'lanes': 4, 'memory_cost': 65536}  # 64 MiB, RFC 9106 option 2
 SALT_SIZE = 16
@@ -364,7 +370,7 @@ def manifest_mac(data_key, manifest):
     The key-dependent part of `encryption` is not covered, so a rekey keeps it valid.
     """
     mac_key = hmac.new(data_key, MAC_INFO, hashlib.sha256).digest()
-    covered = dict((k, manifest.get(k)) for k in MAC_FIELDS)
+    covered = dict((k, manifest.get(k)) for k in MAC_FIELDS + KIND_MAC_FIELDS.get(manifest.get('kind'), ()))
     enc = manifest.get('encryption') or {}
     covered['encryption'] = dict((k, enc.get(k)) for k in ('version', 'algorithm', 'chunk_size'))
     text = json.dumps(covered, sort_keys=True, separators=(',', ':'), ensure_ascii=True)

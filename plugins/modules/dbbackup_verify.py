@@ -10,13 +10,20 @@ module: dbbackup_verify
 short_description: Check dbbackup backups in a repository against their manifests
 version_added: 0.1.0
 description:
-  - Re-reads the stored files of one backup, the latest, or all complete backups of a database and checks
-    them against the manifest.
+  - Re-reads the stored files of one backup, the latest, or all complete backups of a database (or, with
+    O(kind=base) or O(kind=cluster), of a server) and checks them against the manifest.
   - O(mode=quick) compares the size and SHA-256 of every stored file; it needs no key, also for
     encrypted backups, because the hashes are of the stored (encrypted) bytes.
   - O(mode=deep) also decrypts and decompresses every file and checks its structure, so it needs the key of
     encrypted backups. Data files must hold exactly the recorded rows, each with the recorded number of
     columns; schema files must parse into the recorded items; large-object files into the recorded objects.
+  - For O(kind=base), O(mode=deep) walks each tar of the data directory and tablespaces (streaming; nothing is
+    extracted) - only regular files and directories with safe names, the recorded number of files and file bytes -
+    and checks that C(backup_label) names the recorded start WAL location, WAL file and timeline, and
+    C(tablespace_map) the stored tablespaces.
+  - For O(kind=cluster), both modes also check each database's own manifest against the cluster manifest;
+    O(mode=deep) parses C(globals.sql) into the recorded items and checks every database as a logical backup
+    (with its own data key).
   - The outcome of each backup is recorded next to its manifest in C(verify.json). The manifest itself is
     never changed.
   - A backup that fails the check fails the task; the message names every backup, file and problem.
@@ -28,13 +35,20 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.encryption
   - dbbackup.dbbackup.attributes
 options:
+  kind:
+    description:
+      - Which backups to check. V(logical) backups belong to O(database); V(base) (physical base backups,
+        PostgreSQL) and V(cluster) (globals and every database) backups belong to the server (O(server_name)),
+        and O(database) is not used.
+    type: str
+    choices: [logical, base, cluster]
+    default: logical
   database:
     description:
-      - Name of the database whose backups are checked.
+      - Name of the database whose backups are checked (required with O(kind=logical), not used otherwise).
       - Without O(restored_database) the module never connects to a database server; O(login_host) and
         O(login_port) only give the default of O(server_name), as for the other modules.
     type: str
-    required: true
   backup_id:
     description:
       - The backup to check, V(latest) for the newest complete one, or V(all) for every complete backup.
@@ -51,7 +65,7 @@ options:
       - Also compare a live database (for example the scratch copy of a DR drill) with the backup; every table
         the backup holds must exist there with exactly the number of rows the manifest recorded.
       - Only this check connects to the database server (with the connection options). It reads; it changes
-        nothing. Needs a single backup (O(backup_id) an id or V(latest), not V(all)).
+        nothing. Needs a single backup (O(backup_id) an id or V(latest), not V(all)). O(kind=logical) only.
     type: str
 attributes:
   check_mode:
@@ -83,9 +97,29 @@ EXAMPLES = r'''
     mode: deep
     encryption_key_file: /etc/dbbackup/backup.key
   register: check
+
+- name: Deep check of the latest base backup of db1 (tars walked, backup_label checked)
+  dbbackup.dbbackup.dbbackup_verify:
+    repository: /var/backups/dbbackup
+    server_name: db1
+    kind: base
+    mode: deep
+    encryption_key_file: /etc/dbbackup/backup.key
+
+- name: Check every cluster backup of db1 byte for byte
+  dbbackup.dbbackup.dbbackup_verify:
+    repository: /var/backups/dbbackup
+    server_name: db1
+    kind: cluster
+    backup_id: all
 '''
 
 RETURN = r'''
+kind:
+  description: The kind of backups checked.
+  returned: success
+  type: str
+  sample: logical
 mode:
   description: The mode used.
   returned: success
@@ -106,8 +140,15 @@ verified:
       description: Id of the backup.
       type: str
     database:
-      description: Database of the backup.
+      description: Database of the backup (null for base and cluster backups).
       type: str
+    kind:
+      description: Kind of the backup (V(logical), V(base) or V(cluster)).
+      type: str
+    databases:
+      description: The databases of a cluster backup (O(kind=cluster) only).
+      type: list
+      elements: str
     mode:
       description: The mode used.
       type: str
@@ -125,12 +166,18 @@ verified:
       description: Bytes read from the repository.
       type: int
     rows:
-      description: Rows counted in the data files (O(mode=deep) only).
+      description: Rows counted in the data files (O(mode=deep) of logical and cluster backups).
+      type: int
+    members:
+      description: Regular files counted in the tars (O(kind=base) with O(mode=deep) only).
+      type: int
+    data_bytes:
+      description: Bytes of file data in the tars (O(kind=base) with O(mode=deep) only).
       type: int
     verified_at:
       description: UTC time of the check.
       type: str
-  sample: [{"backup_id": "20260101T020000Z", "database": "app", "mode": "quick", "ok": true,
+  sample: [{"backup_id": "20260101T020000Z", "database": "app", "kind": "logical", "mode": "quick", "ok": true,
             "problems": [], "files": 12, "stored_bytes": 104857, "verified_at": "2026-01-01T03:00:00.000000Z"}]
 restored:
   description: The comparison of O(restored_database) with the backup (rows per table).
@@ -176,14 +223,16 @@ except ImportError as e:  # third-party library missing on the managed host
 
 def main():
     argument_spec = common_argument_spec(
-        database=dict(type='str', required=True),
+        kind=dict(type='str', default='logical', choices=['logical', 'base', 'cluster']),
+        database=dict(type='str'),
         backup_id=dict(type='str', default='latest'),
         mode=dict(type='str', default='quick', choices=['quick', 'deep']),
         restored_database=dict(type='str'),
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=encryption_mutually_exclusive())
+                           mutually_exclusive=encryption_mutually_exclusive(),
+                           required_if=[('kind', 'logical', ('database',))])
     run(module, run_verify, import_error=IMPORT_ERROR)
 
 

@@ -23,11 +23,11 @@ def test_mysql_commands_default_to_mysql():
 
 def test_database_stays_required(capsys):
     with pytest.raises(SystemExit):
-        _parser().parse_args(['verify', '--repository', '/srv/backups'])
+        _parser().parse_args(['list', '--repository', '/srv/backups'])
     assert '--database' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('command', ['backup', 'restore'])
+@pytest.mark.parametrize('command', ['backup', 'restore', 'verify'])
 def test_database_required_for_logical(command, capsys, tmp_path):
     # optional on the command line (kind=base/cluster need none), required by the engine for logical
     from plugins.module_utils.cli import main
