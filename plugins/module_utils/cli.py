@@ -67,7 +67,7 @@ def _parser():
     b.add_argument('--databases', help='kind=cluster: only these databases (comma-separated)')
     b.add_argument('--exclude-databases', help='kind=cluster: leave these databases out (comma-separated)')
     b.add_argument('--include-passwords', action='store_true', default=None,
-                   help='kind=cluster: store role password verifiers (encrypted backups only)')
+                   help='kind=cluster: store password verifiers or hashes (encrypted backups only)')
     b.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'))
     b.add_argument('--compression-level', type=int)
     b.add_argument('--max-age')
@@ -112,7 +112,12 @@ def _parser():
                     help='name of an environment variable holding the new key-encryption key')
     rk.add_argument('--check', action='store_true', help='list what would be rewrapped, change nothing')
     sub.add_parser('list', parents=[common], help='list complete backups of a database')
-    v = sub.add_parser('verify', parents=[common], help='check stored backups against their manifests')
+    v = sub.add_parser('verify', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                       help='check stored backups against their manifests')
+    for action in v._actions:   # kind=base/cluster belong to the server (the engine asks for it with logical)
+        if action.dest == 'database':
+            action.required = False
+    v.add_argument('--kind', default='logical', choices=('logical', 'base', 'cluster'))
     v.add_argument('--backup-id', default='latest', help="an id, 'latest' or 'all'")
     v.add_argument('--mode', default='quick', choices=('quick', 'deep'))
     v.add_argument('--restored-database', help='also compare the rows per table of this live database with the backup')

@@ -19,8 +19,8 @@ description:
   - With O(max_age) the module is idempotent. No new backup is taken while a complete backup of the
     database younger than O(max_age) exists, which suits playbooks that run often.
   - Restore with M(dbbackup.dbbackup.dbbackup_restore).
-  - With O(kind=cluster) the whole PostgreSQL server is backed up, globals (roles, tablespaces) and every
-    database, under one backup id; M(dbbackup.dbbackup.dbbackup_restore) with O(kind=cluster) restores all
+  - With O(kind=cluster) the whole server is backed up, globals (PostgreSQL roles and tablespaces; MySQL and
+    MariaDB accounts, roles and grants) and every database, under one backup id; M(dbbackup.dbbackup.dbbackup_restore) with O(kind=cluster) restores all
     of it or chosen databases.
   - With O(db_type=mysql) (MySQL and MariaDB, through PyMySQL, without C(mysqldump)) the workers share one
     snapshot taken under a brief C(FLUSH TABLES WITH READ LOCK), which also records the binary-log position
@@ -48,6 +48,11 @@ options:
         connections, each as a logical backup, all under one backup id in C(<server_name>/cluster/). When
         one database fails the others are still attempted, then the task fails naming every failed database
         and nothing is recorded. See C(docs/cluster.md).
+      - With O(db_type=mysql), V(cluster) backs up the accounts and roles with C(SHOW CREATE USER) and
+        C(SHOW GRANTS) (privileges, role grants, default roles), except the server's own system accounts, then every database
+        except C(mysql), C(information_schema), C(performance_schema) and C(sys). Without
+        O(include_passwords), accounts that have a password are stored without it and are restored locked
+        (C(ACCOUNT LOCK)). The login user needs C(SELECT) on C(mysql.*).
       - V(base) is a physical base backup of a PostgreSQL server for point-in-time recovery with
         M(dbbackup.dbbackup.dbbackup_pitr) - the data directory and every tablespace streamed as tars
         (PostgreSQL's low-level non-exclusive backup API) plus the C(backup_label) and C(tablespace_map) of
@@ -60,7 +65,8 @@ options:
     choices: [ logical, base, cluster ]
   databases:
     description:
-      - With O(kind=cluster), back up only these databases (default all that allow connections).
+      - With O(kind=cluster), back up only these databases (default all that allow connections; with MySQL all
+        but the system databases).
         A name that is not on the server fails the task.
     type: list
     elements: str
@@ -73,9 +79,10 @@ options:
     description:
       - With O(kind=cluster), store the roles' password verifiers (the SCRAM or MD5 hashes from
         C(pg_authid), never plain text) in the globals, so that restored roles log in with their passwords.
+        With O(db_type=mysql), the accounts' password hashes (C(IDENTIFIED BY PASSWORD), C(USING), C(AS)).
       - Needs an encrypted backup (one of the encryption options); without one the task fails before
         anything is written. Needs a login role that can read C(pg_authid) (a superuser).
-      - When not set, roles are restored without passwords.
+      - When not set, roles are restored without passwords; MySQL accounts that had one are restored locked.
     type: bool
     default: false
   checkpoint:
@@ -133,8 +140,9 @@ options:
       - V(quick) compares size and SHA-256 of every stored file (no key needed).
       - V(deep) also decrypts and decompresses every file and checks rows, columns and schema items.
       - The outcome is recorded next to the manifest (C(verify.json)); a failed check fails the task.
-      - With O(kind=base) only V(none) and V(quick) are accepted (a base backup is checked in depth by
-        restoring it).
+      - With O(kind=base), V(deep) decodes each tar and walks it (file count, file bytes, safe names) and
+        checks C(backup_label) against the manifest; only restoring it proves the server starts from it.
+      - With O(kind=cluster), V(deep) also parses the globals and checks every database.
     type: str
     choices: [none, quick, deep]
     default: none
@@ -305,6 +313,9 @@ globals:
     - What the globals of a cluster backup hold, counted - C(roles), C(memberships), C(role_settings),
       C(tablespaces), C(passwords) (verifiers stored), C(source) (V(pg_authid), or V(pg_roles) when the
       login role is not a superuser, which means no passwords) and C(path).
+    - With O(db_type=mysql) - C(accounts), C(roles), C(grants), C(default_roles), C(passwords) (hashes stored),
+      C(locked) (accounts stored without their password, restored locked), C(skipped) (accounts the server
+      would not show, with the reason), C(source) (V(mysql.user)), C(flavor) and C(path).
   returned: when O(kind=cluster) and a backup was written or found
   type: dict
   sample: {"roles": 12, "memberships": 5, "role_settings": 2, "tablespaces": 1, "passwords": 0,

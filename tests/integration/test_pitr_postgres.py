@@ -1,0 +1,429 @@
+"""PostgreSQL point-in-time recovery end to end (dbbackup_pitr states enabled, status, restored).
+
+A source server archives its WAL through the checkout's CLI (archive_command set by
+state=enabled, run by PostgreSQL as the postgres user), a base backup is taken
+(kind=base), then a status table changes step by step. After each step a target of
+every kind is recorded: the commit time, the transaction id (txid_current()), the
+WAL position (pg_current_wal_lsn()) and a named restore point. Each recovery goes
+into a scratch data directory (one server start) and must show EXACTLY the table as
+it was at its target. Then: a second timeline (recover, promote with archiving kept,
+write, recover to a point on timeline 2), a missing WAL segment (reported as a gap,
+recovery past it fails clearly), an encrypted archive in S3 (moto), and a module
+run through ansible-playbook.
+"""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import psycopg2
+import pytest
+
+from devtools.drill import run_playbook
+from devtools.pg_temp import PgServer, free_port
+from plugins.module_utils import api, errors
+from plugins.module_utils.postgres.wal_names import segment_name
+from tests.support.pitr_cli import PostgresCli, postgres_dir, scratch_parent
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = 'pitrsrc'
+BASE_ROWS = [(1, 'a')]
+STEPS = [   # (SQL of the step, the whole status table after it)
+    ("INSERT INTO status VALUES (2, 'b')", [(1, 'a'), (2, 'b')]),
+    ("UPDATE status SET note = 'b2' WHERE id = 2", [(1, 'a'), (2, 'b2')]),
+    ("DELETE FROM status WHERE id = 1", [(2, 'b2')]),
+    ("INSERT INTO status VALUES (3, 'c')", [(2, 'b2'), (3, 'c')]),
+]
+
+
+def switch_and_wait(server, timeout=60):
+    """pg_switch_wal() and wait until the archiver has archived the segment it closed."""
+    name = server.scalar('postgres', 'SELECT pg_walfile_name(pg_switch_wal())')
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        conn = server.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute('SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver')
+            last, failed = cur.fetchone()
+        finally:
+            conn.close()
+        if last and len(last) == 24 and last[8:] >= name[8:] and last[:8] == name[:8]:
+            return name
+        time.sleep(0.2)
+    raise AssertionError('%s was not archived within %d s (last failed: %s); log:\n%s'
+                         % (name, timeout, failed, _tail(server.logfile)))
+
+
+def _tail(path, n=30):
+    try:
+        with open(path) as f:
+            return '\n'.join(f.read().splitlines()[-n:])
+    except IOError:
+        return ''
+
+
+def status_rows(host, port, password, dbname='postgres'):
+    conn = psycopg2.connect(host=host, port=port, user='postgres', password=password, dbname=dbname)
+    try:
+        cur = conn.cursor()
+        cur.execute('SELECT id, note FROM status ORDER BY id')
+        return [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def pg_ctl_stop(data_dir, pg_bin):
+    argv = [os.path.join(pg_bin, 'pg_ctl'), '-D', data_dir, '-m', 'immediate', '-w', 'stop']
+    if os.geteuid() == 0:
+        argv = ['runuser', '-u', 'postgres', '--'] + argv
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd='/')
+
+
+def server_dir(repo, name):
+    """<repo>/<name>/wal owned by postgres: the archiver (postgres) and the backups (root here) share it."""
+    for d in (os.path.join(repo, name), os.path.join(repo, name, 'wal')):
+        os.makedirs(d, exist_ok=True)
+    subprocess.run(['chown', '-R', 'postgres:postgres', os.path.join(repo, name)], check=True)
+
+
+def record_steps(server, prefix='step'):
+    """Run STEPS; after each: {'xid', 'lsn', 'time', 'name'} of the step (switch + archive after 2 and 4)."""
+    targets = []
+    for i, (sql, dummy) in enumerate(STEPS, 1):
+        conn = server.connect(autocommit=False)
+        try:
+            cur = conn.cursor()
+            cur.execute('SET synchronous_commit = on')   # the server's default is off: flush at commit
+            cur.execute(sql)
+            cur.execute('SELECT txid_current()')
+            xid = cur.fetchone()[0]
+            conn.commit()
+            conn.autocommit = True
+            cur.execute('SELECT pg_current_wal_lsn()::text, clock_timestamp()')
+            lsn, ts = cur.fetchone()
+            cur.execute('SELECT pg_create_restore_point(%s)', ('%s_%d' % (prefix, i),))
+        finally:
+            conn.close()
+        targets.append({'xid': str(xid), 'lsn': lsn, 'time': ts.isoformat(), 'name': '%s_%d' % (prefix, i)})
+        time.sleep(0.05)
+        if i in (2, 4):
+            targets[-1]['switched'] = switch_and_wait(server)
+    return targets
+
+
+class History(object):
+    """The source server, its repository, the base backup and the recorded targets."""
+
+    def __init__(self, cli):
+        self.cli = cli
+        self.repo = postgres_dir('dbbackup-pitr-repo-')
+        server_dir(self.repo, SERVER)
+        self.config = cli.write_config('local.conf', {'repository': self.repo, 'server_name': SERVER})
+        self.launcher = cli.launcher('dbbackup')
+        self.scratch = scratch_parent()
+        self.server = PgServer()
+        self.started = []       # data directories of recovered servers still to stop
+
+    def params(self, **extra):
+        p = dict(self.server.conn_params('postgres'), repository=self.repo, server_name=SERVER,
+                 cli_path=self.launcher, cli_config=self.config)
+        p.update(extra)
+        return p
+
+    def recover(self, name, **options):
+        """state=restored into a new scratch data directory on a free port; returns (result, data_dir)."""
+        holder = os.path.join(self.scratch, name)
+        os.makedirs(holder)
+        os.chmod(holder, 0o755)
+        data_dir = os.path.join(holder, 'data')
+        options.setdefault('port', free_port())
+        options.setdefault('wait_timeout', 90)
+        params = self.params(state='restored', data_directory=data_dir, **options)
+        self.started.append(data_dir)
+        return api.run_pitr(params), data_dir
+
+    def rows(self, result):
+        return status_rows('127.0.0.1', result['port'], self.server.password)
+
+    def stop(self, data_dir):
+        pg_ctl_stop(data_dir, self.server.pg_bin)
+
+    def cleanup(self):
+        for d in self.started:
+            self.stop(d)
+        self.server.stop()
+        shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def cli():
+    c = PostgresCli().make()
+    yield c
+    c.cleanup()
+
+
+@pytest.fixture(scope='module')
+def history(cli):
+    h = History(cli)
+    try:
+        h.server.start()
+        h.server.psql('postgres', 'CREATE TABLE status (id int PRIMARY KEY, note text);'
+                                  "INSERT INTO status VALUES (1, 'a')")
+        h.checked = api.run_pitr(h.params(state='enabled', archive_timeout=60), check_mode=True)
+        h.enabled = api.run_pitr(h.params(state='enabled', archive_timeout=60))
+        h.server.stop(remove=False)     # archive_mode needs a restart
+        h.server.start()
+        h.again = api.run_pitr(h.params(state='enabled', archive_timeout=60))
+        h.backup = api.run_backup(h.params(kind='base', checkpoint='fast', archive_wait_timeout=60, database=None))
+        h.targets = record_steps(h.server)
+        yield h
+    finally:
+        h.cleanup()
+
+
+def test_enabled_sets_archiving_once_and_says_a_restart_is_needed(history):
+    h = history
+    assert h.checked['changed'] is True
+    assert {c['name'] for c in h.checked['changes']} == {'archive_mode', 'archive_command', 'archive_timeout'}
+    assert h.checked['restart_required'] is True
+    assert h.checked['archive_mode'] == 'off', 'check mode changed the server'
+    assert h.enabled['changed'] is True and h.enabled['restart_required'] is True
+    assert 'archive_mode' in h.enabled['pending_restart']
+    assert h.enabled['archive_command'] == "%s wal-push --config %s %%p %%f" % (h.launcher, h.config)
+    assert h.server.scalar('postgres', "SELECT current_setting('archive_command')") == h.enabled['archive_command']
+    assert h.again['changed'] is False and h.again['restart_required'] is False
+    assert h.again['archive_mode'] == 'on' and h.again['archive_timeout'] == 60
+    # a role without ALTER SYSTEM rights gets one clear error, and nothing changes
+    h.server.psql('postgres', "CREATE ROLE pitr_weak LOGIN PASSWORD 'weak-pw-123'")
+    weak = h.params(state='enabled', archive_timeout=30, login_user='pitr_weak', login_password='weak-pw-123')
+    with pytest.raises(errors.BadInput, match='may not change the archiving settings.*ALTER SYSTEM'):
+        api.run_pitr(weak)
+    assert h.server.scalar('postgres', "SELECT current_setting('archive_timeout')") == '1min'
+
+
+def test_status_is_healthy_with_backup_chain_and_window(history):
+    h = history
+    st = api.run_pitr(h.params(state='status'))
+    assert st['changed'] is False
+    assert st['healthy'] is True, st['problems']
+    assert [b['backup_id'] for b in st['base_backups']] == [h.backup['backup_id']]
+    assert st['chain']['ok'] is True and st['chain']['gaps'] == []
+    assert st['chain']['first'] == h.backup['start_wal_file']
+    assert st['chain']['last'] == h.targets[-1]['switched']
+    arch = st['archiving']
+    assert arch['last_archived_wal'] == h.targets[-1]['switched']
+    assert arch['failed_count'] == 0
+    assert arch['lag_segments'] == 0 and 0 <= arch['lag_bytes'] < 16 << 20
+    assert arch['current_wal_file'] >= h.targets[-1]['switched']
+    window = st['recovery_window']
+    assert window['earliest_backup_id'] == h.backup['backup_id']
+    assert window['earliest_lsn'] == h.backup['stop_lsn']
+    assert window['latest_wal_file'] == h.targets[-1]['switched']
+    assert window['latest_time'] == arch['last_archived_time']
+
+
+def test_recover_to_time_then_again_is_unchanged(history):
+    h = history
+    params = dict(target_time=h.targets[1]['time'])
+    res, data_dir = h.recover('time', **params)
+    assert res['changed'] is True and res['reached'] is True
+    assert res['backup_id'] == h.backup['backup_id']
+    assert res['in_recovery'] is False and res['running'] is True
+    assert res['timeline'] == 2
+    assert res['recovery_stop'].startswith('recovery stopping before commit of transaction %s'
+                                           % h.targets[2]['xid'])
+    assert res['consistent'].startswith('consistent recovery state reached')
+    assert 'postgres' in res['databases']
+    assert h.rows(res) == STEPS[1][1]
+    with open(os.path.join(data_dir, 'postgresql.auto.conf')) as f:
+        auto = f.read()
+    # the source's ALTER SYSTEM settings are still there, the recovery block follows them
+    assert auto.index("archive_command = '%s" % h.launcher) < auto.index('# BEGIN dbbackup recovery')
+    assert 'archive_mode = off' in auto.split('# BEGIN dbbackup recovery')[1]
+    again = api.run_pitr(h.params(state='restored', data_directory=data_dir, **params))
+    assert again['changed'] is False and again['backup_id'] == res['backup_id'] and again['running'] is True
+    other = dict(target_time=h.targets[2]['time'])
+    with pytest.raises(errors.TargetExists, match='already holds a recovery'):
+        api.run_pitr(h.params(state='restored', data_directory=data_dir, **other))
+    h.stop(data_dir)
+    # check mode: says what it would do, creates nothing
+    fresh = os.path.join(h.scratch, 'checked', 'data')
+    checked = api.run_pitr(h.params(state='restored', data_directory=fresh, **params), check_mode=True)
+    assert checked['changed'] is True and 'would be extracted' in checked['msg']
+    assert not os.path.exists(fresh)
+
+
+def test_recover_to_xid_inclusive_and_exclusive(history):
+    h = history
+    res, data_dir = h.recover('xid', target_xid=h.targets[2]['xid'])
+    assert res['recovery_stop'].startswith('recovery stopping after commit of transaction %s' % h.targets[2]['xid'])
+    assert h.rows(res) == STEPS[2][1]
+    h.stop(data_dir)
+    res, data_dir = h.recover('xid_excl', target_xid=h.targets[2]['xid'], target_inclusive=False)
+    assert res['recovery_stop'].startswith('recovery stopping before commit of transaction %s'
+                                           % h.targets[2]['xid'])
+    assert h.rows(res) == STEPS[1][1]
+    h.stop(data_dir)
+
+
+def test_recover_to_lsn_and_pause(history):
+    h = history
+    res, data_dir = h.recover('lsn', target_lsn=h.targets[0]['lsn'], target_action='pause')
+    assert res['reached'] is True and res['running'] is True
+    assert res['in_recovery'] is True and res['pause_state'] == 'paused'
+    assert res['recovery_stop'].startswith('recovery stopping after WAL location (LSN)')
+    assert h.rows(res) == STEPS[0][1]    # hot standby: readable while paused
+    h.stop(data_dir)
+
+
+def test_recover_to_restore_point(history):
+    h = history
+    res, data_dir = h.recover('name', target_name='step_4')
+    assert res['recovery_stop'].startswith('recovery stopping at restore point "step_4"')
+    assert res['in_recovery'] is False
+    assert h.rows(res) == STEPS[3][1]
+    h.stop(data_dir)
+
+
+def test_recover_immediate_gives_the_backup_end_state(history):
+    h = history
+    res, data_dir = h.recover('immediate', target='immediate')
+    assert res['recovery_stop'] == 'recovery stopping after reaching consistency'
+    assert h.rows(res) == BASE_ROWS
+    h.stop(data_dir)
+    # shutdown at the target: reached, and the server is down (not a failure)
+    res, data_dir = h.recover('shutdown', target_name='step_3', target_action='shutdown')
+    assert res['reached'] is True and res['running'] is False
+    assert res['recovery_stop'].startswith('recovery stopping at restore point "step_3"')
+    assert not os.path.exists(os.path.join(data_dir, 'postmaster.pid'))
+
+
+def test_missing_segment_is_a_gap_and_recovery_past_it_fails(history, cli):
+    h = history
+    repo = postgres_dir('dbbackup-pitr-gap-')
+    try:
+        shutil.rmtree(repo)
+        shutil.copytree(h.repo, repo)
+        subprocess.run(['chown', '-R', 'postgres:postgres', repo], check=True)
+        seg = segment_name(1, h.targets[0]['lsn'], 16 << 20)
+        tli_dir = os.path.join(repo, SERVER, 'wal', '00000001')
+        removed = [n for n in os.listdir(tli_dir) if n.startswith(seg)]
+        assert removed, 'segment %s not archived' % seg
+        for n in removed:
+            os.unlink(os.path.join(tli_dir, n))
+        config = cli.write_config('gap.conf', {'repository': repo, 'server_name': SERVER})
+        # repository-only status (no server reachable): the gap is reported, not raised
+        st = api.run_pitr(dict(h.params(state='status', repository=repo), login_port=free_port()))
+        assert st['changed'] is False and st['healthy'] is False and st['server_reachable'] is False
+        assert st['chain']['ok'] is False
+        assert st['chain']['gaps'][0]['missing_from'] == seg
+        assert any('WAL gap' in p and seg in p for p in st['problems'])
+        # to the end of the archive: refused before anything is written (it would silently stop at the gap)
+        end_dir = os.path.join(h.scratch, 'gap_end', 'data')
+        with pytest.raises(errors.NotFound, match='gap after'):
+            api.run_pitr(h.params(state='restored', repository=repo, cli_config=config, data_directory=end_dir))
+        assert not os.path.exists(end_dir)
+        # to a time past the gap: the server tries, ends recovery early, and that is a clear failure
+        with pytest.raises(errors.RestoreFailed) as failed:
+            h.recover('gap_time', repository=repo, cli_config=config, target_time=h.targets[2]['time'])
+        msg = str(failed.value)
+        assert 'target_time' in msg and 'recovery ended before the configured recovery target was reached' in msg
+        assert 'missing' in msg and seg in msg
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+def test_module_status_through_ansible_playbook(history, tmp_path):
+    h = history
+    results = str(tmp_path / 'pitr_status.json')
+    proc = run_playbook(os.path.join(HERE, 'playbooks', 'pitr_status.yml'),
+                        dict(pg_host=h.server.host, pg_port=h.server.port, pg_user=h.server.user,
+                             repository=h.repo, server_name=SERVER, cli_path=h.launcher, cli_config=h.config,
+                             results_file=results),
+                        str(tmp_path), password=h.server.password, capture=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert h.server.password not in proc.stdout
+    with open(results) as f:
+        res = json.load(f)
+    st = res['status']
+    assert st['changed'] is False and st['healthy'] is True, st.get('problems') or st.get('msg')
+    assert st['base_backups'][0]['backup_id'] == h.backup['backup_id']
+    assert res['enabled']['changed'] is False and res['enabled']['restart_required'] is False
+
+
+def test_second_timeline(history):
+    """Recover to step 2 keeping archiving, promote (timeline 2), write, archive; recover to a point on it."""
+    h = history
+    res, tl2_dir = h.recover('tl2_source', target_name='step_2', archive='keep')
+    assert res['timeline'] == 2
+    port = res['port']
+    tl2 = PgServer(port=port)
+    tl2.datadir = tl2_dir
+    conn = psycopg2.connect(host='127.0.0.1', port=port, user='postgres', password=h.server.password,
+                            dbname='postgres')
+    conn.autocommit = True
+    try:
+        cur = conn.cursor()
+        cur.execute("INSERT INTO status VALUES (20, 'tl2')")
+        cur.execute("SELECT pg_create_restore_point('tl2_point')")
+        cur.execute("INSERT INTO status VALUES (21, 'after')")
+    finally:
+        conn.close()
+    switch_and_wait(tl2)
+    h.stop(tl2_dir)
+    st = api.run_pitr(h.params(state='status'))
+    assert 2 in st['wal_archive']['timelines']
+    res, data_dir = h.recover('tl2_target', target_name='tl2_point')
+    assert res['recovery_stop'].startswith('recovery stopping at restore point "tl2_point"')
+    assert res['timeline'] == 3
+    assert h.rows(res) == STEPS[1][1] + [(20, 'tl2')]
+    h.stop(data_dir)
+    # timeline 1 stays recoverable when asked for explicitly
+    res, data_dir = h.recover('tl1_again', target_name='step_4', target_timeline='1')
+    assert h.rows(res) == STEPS[3][1]
+    h.stop(data_dir)
+
+
+def test_encrypted_archive_in_s3(cli, s3_repo, tmp_path):
+    """Archive, base backup and recovery with an S3 repository (moto) and encryption."""
+    key_file = os.path.join(cli.dir, 's3.key')
+    with open(key_file, 'w') as f:
+        f.write('ab' * 32 + '\n')
+    os.chmod(key_file, 0o600)
+    subprocess.run(['chown', 'postgres:postgres', key_file], check=True)
+    opts = s3_repo.options()
+    server_name = 's3src'
+    config = cli.write_config('s3.conf', {
+        'repository': s3_repo.url, 'server_name': server_name, 's3_endpoint_url': opts['s3_endpoint_url'],
+        's3_region': opts['s3_region'], 'encryption_key_file': key_file})
+    launcher = cli.launcher('dbbackup-s3', env={'AWS_ACCESS_KEY_ID': opts['aws_access_key'],
+                                                'AWS_SECRET_ACCESS_KEY': opts['aws_secret_key']})
+    server = PgServer()
+    scratch = scratch_parent()
+    data_dir = os.path.join(scratch, 'data')
+    try:
+        server.start()
+        params = dict(server.conn_params('postgres'), server_name=server_name, cli_path=launcher, cli_config=config,
+                      encryption_key_file=key_file, **s3_repo.params())
+        assert api.run_pitr(dict(params, state='enabled'))['restart_required'] is True
+        server.stop(remove=False)
+        server.start()
+        server.psql('postgres', "CREATE TABLE status (id int PRIMARY KEY, note text); INSERT INTO status VALUES (1, 'a')")
+        backup = api.run_backup(dict(params, kind='base', checkpoint='fast', archive_wait_timeout=60, database=None))
+        assert backup['encrypted'] is True
+        targets = record_steps(server, prefix='s3')
+        keys = s3_repo.keys()
+        assert any('/wal/00000001/' in k and k.endswith('.enc') for k in keys), keys
+        res = api.run_pitr(dict(params, state='restored', data_directory=data_dir, port=free_port(),
+                                target_xid=targets[2]['xid'], wait_timeout=90))
+        try:
+            assert res['reached'] is True and res['in_recovery'] is False
+            assert status_rows('127.0.0.1', res['port'], server.password) == STEPS[2][1]
+        finally:
+            pg_ctl_stop(data_dir, server.pg_bin)
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
