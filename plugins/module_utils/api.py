@@ -8,7 +8,7 @@ __metaclass__ = type
 
 import time
 
-from .catalog import backups_path, find_backup, fresh_backup, parse_max_age, reserve_backup_id, utcnow
+from .catalog import backups_path, find_backup, parse_max_age, reserve_backup_id, reuse_fresh, utcnow
 from .errors import BadInput
 from .keys import key_source, unwrap_data_key
 from .metrics import backup_metrics, restore_metrics
@@ -88,9 +88,8 @@ def run_backup(params, check_mode=False):
     return _run_logical_backup(_prepare(params, BACKUP_DEFAULTS), check_mode)
 
 
-def _run_logical_backup(p, check_mode):
-    from .postgres.connection import connect
-    from .postgres.dump import LogicalDump
+def logical_backup_options(p):
+    """(compression, level, max_age seconds) of logical/cluster backup params, after checking the others."""
     compression, level = check_options(p['compression'], p['compression_level'])
     max_age = parse_max_age(p['max_age'])
     if p['lock_wait_timeout'] is not None and not (str(p['lock_wait_timeout']).isdigit()
@@ -99,17 +98,19 @@ def _run_logical_backup(p, check_mode):
                        % (p['lock_wait_timeout'],))
     if p['verify'] not in ('none', 'quick', 'deep'):
         raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
+    return compression, level, max_age
+
+
+def _run_logical_backup(p, check_mode):
+    from .postgres.connection import connect
+    from .postgres.dump import LogicalDump
+    compression, level, max_age = logical_backup_options(p)
     encryption = key_source(p)
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database'])
-    if max_age:
-        manifest = fresh_backup(repo, base, max_age)
-        # a recent backup counts only when it is encrypted exactly when encryption is asked for
-        if manifest and bool(manifest.get('encryption')) == (encryption is not None):
-            result = _summary(manifest, repo.location(base + '/' + manifest['backup_id']))
-            result.update(changed=False, msg='A complete backup younger than max_age exists (%s).'
-                          % manifest['backup_id'])
-            return result
+    fresh = reuse_fresh(repo, base, max_age, encryption is not None, _summary, 'backup')
+    if fresh:
+        return fresh
     if check_mode:
         if p['db_type'] == 'mysql':
             from .mysql.connection import connect as mysql_connect

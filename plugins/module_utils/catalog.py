@@ -126,3 +126,19 @@ def fresh_backup(repo, base, max_age_seconds, now=None):
     manifest = backups[-1][1]
     age = (now - parse_iso(manifest['started_at'])).total_seconds()
     return manifest if age < max_age_seconds else None
+
+
+def reuse_fresh(repo, base, max_age_seconds, encrypted, summarize, what):
+    """max_age: the result for a complete backup younger than max_age, or None.
+
+    A recent backup counts only when it is encrypted exactly when encryption is
+    asked for. summarize(manifest, location) builds the kind's result fields.
+    """
+    if not max_age_seconds:
+        return None
+    manifest = fresh_backup(repo, base, max_age_seconds)
+    if not manifest or bool(manifest.get('encryption')) != bool(encrypted):
+        return None
+    result = summarize(manifest, repo.location(base + '/' + manifest['backup_id']))
+    result.update(changed=False, msg='A complete %s younger than max_age exists (%s).' % (what, manifest['backup_id']))
+    return result

@@ -39,13 +39,12 @@ __metaclass__ = type
 
 import time
 
-from .catalog import fresh_backup, find_backup, isoformat, kind_path, parse_max_age, reserve_backup_id, \
-    safe_name, utcnow
+from .catalog import find_backup, isoformat, kind_path, reserve_backup_id, reuse_fresh, safe_name, utcnow
 from .errors import BackupFailed, BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
 from .item_file import read_framed, write_framed
 from .keys import encryption_field, new_data_key
 from .manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
-from .stream.compress import SUFFIX, check_options
+from .stream.compress import SUFFIX
 from .stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from .stream.pipeline import open_stored_reader, store_file
 
@@ -113,14 +112,8 @@ def run_cluster_backup(p, check_mode):
     _check_database_option(p)
     from .keys import key_source
     from .storage.factory import open_repository
-    compression, level = check_options(p['compression'], p['compression_level'])
-    max_age = parse_max_age(p['max_age'])
-    if p['lock_wait_timeout'] is not None and not (str(p['lock_wait_timeout']).isdigit()
-                                                   and 1 <= int(p['lock_wait_timeout']) <= 86400):
-        raise BadInput('lock_wait_timeout must be a number of seconds from 1 to 86400, got %r.'
-                       % (p['lock_wait_timeout'],))
-    if p['verify'] not in ('none', 'quick', 'deep'):
-        raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
+    from .api import logical_backup_options
+    compression, level, max_age = logical_backup_options(p)
     wanted = _names(p.get('databases'), 'databases')
     excluded = _names(p.get('exclude_databases'), 'exclude_databases')
     include_passwords = bool(p.get('include_passwords'))
@@ -131,13 +124,9 @@ def run_cluster_backup(p, check_mode):
                        'or leave include_passwords off.')
     repo = open_repository(p)
     base = kind_path(p['server_name'], KIND)
-    if max_age:
-        manifest = fresh_backup(repo, base, max_age)
-        if manifest and bool(manifest.get('encryption')) == (encryption is not None):
-            result = cluster_summary(manifest, repo.location(base + '/' + manifest['backup_id']))
-            result.update(changed=False, msg='A complete cluster backup younger than max_age exists (%s).'
-                          % manifest['backup_id'])
-            return result
+    fresh = reuse_fresh(repo, base, max_age, encryption is not None, cluster_summary, 'cluster backup')
+    if fresh:
+        return fresh
     admin = engine.admin_connect(p)
     try:
         databases = _select(engine.list_databases(admin), wanted, excluded)

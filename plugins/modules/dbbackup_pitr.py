@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - B(PostgreSQL) (O(db_type=postgresql), the default) works on the whole server (cluster) with physical base
     backups (M(dbbackup.dbbackup.dbbackup_backup) with O(dbbackup.dbbackup.dbbackup_backup#module:kind=base)) and
-    the WAL archived by the host CLI. Three states.
+    the WAL archived by the host CLI. Four states.
   - O(state=enabled) turns WAL archiving on through the host CLI installed by the C(agent) role. It sets
     C(archive_mode=on), C(archive_command) to C(<cli_path> wal-push --config <cli_config> %p %f), C(wal_level=replica)
     when it is C(minimal), and O(archive_timeout) when given, with C(ALTER SYSTEM), then reloads the configuration.
@@ -31,6 +31,9 @@ description:
     C(pg_ctl); recovery that ends before the target (for example at a missing WAL segment) is a failure naming the
     target and the last WAL file restored. Recovering the same target into the same directory again reports
     RV(ignore:changed=false) (a marker file C(dbbackup_pitr.json) in the data directory records the recovery).
+  - O(state=absent) is the clean-up after a drill - it stops the server of a O(data_directory) that O(state=restored)
+    made and deletes the directory. A directory without the marker file is refused untouched; tablespace directories
+    outside the data directory are left and listed in RV(tablespaces_left).
   - B(MySQL and MariaDB) (O(db_type=mysql)) restore one database from a logical backup taken by
     M(dbbackup.dbbackup.dbbackup_backup) and replay the binary-log files archived after it by the host CLI
     (C(dbbackup binlog-push), run from a timer on the database host). The events of O(database) from the backup's
@@ -55,9 +58,10 @@ options:
       - V(restored) recovers (both database types).
       - V(enabled) configures WAL archiving on the server (PostgreSQL only).
       - V(status) reports the archive's health and the recovery window (PostgreSQL only).
+      - V(absent) stops and deletes a data directory that V(restored) made (PostgreSQL only).
     type: str
     default: restored
-    choices: [ restored, enabled, status ]
+    choices: [ restored, enabled, status, absent ]
   database:
     description:
       - MySQL/MariaDB (required there) - name of the database whose backup and logs are used (its name in the
@@ -136,6 +140,7 @@ options:
       - PostgreSQL only, O(state=restored) (required there). Absolute path of the data directory to recover into. It
         must not exist or be empty; a directory holding this same recovery (same server, backup choice and target) is
         reported unchanged; anything else is refused, never overwritten.
+      - With O(state=absent) (required there), the recovered data directory to stop and delete.
     type: path
   target_time:
     description:
@@ -330,6 +335,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+stopped:
+  description: PostgreSQL, O(state=absent) - whether a running server of O(data_directory) was stopped.
+  returned: state=absent
+  type: bool
+  sample: true
+tablespaces_left:
+  description: PostgreSQL, O(state=absent) - tablespace directories outside the data directory, not removed.
+  returned: state=absent
+  type: list
+  elements: str
+  sample: []
 msg:
   description: What was done (or would be, in check mode), or the archive's health.
   returned: always
@@ -622,7 +638,7 @@ except ImportError as e:  # third-party library missing on the managed host
 
 def main():
     argument_spec = common_argument_spec(
-        state=dict(type='str', default='restored', choices=['restored', 'enabled', 'status']),
+        state=dict(type='str', default='restored', choices=['restored', 'enabled', 'status', 'absent']),
         database=dict(type='str'),
         target_database=dict(type='str'),
         backup_id=dict(type='str', default='latest'),

@@ -65,7 +65,7 @@ options:
     elements: str
   globals:
     description:
-      - With O(kind=cluster), whether to restore the globals (roles and tablespaces; MySQL: accounts, roles
+      - With O(kind=cluster), whether to restore the globals (roles and tablespaces; for MySQL accounts, roles
         and grants).
       - Default V(true) when O(databases) is not given (whole-cluster restore), V(false) when it is.
     type: bool

@@ -248,7 +248,17 @@ def test_recover_to_time_then_again_is_unchanged(history):
     other = dict(target_time=h.targets[2]['time'])
     with pytest.raises(errors.TargetExists, match='already holds a recovery'):
         api.run_pitr(h.params(state='restored', data_directory=data_dir, **other))
-    h.stop(data_dir)
+    # state=absent: refuses a directory it did not make, stops and deletes the one it made, once
+    with pytest.raises(errors.BadInput, match='was not made by dbbackup_pitr'):
+        api.run_pitr(h.params(state='absent', data_directory=h.server.datadir))
+    assert h.server.scalar('postgres', 'SELECT 1') == 1
+    planned = api.run_pitr(h.params(state='absent', data_directory=data_dir), check_mode=True)
+    assert planned['changed'] is True and planned['stopped'] is True and os.path.isdir(data_dir)
+    removed = api.run_pitr(h.params(state='absent', data_directory=data_dir))
+    assert removed['changed'] is True and removed['stopped'] is True and not os.path.exists(data_dir)
+    with pytest.raises(Exception):
+        status_rows('127.0.0.1', res['port'], h.server.password)
+    assert api.run_pitr(h.params(state='absent', data_directory=data_dir))['changed'] is False
     # check mode: says what it would do, creates nothing
     fresh = os.path.join(h.scratch, 'checked', 'data')
     checked = api.run_pitr(h.params(state='restored', data_directory=fresh, **params), check_mode=True)
@@ -352,6 +362,34 @@ def test_module_status_through_ansible_playbook(history, tmp_path):
     assert st['changed'] is False and st['healthy'] is True, st.get('problems') or st.get('msg')
     assert st['base_backups'][0]['backup_id'] == h.backup['backup_id']
     assert res['enabled']['changed'] is False and res['enabled']['restart_required'] is False
+
+
+def test_dr_drill_playbook_pitr_mode(history, tmp_path):
+    """playbooks/dr_drill.yml with dr_drill_mode=pitr: recover to the end of the archive, prove, clean up."""
+    h = history
+    report_file = str(tmp_path / 'report.json')
+    scratch = os.path.join(h.scratch, 'drill')
+    os.makedirs(scratch)
+    os.chmod(scratch, 0o755)
+    proc = run_playbook(os.path.join(os.path.dirname(os.path.dirname(HERE)), 'playbooks', 'dr_drill.yml'),
+                        dict(dr_drill_hosts='localhost', dr_drill_mode='pitr', dbbackup_login_host=h.server.host,
+                             dbbackup_login_port=h.server.port, dbbackup_login_user=h.server.user,
+                             dbbackup_server_name=SERVER, dr_drill_repository=h.repo, dr_drill_scratch_dir=scratch,
+                             dr_drill_port=free_port(), dr_drill_cli_path=h.launcher, dr_drill_cli_config=h.config,
+                             dr_drill_report_file=report_file),
+                        str(tmp_path), password=h.server.password, capture=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert h.server.password not in proc.stdout
+    with open(report_file) as f:
+        report = json.load(f)
+    assert report['failed_hosts'] == []
+    r = report['hosts'][0]
+    assert r['mode'] == 'pitr' and r['proven'] is True and r['cleaned_up'] is True
+    assert r['backup_id'] == h.backup['backup_id'] and 'postgres' in r['databases']
+    assert r['last_wal_restored'] >= h.targets[-1]['switched']
+    assert float(r['rto_seconds']) > 0 and 0 <= int(r['rpo_seconds']) < 600
+    assert int(r['base_files_verified']) >= 2
+    assert os.listdir(os.path.join(scratch, 'localhost')) == []      # the data directory is gone
 
 
 def test_second_timeline(history):

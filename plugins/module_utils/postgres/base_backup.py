@@ -29,7 +29,7 @@ import struct
 import tarfile
 import time
 
-from ..catalog import fresh_backup, isoformat, kind_path, parse_max_age, reserve_backup_id, utcnow
+from ..catalog import isoformat, kind_path, parse_max_age, reserve_backup_id, reuse_fresh, utcnow
 from ..deps import require
 from ..errors import BackupFailed, BadInput
 from ..keys import encryption_field, key_source, new_data_key
@@ -562,13 +562,9 @@ def run_base_backup(p, check_mode):
     encryption = key_source(p)
     repo = open_repository(p)
     base = kind_path(p['server_name'], 'base')
-    if max_age:
-        manifest = fresh_backup(repo, base, max_age)
-        if manifest and bool(manifest.get('encryption')) == (encryption is not None):
-            result = summary(manifest, repo.location(base + '/' + manifest['backup_id']))
-            result.update(changed=False, msg='A complete base backup younger than max_age exists (%s).'
-                          % manifest['backup_id'])
-            return result
+    fresh = reuse_fresh(repo, base, max_age, encryption is not None, summary, 'base backup')
+    if fresh:
+        return fresh
     conn = connect(p, dbname=p.get('database') or 'postgres', autocommit=True)
     try:
         facts = _check_server(conn, p)

@@ -40,7 +40,7 @@ PG_PITR_DEFAULTS = {
     'pg_bin_dir': None, 'owner': None, 'wait_timeout': 300, 'server_settings': None,
     'tablespace_mapping': None, 'backup_id': 'latest',
 }
-STATES = ('enabled', 'status', 'restored')
+STATES = ('enabled', 'status', 'restored', 'absent')
 MARKER = 'dbbackup_pitr.json'
 ARCHIVE_SETTINGS = ('archive_mode', 'archive_command', 'wal_level', 'archive_timeout', 'archive_library')
 DEFAULT_SEGMENT_SIZE = 16 << 20
@@ -64,6 +64,8 @@ def run_pitr(p, check_mode):
         return enable_archiving(p, check_mode)
     if state == 'status':
         return archive_status(p)
+    if state == 'absent':
+        return remove_restored(p, check_mode)
     return restore_to_target(p, check_mode)
 
 
@@ -707,3 +709,61 @@ def _make_data_dir(data_dir, owner):
     if owner and os.geteuid() == 0:
         pw = pwd.getpwnam(owner)
         os.chown(data_dir, pw.pw_uid, pw.pw_gid)
+
+
+# --- state=absent ----------------------------------------------------------------------------
+
+def remove_restored(p, check_mode):
+    """Stop the server of a data directory that state=restored made and delete the directory (drill clean-up).
+
+    Only a directory holding this module's marker (dbbackup_pitr.json) is touched, so a
+    typo cannot remove a live data directory. Tablespace directories outside it are left
+    and listed: they may sit where the operator mapped them.
+    """
+    import shutil
+    data_dir = p.get('data_directory')
+    if not data_dir or not os.path.isabs(data_dir):
+        raise BadInput('state=absent needs data_directory: the absolute path of a directory state=restored made.')
+    data_dir = os.path.normpath(data_dir)
+    if not os.path.exists(data_dir):
+        return {'changed': False, 'data_directory': data_dir, 'stopped': False, 'tablespaces_left': [],
+                'msg': '%s does not exist.' % data_dir}
+    marker = _read_marker(data_dir) if os.path.isdir(data_dir) else None
+    if marker is None:
+        raise BadInput('%s was not made by dbbackup_pitr state=restored (no %s in it); it was not removed.'
+                       % (data_dir, MARKER), 'state=absent only removes recovered scratch copies; remove other '
+                       'directories yourself.')
+    pm = recovery.postmaster_info(data_dir)
+    running = bool(pm and pm['alive'])
+    pg_tblspc = os.path.join(data_dir, 'pg_tblspc')
+    left = sorted(os.path.realpath(os.path.join(pg_tblspc, n)) for n in os.listdir(pg_tblspc)
+                  if os.path.islink(os.path.join(pg_tblspc, n))) if os.path.isdir(pg_tblspc) else []
+    result = {'changed': True, 'data_directory': data_dir, 'backup_id': marker.get('backup_id'),
+              'stopped': running, 'tablespaces_left': left}
+    if check_mode:
+        result['msg'] = '%s would be %sremoved.' % (data_dir, 'stopped and ' if running else '')
+        return result
+    if running:
+        report = marker.get('report') or {}
+        pg_bin = p.get('pg_bin_dir') or report.get('pg_bin_dir') or _version_bin_dir(data_dir)
+        owner = report.get('owner') or pwd.getpwuid(os.stat(data_dir).st_uid).pw_name
+        recovery.stop_server(pg_bin, data_dir, owner, mode='fast')
+        pm = recovery.postmaster_info(data_dir)
+        if pm and pm['alive']:
+            recovery.stop_server(pg_bin, data_dir, owner, mode='immediate')
+            pm = recovery.postmaster_info(data_dir)
+            if pm and pm['alive']:
+                raise RestoreFailed('The server of %s (pid %d) did not stop; nothing was removed.' % (data_dir, pm['pid']),
+                                    'Stop it yourself, then run again.')
+    shutil.rmtree(data_dir)
+    kept = ('; tablespace directories left: %s' % ', '.join(left)) if left else ''
+    result['msg'] = '%s %sremoved%s.' % (data_dir, 'stopped and ' if running else '', kept)
+    return result
+
+
+def _version_bin_dir(data_dir):
+    try:
+        with open(os.path.join(data_dir, 'PG_VERSION')) as f:
+            return '/usr/lib/postgresql/%s/bin' % f.read().strip()
+    except (IOError, OSError):
+        raise BadInput('%s has no PG_VERSION; set pg_bin_dir to stop its server.' % data_dir)

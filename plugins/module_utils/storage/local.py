@@ -121,6 +121,9 @@ class LocalRepository(Repository):
         except FileNotFoundError:
             raise NotFound('Backup file %s is missing from the repository.' % path,
                            'The backup is incomplete or was pruned; restore another backup_id.')
+        except OSError as e:   # e.g. the archive_command's user may not read what a backup run created
+            raise DbBackupError('Cannot read %s (%s).' % (path, e.strerror or e),
+                                'Check the owner and mode of the repository directory for the user running dbbackup.')
 
     def exists(self, relpath):
         return os.path.exists(self._path(relpath))
@@ -130,6 +133,9 @@ class LocalRepository(Repository):
             return sorted(os.listdir(self._path(relpath)))
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as e:
+            raise DbBackupError('Cannot list %s (%s).' % (self._path(relpath), e.strerror or e),
+                                'Check the owner and mode of the repository directory for the user running dbbackup.')
 
     def delete_tree(self, relpath):
         shutil.rmtree(self._path(relpath), ignore_errors=True)
