@@ -622,3 +622,28 @@ def test_modules_with_s3_repository(pg_server, small_db, s3_server, s3_repo, tmp
     head = s3_repo.client.head_object(Bucket=s3_repo.bucket,
                                       Key=backup['location'][len('s3://%s/' % s3_repo.bucket):] + '/pre-data.sql.zst')
     assert head.get('StorageClass') == 'STANDARD_IA' and head.get('ServerSideEncryption') == 'AES256'
+
+
+def test_backup_and_restore_playbooks_to_s3_encrypted(pg_server, small_db, s3_server, s3_repo, tmp_path,
+                                                      monkeypatch, unique_db_name):
+    """playbooks/backup.yml and restore.yml with an s3:// repository and a key file, AWS keys from the environment."""
+    from tests.integration.test_encryption import write_key
+    key_file = write_key(tmp_path / 'backup.key')[0]
+    for k, v in s3_server.env().items():
+        if k.startswith('AWS_'):
+            monkeypatch.setenv(k, v)
+    target = unique_db_name('s3_playbook')
+    common = dict(dbbackup_hosts='localhost', dbbackup_login_host=pg_server.host, dbbackup_login_port=pg_server.port,
+                  dbbackup_login_user=pg_server.user, dbbackup_repository=s3_repo.url,
+                  dbbackup_s3_endpoint_url=s3_server.endpoint, dbbackup_s3_region=s3_server.options()['s3_region'],
+                  dbbackup_encryption_key_file=key_file, dbbackup_server_name='pbsrv')
+    proc = run_playbook(os.path.join(ROOT, 'playbooks', 'backup.yml'), dict(common, dbbackup_databases=[small_db]),
+                        str(tmp_path), password=pg_server.password, capture=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    keys = s3_repo.keys('pbsrv/logical/%s' % small_db)
+    assert any(k.endswith('/manifest.json') for k in keys) and any(k.endswith('.enc') for k in keys), keys
+    proc = run_playbook(os.path.join(ROOT, 'playbooks', 'restore.yml'),
+                        dict(common, dbbackup_database=small_db, dbbackup_target_database=target),
+                        str(tmp_path), password=pg_server.password, capture=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert pg_server.scalar(target, 'SELECT count(*) FROM public.big') == 20000
