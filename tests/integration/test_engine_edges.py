@@ -512,7 +512,8 @@ def _assert_no_backup_left(server, db, repo):
 
 
 def test_non_utf8_database_round_trip(server, repository, unique_db_name):
-    """Data travel as UTF8; a WIN1252 database comes back WIN1252 with the same bytes."""
+    """Data travel in the database encoding; a WIN1252 database comes back WIN1252 with the same
+    bytes (tests/integration/test_encodings.py covers bytes without a Unicode mapping)."""
     db = unique_db_name('edge_win_ok')
     server.psql('postgres', "CREATE DATABASE \"%s\" ENCODING 'WIN1252' LC_COLLATE 'C' LC_CTYPE 'C' "
                             "TEMPLATE template0" % db)
@@ -534,29 +535,31 @@ def test_non_utf8_database_round_trip(server, repository, unique_db_name):
 
 
 def test_backup_failing_in_a_worker_copy_leaves_nothing(server, repository, unique_db_name):
-    """A WIN1252 database holding a byte with no Unicode mapping (legacy data): the
-    worker's COPY fails converting to the UTF8 client encoding, while other tables
-    are being dumped. (pg_dump would succeed: it dumps in the database encoding.)"""
-    db = unique_db_name('edge_win')
-    server.psql('postgres', "CREATE DATABASE \"%s\" ENCODING 'WIN1252' LC_COLLATE 'C' LC_CTYPE 'C' "
-                            "TEMPLATE template0" % db)
-    server.psql(db, 'CREATE TABLE a_big AS SELECT i, md5(i::text) m FROM generate_series(1, 200000) i;'
-                    'CREATE TABLE b_mid AS SELECT i FROM generate_series(1, 50000) i;'
-                    'CREATE TABLE legacy_bad (t text)')
-    conn = server.connect(db)
+    """A worker's COPY fails while other tables are being dumped: a non-superuser backup role
+    meets a row-level security policy on a small table (with row_security = off the server
+    refuses the COPY instead of hiding rows). The main session's LOCK and catalog reads
+    succeed, so the failure happens in a worker, after the big table's COPY has started."""
+    role = 'edge_midway_%d' % os.getpid()
+    password = _make_login_role(server, role)
+    db = unique_db_name('edge_midway')
     try:
-        conn.set_client_encoding('WIN1252')
-        conn.cursor().execute(b"INSERT INTO legacy_bad VALUES ('ok'), ('caf\xe9'), ('x\x81y')")
+        _new_db(server, db, 'CREATE TABLE a_big AS SELECT i, md5(i::text) m FROM generate_series(1, 200000) i;'
+                            'CREATE TABLE b_mid AS SELECT i FROM generate_series(1, 50000) i;'
+                            "CREATE TABLE legacy_bad (t text); INSERT INTO legacy_bad VALUES ('ok'), ('no');"
+                            'ALTER TABLE legacy_bad ENABLE ROW LEVEL SECURITY;'
+                            "CREATE POLICY only_ok ON legacy_bad FOR SELECT USING (t = 'ok');"
+                            'GRANT USAGE ON SCHEMA public TO %(r)s; GRANT SELECT ON a_big, b_mid, legacy_bad TO %(r)s;'
+                            % {'r': role})
+        t0 = time.time()
+        with pytest.raises(errors.BackupFailed) as info:
+            api.run_backup(_params(server, db, repository, jobs=2, login_user=role, login_password=password))
+        msg = str(info.value)
+        assert msg.startswith('Dumping table public.legacy_bad failed'), msg
+        assert 'row-level security' in msg, msg
+        assert time.time() - t0 < 30
+        _assert_no_backup_left(server, db, repository)
     finally:
-        conn.close()
-    t0 = time.time()
-    with pytest.raises(errors.BackupFailed) as info:
-        api.run_backup(_params(server, db, repository, jobs=2))
-    msg = str(info.value)
-    assert 'legacy_bad' in msg, msg
-    assert '0x81' in msg, msg
-    assert time.time() - t0 < 30
-    _assert_no_backup_left(server, db, repository)
+        _drop_role_everywhere(server, role, [db])
 
 
 def test_backup_without_select_on_one_table_names_it(server, repository, unique_db_name):

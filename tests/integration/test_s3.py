@@ -416,7 +416,7 @@ def test_failure_mid_upload_leaves_no_backup(pg_server, small_db, s3_repo, monke
     from plugins.module_utils.postgres import dump
     seen = {}
 
-    def failing_copy_out(conn, task, writer):
+    def failing_copy_out(conn, task, writer, data_encoding=None):
         for dummy in range(PART_SIZE // MIB + 4):
             writer.write(os.urandom(MIB))
         deadline = time.time() + 30

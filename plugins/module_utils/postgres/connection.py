@@ -6,17 +6,37 @@ what to check; the password never appears in it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 from ..deps import require
-from ..errors import BadInput, ConnectionFailed, NotFound
+from ..errors import BadInput, ConnectionFailed, IntegrityError, NotFound
 
 SSL_MODES = ('allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full')
+
+# Sessions talk UTF8 (statements, catalog text, messages). Table data travel in the
+# database's own encoding instead, through COPY's ENCODING option, so a legacy database
+# (WIN1252, LATIN1, SQL_ASCII, ...) holding bytes without a Unicode mapping can be
+# copied as it is: no conversion on the server, bytes on the client.
+SESSION_ENCODING = 'UTF8'
 
 # Settings every dump session uses, as pg_dump does: stable text output.
 DUMP_SESSION_SQL = ("SET search_path = ''; SET DateStyle = ISO; SET IntervalStyle = postgres; "
                     "SET extra_float_digits = 3; SET synchronize_seqscans = off; "
                     "SET statement_timeout = 0; SET lock_timeout = 0; "
                     "SET idle_in_transaction_session_timeout = 0; SET row_security = off; "
-                    "SET client_encoding = 'UTF8'")
+                    "SET client_encoding = 'UTF8'")  # = SESSION_ENCODING
+
+_ENCODING_NAME = re.compile(r'^[A-Za-z0-9_]{1,32}$')
+
+
+def copy_options(encoding, *options):
+    """' (option, ...)' for a COPY: options plus ENCODING for data not in UTF8; '' when none."""
+    options = list(options)
+    if encoding and encoding.upper() != SESSION_ENCODING:
+        if not _ENCODING_NAME.match(encoding):
+            raise IntegrityError('The backup names an invalid data encoding %r.' % (encoding,))
+        options.append("ENCODING '%s'" % encoding)
+    return ' (%s)' % ', '.join(options) if options else ''
 
 
 def describe_server(params):
@@ -39,6 +59,9 @@ def connect(params, dbname=None, autocommit=True, application_name='dbbackup'):
         'sslmode': ssl_mode,
         'application_name': application_name,
         'connect_timeout': 15,
+        # from the start, so psycopg2 decodes with the codec the server encodes with (a later
+        # SET client_encoding is not seen by psycopg2: names of a LATIN1 database came out garbled)
+        'client_encoding': SESSION_ENCODING,
     }
     host = params.get('login_unix_socket') or params.get('login_host')
     if host:

@@ -9,7 +9,7 @@ restore can work on it in parallel.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from .connection import quote_ident
+from .connection import copy_options, quote_ident
 
 MIN_CHUNK_BYTES = 32 << 20
 MAX_CHUNKS = 64
@@ -54,15 +54,17 @@ class CopyTask(object):
         self.table, self.chunk, self.chunks = table, chunk, chunks
         self.first_block, self.end_block, self.bytes = first_block, end_block, nbytes
 
-    def copy_sql(self):
+    def copy_sql(self, encoding=None):
+        """COPY ... TO STDOUT; encoding: that of the data (the database's), None/UTF8 = client's."""
         cols = ', '.join(quote_ident(c) for c in self.table.columns)
+        options = copy_options(encoding)
         if self.chunks == 1:
-            return 'COPY %s%s TO STDOUT' % (self.table.qualified, ' (%s)' % cols if cols else '')
+            return 'COPY %s%s TO STDOUT%s' % (self.table.qualified, ' (%s)' % cols if cols else '', options)
         cond = ["ctid >= '(%d,0)'::pg_catalog.tid" % self.first_block]
         if self.end_block is not None:
             cond.append("ctid < '(%d,0)'::pg_catalog.tid" % self.end_block)
-        return 'COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT' % (
-            cols, self.table.qualified, ' AND '.join(cond))
+        return 'COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT%s' % (
+            cols, self.table.qualified, ' AND '.join(cond), options)
 
 
 def list_data_tables(cur):

@@ -20,12 +20,13 @@ from ..parallel import TaskError, run_parallel
 from ..stream.compress import SUFFIX
 from ..stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ..stream.pipeline import store_file
-from .connection import error_text, DUMP_SESSION_SQL, connect, server_version
+from .connection import error_text, DUMP_SESSION_SQL, SESSION_ENCODING, connect, server_version
 from .data_tables import list_data_tables, plan_copy_tasks
 from .ddl_extract import ExtractContext, extract_schema
 from .ddl_file import write_items
 from .ddl_model import PRE, POST
 from .large_objects import dump_large_objects
+from .schema_text import UNCONVERTIBLE, schema_text_error
 
 LOCK_NOT_AVAILABLE = '55P03'
 
@@ -86,12 +87,21 @@ class LogicalDump(object):
         version_num, version = server_version(main)
         cur.execute('SELECT pg_catalog.pg_export_snapshot()')
         snapshot = cur.fetchone()[0]
-        locale_provider = "d.datlocprovider::text" if version_num >= 150000 else "'c'"
-        cur.execute(DATABASE_INFO_SQL % locale_provider)
-        encoding, collate, ctype, owner, provider, is_super, lsn = cur.fetchone()
-        tables = self._list_and_lock_tables(cur)
-        ctx = ExtractContext(version_num, self.params['database'], is_super)
-        pre, post = extract_schema(cur, ctx)
+        # the database encoding, reported by the server at connect time (never converted)
+        data_encoding = main.get_parameter_status('server_encoding') or SESSION_ENCODING
+        try:
+            locale_provider = "d.datlocprovider::text" if version_num >= 150000 else "'c'"
+            cur.execute(DATABASE_INFO_SQL % locale_provider)
+            encoding, collate, ctype, owner, provider, is_super, lsn = cur.fetchone()
+            tables = self._list_and_lock_tables(cur)
+            ctx = ExtractContext(version_num, self.params['database'], is_super)
+            pre, post = extract_schema(cur, ctx)
+        except UnicodeDecodeError as e:
+            raise schema_text_error(self.params, data_encoding, repr(e.object[max(0, e.start - 40):e.end + 40]))
+        except require('psycopg2').Error as e:
+            if getattr(e, 'pgcode', None) not in UNCONVERTIBLE:
+                raise
+            raise schema_text_error(self.params, data_encoding, error_text(e))
 
         manifest = new_manifest('logical', 'postgresql', self.backup_id,
                                 self.params['server_name'], self.params['database'])
@@ -101,14 +111,16 @@ class LogicalDump(object):
             'consistent_position': {'lsn': lsn, 'snapshot': snapshot},
             'compression': {'algorithm': self.compression, 'level': self.level},
             'database_info': {'encoding': encoding, 'lc_collate': collate, 'lc_ctype': ctype,
-                              'owner': owner, 'locale_provider': provider},
+                              'owner': owner, 'locale_provider': provider,
+                              # encoding of the data files (COPY text); absent in older backups: UTF8
+                              'data_encoding': data_encoding},
         })
         files = manifest['files']
         files.append(self._store('pre-data.sql' + self.suffix,
                                  lambda w: {'role': 'pre-data', 'items': write_items(w, pre, PRE)}))
         files.append(self._store('post-data.sql' + self.suffix,
                                  lambda w: {'role': 'post-data', 'items': write_items(w, post, POST)}))
-        files.extend(self._dump_data(tables, snapshot, version_num))
+        files.extend(self._dump_data(tables, snapshot, version_num, data_encoding))
         main.rollback()
 
         data = [f for f in files if f['role'] == 'data']
@@ -151,7 +163,7 @@ class LogicalDump(object):
             cur.execute("SET lock_timeout = 0")
         return tables
 
-    def _dump_data(self, tables, snapshot, version_num):
+    def _dump_data(self, tables, snapshot, version_num, data_encoding):
         tasks = plan_copy_tasks(tables, self.jobs, version_num)
         names = ['data/%04d.copy%s' % (i + 1, self.suffix) for i in range(len(tasks))]
         work = [('copy', task, name) for task, name in zip(tasks, names)]
@@ -166,7 +178,7 @@ class LogicalDump(object):
             kind, task, name = item
             if kind == 'blobs':
                 return self._store(name, lambda w: {'role': 'blobs', 'count': dump_large_objects(conn, w)})
-            return self._store(name, lambda w: self._copy_out(conn, task, w))
+            return self._store(name, lambda w: self._copy_out(conn, task, w, data_encoding))
 
         try:
             return run_parallel(work, self.jobs, open_session, do, lambda c: c.close(),
@@ -180,9 +192,10 @@ class LogicalDump(object):
                                'No backup was recorded; fix the cause and run the backup again.')
 
     @staticmethod
-    def _copy_out(conn, task, writer):
+    def _copy_out(conn, task, writer, data_encoding):
+        # writer is a binary file object: psycopg2 passes the COPY bytes through undecoded
         cur = conn.cursor()
-        cur.copy_expert(task.copy_sql(), writer)
+        cur.copy_expert(task.copy_sql(data_encoding), writer)
         t = task.table
         entry = {'role': 'data', 'table': t.display, 'schema': t.schema, 'name': t.name,
                  'columns': t.columns, 'rows': cur.rowcount}

@@ -18,7 +18,7 @@ from ..deps import require
 from ..errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ..parallel import TaskError, run_parallel
 from ..stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
-from .connection import error_text, connect, quote_ident, server_version
+from .connection import copy_options, error_text, connect, quote_ident, server_version
 from .ddl_file import read_items
 from .ddl_model import DATABASE_TOKEN, PHASES, POST, PRE, SERIAL_PHASES
 from .large_objects import restore_large_objects
@@ -71,6 +71,9 @@ class LogicalRestore(object):
         # the unwrapped data key of an encrypted backup (keys.unwrap_data_key), else None
         self.data_key = data_key
         self.temp = '_dbbackup_restore_%s' % uuid.uuid4().hex[:12]
+        # encoding of the data files (the source database's); absent in older backups, whose
+        # data files are UTF8
+        self.data_encoding = (manifest.get('database_info') or {}).get('data_encoding')
 
     # --- planning -------------------------------------------------------
     def plan(self, admin):
@@ -89,6 +92,7 @@ class LogicalRestore(object):
 
     # --- running --------------------------------------------------------
     def run(self, admin, action):
+        copy_options(self.data_encoding)  # a malformed recorded encoding fails before anything is done
         self.verify_files()
         version = server_version(admin)[1]
         psycopg2 = require('psycopg2')
@@ -207,13 +211,15 @@ class LogicalRestore(object):
                 return restore_large_objects(conn, reader, entry['path'])
             table = '%s.%s' % (quote_ident(entry['schema']), quote_ident(entry['name']))
             cols = ', '.join(quote_ident(c) for c in entry['columns'])
-            copy = 'COPY %s%s FROM STDIN' % (table, ' (%s)' % cols if cols else '')
-            cur = conn.cursor()
             single = files_per_table[(entry['schema'], entry['name'])] == 1
+            # the reader yields bytes: psycopg2 sends them as they are, the server reads them in
+            # the recorded data encoding
+            copy = 'COPY %s%s FROM STDIN%s' % (table, ' (%s)' % cols if cols else '',
+                                               copy_options(self.data_encoding, *(['FREEZE'] if single else [])))
+            cur = conn.cursor()
             try:
                 if single:
                     cur.execute('BEGIN; TRUNCATE ONLY %s' % table)
-                    copy += ' WITH (FREEZE)'
                 cur.copy_expert(copy, reader, size=BUFFER_SIZE)
                 rows = cur.rowcount
                 if single:
