@@ -11,8 +11,12 @@ per database, <server>/base, <server>/cluster. Then, optionally:
   (<server>/binlog, mysql/binlog.py) before the binlog file of the oldest kept MySQL
   logical backup of the server (over all its databases) are removed.
 - Incomplete leftovers (prune_incomplete): backup directories without a manifest whose
-  id is older than grace_period, and S3 multipart uploads under the pruned prefixes
-  started longer ago than grace_period.
+  id is older than grace_period, S3 multipart uploads under the pruned prefixes
+  started longer ago than grace_period, and hidden temporary files of killed writers
+  (`.<name>.tmp-<hex>`, `.<name>.push-<hex>` of older versions) in the WAL archive
+  (kind=base: wal/ and its timeline directories) or the binlog archive (kind=logical)
+  last modified longer ago than grace_period. They never carry a published name, so
+  removing them cannot touch archived data.
 
 Safe order: backups are deleted oldest first, and each backup loses its manifest.json
 before anything else, so an interrupted prune never leaves a listed backup with missing
@@ -33,6 +37,7 @@ from .retention import decide, make_policy
 
 _TLI_DIR = re.compile(r'^[0-9A-F]{8}$')
 _WAL_FILE = re.compile(r'^([0-9A-F]{8})([0-9A-F]{16})')
+_TEMP_FILE = re.compile(r'^\..+\.(?:tmp|push)-[0-9a-f]{12}$')     # storage/local.py LocalAtomicFile
 
 
 def _series(repo, p):
@@ -142,6 +147,32 @@ def uploads_to_abort(repo, prefixes, grace, now):
     return out
 
 
+def _archive_dirs(repo, p):
+    """The archive directories of the pruned kind (where writers publish by name, not by backup)."""
+    server = p['server_name']
+    if p['kind'] == 'base':
+        root = wal_path(server)
+        return [root] + ['%s/%s' % (root, t) for t in repo.list_dir(root) if _TLI_DIR.match(t)]
+    if p['kind'] == 'logical':
+        from .mysql.binlog import archive_path
+        return [archive_path(server)]
+    return []
+
+
+def temp_files_to_delete(repo, dirs, grace, now):
+    """Hidden temporary files in dirs last modified more than grace seconds ago: [{'path', 'modified'}]."""
+    out = []
+    for directory in dirs:
+        for name in repo.list_dir(directory):
+            if not _TEMP_FILE.match(name):
+                continue
+            path = '%s/%s' % (directory, name)
+            modified = repo.modified_at(path)
+            if modified is not None and (now - modified).total_seconds() > grace:
+                out.append({'path': path, 'modified': isoformat(modified)})
+    return out
+
+
 def _row(repo, d):
     return {'server': d['server'], 'kind': d['kind'], 'database': d['database'], 'backup_id': d['backup_id'],
             'started_at': isoformat(d['started_at']), 'complete': d['complete'],
@@ -177,18 +208,19 @@ def run_prune(p, check_mode=False):
         binlog_files, binlog_note = binlogs_to_delete(
             repo, p['server_name'], dict((db, ms) for (k, db), ms in kept.items()),
             set(db for k, db, path in _series(repo, p)))
-    uploads = []
+    uploads, temp_files = [], []
     if p['prune_incomplete']:
         prefixes = [path for k, db, path in _series(repo, p)]
         if p['kind'] == 'base':
             prefixes.append(wal_path(p['server_name']))
         uploads = uploads_to_abort(repo, prefixes, policy['grace_period'], now)
+        temp_files = temp_files_to_delete(repo, _archive_dirs(repo, p), policy['grace_period'], now)
     failed = []
     if not check_mode:
         for d in doomed:
             if not _delete_backup(repo, d):
                 failed.append(repo.location(d['path']))
-        for relpath in wal_files + binlog_files:
+        for relpath in wal_files + binlog_files + [t['path'] for t in temp_files]:
             if not repo.delete_file(relpath):
                 failed.append(repo.location(relpath))
         for u in uploads:
@@ -204,7 +236,7 @@ def run_prune(p, check_mode=False):
     kept_rows = [_row(repo, d) for d in sorted((d for d in decisions if d['keep']),
                                                key=lambda d: (d['kind'], d['database'] or '', d['started_at']))]
     verb = 'would be ' if check_mode else ''
-    changed = bool(deleted or wal_files or binlog_files or uploads)
+    changed = bool(deleted or wal_files or binlog_files or uploads or temp_files)
     msg = '%d backup(s) %sdeleted, %d kept' % (len(deleted), verb, len(kept_rows))
     if wal_files:
         msg += '; %d WAL file(s) %sdeleted' % (len(wal_files), verb)
@@ -212,6 +244,8 @@ def run_prune(p, check_mode=False):
         msg += '; %d binlog file(s) %sdeleted' % (len(binlog_files) // 2, verb)
     if uploads:
         msg += '; %d incomplete upload(s) %saborted' % (len(uploads), verb)
+    if temp_files:
+        msg += '; %d temporary file(s) of interrupted writes %sdeleted' % (len(temp_files), verb)
     return {
         'changed': changed, 'check_mode': bool(check_mode), 'deleted': deleted, 'kept': kept_rows,
         'wal_deleted': [f.rsplit('/', 1)[-1] for f in wal_files], 'wal_note': wal_note,
@@ -219,10 +253,12 @@ def run_prune(p, check_mode=False):
         'binlog_note': binlog_note,
         'uploads_aborted': [{'location': repo.location(u['path']), 'upload_id': u['upload_id'],
                              'initiated': u['initiated']} for u in uploads],
+        'temp_files_deleted': [{'location': repo.location(t['path']), 'modified': t['modified']}
+                               for t in temp_files],
         'policy': dict((k, v) for k, v in policy.items() if v is not None),
         'summary': {'deleted': len(deleted), 'kept': len(kept_rows),
                     'deleted_incomplete': sum(1 for d in deleted if not d['complete']),
                     'wal_deleted': len(wal_files), 'binlog_deleted': len(binlog_files) // 2,
-                    'uploads_aborted': len(uploads)},
+                    'uploads_aborted': len(uploads), 'temp_files_deleted': len(temp_files)},
         'msg': msg + '.',
     }

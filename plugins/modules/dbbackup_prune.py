@@ -20,7 +20,7 @@ description:
     O(keep_daily), O(keep_weekly), O(keep_monthly) and O(max_age) is an error.
   - Only complete backups count. Backup directories without a manifest (interrupted backups) are deleted
     when they are older than O(grace_period) (O(prune_incomplete)), and so are S3 multipart uploads that were
-    never completed.
+    never completed and hidden temporary files that interrupted writes left in the WAL or binlog archive.
   - With O(kind=base) and O(prune_wal), archived WAL that no kept base backup needs is deleted;
     with O(kind=logical) and O(prune_wal), archived MySQL/MariaDB binary logs older than the oldest kept
     MySQL backup of the server.
@@ -187,6 +187,14 @@ uploads_aborted:
   returned: success
   type: list
   elements: dict
+temp_files_deleted:
+  description:
+    - Hidden temporary files of interrupted writes (a killed C(wal-push), for example) deleted from the WAL
+      archive (O(kind=base)) or the binlog archive (O(kind=logical)), older than O(grace_period)
+      (O(prune_incomplete)); location and modified (ISO UTC).
+  returned: success
+  type: list
+  elements: dict
 policy:
   description: The policy applied, with max_age and grace_period in seconds.
   returned: success
@@ -197,7 +205,7 @@ summary:
   returned: success
   type: dict
   sample: {"deleted": 12, "kept": 17, "deleted_incomplete": 1, "wal_deleted": 0, "binlog_deleted": 0,
-           "uploads_aborted": 0}
+           "uploads_aborted": 0, "temp_files_deleted": 0}
 check_mode:
   description: Whether this was a dry run.
   returned: success

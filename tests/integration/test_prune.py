@@ -4,7 +4,8 @@
 kept sets derived by hand there) are written through the engine's writers with faked start
 times, pruned with a different policy per database, and listed again. Also: check mode
 deletes nothing and lists the same; real PostgreSQL backups pruned with keep_last;
-leftovers of interrupted backups and S3 multipart uploads against the grace period; WAL
+leftovers of interrupted backups, S3 multipart uploads and hidden temporary files of killed
+writers in the WAL/binlog archives against the grace period; WAL
 pruning on an archive with three timelines; MySQL binlog pruning; info (latest, filters,
 verification state, PITR coverage); the CLI; and both modules through ansible-playbook.
 """
@@ -241,6 +242,53 @@ def test_wal_kept_when_there_is_no_base_backup(repository):
     res = api.run_prune({'repository': repository, 'server_name': SERVER, 'kind': 'base', 'keep_last': 1})
     assert res['wal_deleted'] == [] and 'all WAL kept' in res['wal_note'] and res['changed'] is False
     assert len(_listing(repository)) == 3
+
+
+def test_temporary_files_of_killed_writers_against_grace(repository):
+    """A wal-push killed between writing and publishing leaves a hidden temporary file: pruned after the grace."""
+    repo = open_repository({'repository': repository})
+    for seg in range(1, 4):
+        write_wal(repo, SERVER, _wal(1, seg))
+    write_binlog(repo, SERVER, 'mysql-bin.000001')
+    wal = os.path.join(repository, SERVER, 'wal')
+    old = time.time() - 3 * 3600
+    leftovers = {
+        os.path.join(wal, '00000001', '.%s.zst.push-0123456789ab' % _wal(1, 4)): old,    # older versions' name
+        os.path.join(wal, '00000001', '.%s.zst.tmp-a1b2c3d4e5f6' % _wal(1, 5)): old,
+        os.path.join(wal, '.wal-key.json.tmp-00112233aabb'): old,
+        os.path.join(repository, SERVER, 'binlog', '.mysql-bin.000002.zst.tmp-ffeeddccbbaa'): old,
+        os.path.join(wal, '00000001', '.%s.zst.tmp-0f0f0f0f0f0f' % _wal(1, 6)): time.time(),   # running now
+    }
+    for path, mtime in leftovers.items():
+        with open(path, 'wb') as f:
+            f.write(b'partial')
+        os.utime(path, (mtime, mtime))
+    keep = os.path.join(wal, '00000001', '.not-ours')         # hidden, but not our temporary name
+    with open(keep, 'wb') as f:
+        f.write(b'x')
+    os.utime(keep, (old, old))
+    before = _listing(repository)
+    params = {'repository': repository, 'server_name': SERVER, 'kind': 'base', 'keep_last': 1, 'grace_period': '2h'}
+    plan = api.run_prune(params, check_mode=True)
+    expected = sorted(p for p, m in leftovers.items() if m == old and '/wal/' in p)
+    assert sorted(t['location'] for t in plan['temp_files_deleted']) == expected
+    assert plan['changed'] is True and plan['summary']['temp_files_deleted'] == 3
+    assert 'temporary file(s) of interrupted writes would be deleted' in plan['msg']
+    assert all(os.path.exists(p) for p in leftovers) and _listing(repository) == before
+    assert api.run_prune(dict(params, prune_incomplete=False), check_mode=True)['temp_files_deleted'] == []
+    res = api.run_prune(params)
+    assert res['temp_files_deleted'] == plan['temp_files_deleted'] and res['wal_deleted'] == []
+    assert [p for p in leftovers if os.path.exists(p)] == sorted(
+        p for p, m in leftovers.items() if m != old or '/binlog/' in p)
+    assert os.path.exists(keep)
+    assert sorted(os.listdir(os.path.join(wal, '00000001'))) == sorted(
+        ['.not-ours', '.%s.zst.tmp-0f0f0f0f0f0f' % _wal(1, 6)] + [_wal(1, s) + '.zst' for s in range(1, 4)])
+    # kind=logical: the binlog archive's leftovers
+    res = api.run_prune(dict(params, kind='logical'))
+    assert [t['location'] for t in res['temp_files_deleted']] == [
+        p for p in leftovers if '/binlog/' in p]
+    binlog_dir = sorted(os.listdir(os.path.join(repository, SERVER, 'binlog')))
+    assert binlog_dir == ['mysql-bin.000001.json', 'mysql-bin.000001.zst']
 
 
 def test_info_reports_pitr_coverage(repository):

@@ -6,7 +6,9 @@ repository and into S3 (moto server). Covers: segments appear and pg_stat_archiv
 no failures; idempotent push (same content: exit 0; different: exit 1, original kept);
 byte-identical fetch; missing files fail fast; damaged objects never reach %p;
 encryption (nothing readable in the stored bytes, wrong key fails clearly, concurrent
-first pushes share one key, rekey rewraps the WAL key); the chain check on a real archive.
+first pushes share one key, rekey rewraps the WAL key); the chain check on a real archive;
+never-overwrite under real concurrency (threads pushing one name, local and S3 incl.
+multipart, a lost race after the pre-check); the number of S3 requests per push/fetch.
 """
 import json
 import os
@@ -25,6 +27,7 @@ from tests.support.pitr_cli import PostgresCli
 from plugins.module_utils import api, errors
 from plugins.module_utils.keys import key_source
 from plugins.module_utils.postgres import wal_archive, wal_chain
+from plugins.module_utils.storage import s3 as s3_storage
 from plugins.module_utils.storage.factory import open_repository
 
 SERVER = 'walsrv'
@@ -417,7 +420,7 @@ def test_s3_archive_encrypted_by_a_real_server(s3_server, s3_repo, workdir, pg_c
     # the key file is written only when absent (conditional PUT): a second writer gets False
     stored_key = s3_repo.client.get_object(Bucket=s3_repo.bucket, Key='%s/%s/wal/wal-key.json'
                                            % (s3_repo.prefix, SERVER))['Body'].read()
-    assert wal_archive._write_if_absent(repo, wal_archive.key_path(SERVER), b'{}') is False
+    assert repo.write_bytes(wal_archive.key_path(SERVER), b'{}', if_absent=True) is False
     assert repo.read_bytes(wal_archive.key_path(SERVER)) == stored_key
     chain = wal_chain.check_chain(repo, SERVER, wal_chain.list_archive(repo, SERVER)[1][0], 16 * MIB)
     assert chain['ok'] and chain['last'] >= name, chain
@@ -428,3 +431,190 @@ def test_s3_archive_encrypted_by_a_real_server(s3_server, s3_repo, workdir, pg_c
     assert miss.returncode == 1 and 'is not in the archive' in miss.stderr and time.time() - t0 < 2
     assert s3_server.secret_key not in miss.stderr
     assert not os.path.exists(os.path.join(base, 'h'))
+
+
+# --- never overwrite: concurrent pushes of one name ---------------------------------------
+
+@pytest.fixture(scope='module')
+def serial_s3(workdir):
+    """A moto server answering one request at a time (its conditional writes are then atomic, as on S3)."""
+    from tests.support.s3 import start_moto
+    try:
+        server = start_moto(os.path.join(workdir, 'moto-serial.log'), threaded=False)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def serial_repo(serial_s3):
+    return serial_s3.new_bucket('walrace-%d-%d' % (os.getpid(), int(time.time() * 1000) % 10 ** 9))
+
+
+def _race(params, name, srcs):
+    """Push every src as `name` at the same moment (one thread each); (won, lost) lists."""
+    barrier = threading.Barrier(len(srcs))
+    won, lost, lock = [], [], threading.Lock()
+
+    def push(src):
+        barrier.wait()
+        try:
+            r = api.run_wal_push(dict(params, src_path=src, wal_name=name))
+            with lock:
+                won.append((src, r))
+        except Exception as e:  # noqa: BLE001 - asserted by the caller
+            with lock:
+                lost.append((src, e))
+
+    threads = [threading.Thread(target=push, args=(src,)) for src in srcs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, lost
+
+
+def _read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def _assert_one_winner(params, name, srcs, won, lost, tmpdir):
+    assert len(won) == 1 and won[0][1]['changed'] is True, (won, lost)
+    assert len(lost) == len(srcs) - 1
+    for src, e in lost:
+        assert isinstance(e, errors.IntegrityError), repr(e)
+        assert 'different content' in str(e) and 'never overwritten' in str(e)
+    dest = os.path.join(tmpdir, 'fetched-' + name)
+    api.run_wal_fetch(dict(params, wal_name=name, dest_path=dest))
+    assert _read(dest) == _read(won[0][0])          # the stored object is the winner's, whole
+
+
+def test_concurrent_pushes_of_one_name_local(plain_repo):
+    params = {'repository': plain_repo, 'server_name': SERVER}
+    name = '000000010000000000000021'
+    srcs = [_segment_file(os.path.join(plain_repo, 'src%d' % i)) for i in range(6)]   # all different
+    won, lost = _race(params, name, srcs)
+    _assert_one_winner(params, name, srcs, won, lost, plain_repo)
+    # nothing else: no second variant, no hidden temporary file
+    assert os.listdir(os.path.join(plain_repo, SERVER, 'wal', '00000001')) == [name + '.zst']
+    # the same content from everyone: all succeed, exactly one writes
+    same = '000000010000000000000022'
+    won, lost = _race(params, same, [srcs[0]] * 4)
+    assert not lost and sorted(r['changed'] for src, r in won) == [False, False, False, True]
+
+
+def test_concurrent_pushes_of_one_name_s3(serial_repo, workdir, monkeypatch):
+    s3_repo = serial_repo
+    params = s3_repo.params(server_name=SERVER)
+    tmpdir = tempfile.mkdtemp(dir=workdir)
+    name = '000000010000000000000031'
+    srcs = [_segment_file(os.path.join(tmpdir, 'src%d' % i)) for i in range(5)]
+    won, lost = _race(params, name, srcs)
+    _assert_one_winner(params, name, srcs, won, lost, tmpdir)
+    won, lost = _race(params, '000000010000000000000032', [srcs[1]] * 3)
+    assert not lost and sorted(r['changed'] for src, r in won) == [False, False, True]
+    # bodies above one part go out as multipart uploads whose completion is conditional
+    monkeypatch.setattr(s3_storage, 'PART_SIZE', 5 * MIB)
+    big = []
+    for i in range(3):
+        path = os.path.join(tmpdir, 'big%d' % i)
+        with open(path, 'wb') as f:
+            f.write(os.urandom(16 * MIB))       # incompressible: 16 MiB stored, 4 parts
+        big.append(path)
+    multi = dict(params, compression='none')
+    won, lost = _race(multi, '000000010000000000000033', big)
+    _assert_one_winner(multi, '000000010000000000000033', big, won, lost, tmpdir)
+    assert won[0][1]['stored_bytes'] == 16 * MIB
+    assert s3_repo.multipart_uploads() == []          # the losers' uploads were aborted
+    names = ('000000010000000000000031.zst', '000000010000000000000032.zst', '000000010000000000000033')
+    expected = ['%s/%s/wal/00000001/%s' % (s3_repo.prefix, SERVER, n) for n in names]
+    assert s3_repo.keys('%s/wal/00000001' % SERVER) == expected
+
+
+@pytest.fixture(params=['local', 's3'])
+def any_repo(request, workdir):
+    if request.param == 'local':
+        return {'repository': tempfile.mkdtemp(prefix='repo-', dir=workdir), 'server_name': SERVER}
+    return request.getfixturevalue('serial_repo').params(server_name=SERVER)
+
+
+def test_lost_race_after_the_check_never_overwrites(any_repo, workdir, monkeypatch):
+    """The pre-check saw nothing (another push was still writing): the publish itself refuses."""
+    tmpdir = tempfile.mkdtemp(dir=workdir)
+    key = _key_file(os.path.join(tmpdir, 'k.key'), owner_postgres=False)
+    params = dict(any_repo, encryption_key_file=key)
+    name = '000000010000000000000041'
+    first = _segment_file(os.path.join(tmpdir, 'first'))
+    assert api.run_wal_push(dict(params, src_path=first, wal_name=name))['changed'] is True
+    repo = open_repository(params)
+    relpath = wal_archive.object_path(SERVER, name, 'zstd', True)
+    stored = repo.read_bytes(relpath)
+    monkeypatch.setattr(wal_archive, 'stored_copies', lambda *a: [])      # the check finds nothing
+    again = api.run_wal_push(dict(params, src_path=first, wal_name=name))
+    assert again['changed'] is False and 'same content' in again['msg']
+    other = _segment_file(os.path.join(tmpdir, 'other'))
+    with pytest.raises(errors.IntegrityError, match='different content.*never overwritten'):
+        api.run_wal_push(dict(params, src_path=other, wal_name=name))
+    assert repo.read_bytes(relpath) == stored
+    monkeypatch.undo()
+    assert [c[0] for c in wal_archive.stored_copies(repo, SERVER, name)] == [relpath]
+    if any_repo['repository'].startswith('/'):
+        assert os.listdir(os.path.join(any_repo['repository'], SERVER, 'wal', '00000001')) == [name + '.zst.enc']
+    else:
+        assert s3_storage.S3Repository.incomplete_uploads(repo, '%s/wal' % SERVER) == []
+
+
+# --- how many requests a push or fetch costs on S3 ------------------------------------------
+
+def test_s3_request_count(s3_repo, workdir, monkeypatch):
+    calls = []
+    real = s3_storage.make_client
+
+    def counting(opts, jobs=2):
+        client = real(opts, jobs)
+        client.meta.events.register('before-call.s3', lambda model, **kw: calls.append(model.name))
+        return client
+
+    monkeypatch.setattr(s3_storage, 'make_client', counting)
+    params = s3_repo.params(server_name=SERVER)
+    tmpdir = tempfile.mkdtemp(dir=workdir)
+    src = _segment_file(os.path.join(tmpdir, 'src'))
+
+    def count(fn, **extra):
+        del calls[:]
+        t0 = time.time()
+        try:
+            fn(dict(params, **extra))
+        except errors.NotFound:
+            pass
+        return list(calls), time.time() - t0
+
+    name = '000000010000000000000051'
+    assert count(api.run_wal_push, src_path=src, wal_name=name)[0] == ['ListObjectsV2', 'PutObject']
+    assert count(api.run_wal_push, src_path=src, wal_name=name)[0] == ['ListObjectsV2', 'GetObject']
+    assert count(api.run_wal_fetch, wal_name=name, dest_path=os.path.join(tmpdir, 'a'))[0] == ['GetObject']
+    for missing in ('000000010000000000000052', '00000009.history'):
+        seen, took = count(api.run_wal_fetch, wal_name=missing, dest_path=os.path.join(tmpdir, 'b'))
+        assert seen == ['GetObject', 'ListObjectsV2'], seen
+        assert took < 1.5, took            # client setup included; moto answers in milliseconds
+    assert not os.path.exists(os.path.join(tmpdir, 'b'))
+    # another variant (pushed as gzip, fetched with the default zstd): found by the one listing
+    gz = '000000010000000000000053'
+    api.run_wal_push(dict(params, src_path=src, wal_name=gz, compression='gzip'))
+    seen = count(api.run_wal_fetch, wal_name=gz, dest_path=os.path.join(tmpdir, 'c'))[0]
+    assert seen == ['GetObject', 'ListObjectsV2', 'GetObject']
+    assert _read(os.path.join(tmpdir, 'c')) == _read(src)
+
+
+def test_s3_endpoint_without_conditional_writes_falls_back_to_check_then_write(s3_repo):
+    repo = open_repository(s3_repo.params(server_name=SERVER))
+    repo._conditional_put = False        # as after a 501 NotImplemented from the endpoint
+    path = wal_archive.key_path(SERVER)
+    assert repo.write_bytes(path, b'first', if_absent=True) is True
+    assert repo.write_bytes(path, b'second', if_absent=True) is False
+    f = repo.open_write(path, if_absent=True)
+    f.write(b'third')
+    assert f.commit() is False
+    assert repo.read_bytes(path) == b'first'

@@ -8,6 +8,10 @@ checked by SigV4 signature and IAM policy like on AWS:
     writer      may do everything on S3 (the credentials tests use)
     lister      may only list buckets (s3:ListBucket): for access-denied tests
 
+MotoS3(logfile, threaded=False) serves one request at a time: moto checks
+conditions (If-None-Match: *) and then writes without a lock, which real S3
+does atomically; tests of concurrent conditional writes need that server.
+
 moto[server] comes from requirements-test.txt (scripts/bootstrap.sh).
 """
 import json
@@ -19,6 +23,15 @@ import time
 import urllib.request
 
 REGION = 'us-east-1'
+
+# moto.server's main() with threaded=False (its command line has no such option)
+_SERIAL_SERVER = (
+    'import sys\n'
+    'from werkzeug.serving import run_simple\n'
+    'from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n'
+    'from moto.server import MotoRequestHandler\n'
+    'run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app),\n'
+    '           threaded=False, request_handler=MotoRequestHandler)\n')
 
 
 def free_port():
@@ -61,10 +74,22 @@ class S3Location(object):
         return [u['Key'] for u in self.client.list_multipart_uploads(Bucket=self.bucket).get('Uploads', [])]
 
 
+def start_moto(logfile, threaded=True):
+    """A started MotoS3; RuntimeError with the server's log when it does not come up."""
+    server = MotoS3(logfile, threaded=threaded)
+    try:
+        server.start()
+    except Exception as e:
+        server.stop()
+        raise RuntimeError('could not start the moto S3 server: %s\n%s' % (e, server.log_tail()))
+    return server
+
+
 class MotoS3(object):
     """moto's S3 server in a subprocess; start() / stop()."""
 
-    def __init__(self, logfile):
+    def __init__(self, logfile, threaded=True):
+        self.threaded = threaded
         self.host = '127.0.0.1'
         self.port = free_port()
         self.endpoint = 'http://%s:%d' % (self.host, self.port)
@@ -79,8 +104,10 @@ class MotoS3(object):
             if k.startswith(('AWS_', 'MOTO_')) or k.lower().endswith('_proxy'):
                 del env[k]
         with open(self.logfile, 'ab') as log:
+            argv = ([sys.executable, '-m', 'moto.server', '-H', self.host, '-p', str(self.port)] if self.threaded
+                    else [sys.executable, '-c', _SERIAL_SERVER, self.host, str(self.port)])
             self.proc = subprocess.Popen(
-                [sys.executable, '-m', 'moto.server', '-H', self.host, '-p', str(self.port)],
+                argv,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.time() + timeout
         while True:

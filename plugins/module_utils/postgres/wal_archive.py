@@ -11,9 +11,13 @@ Layout (docs/wal.md):
 - wal_push is idempotent: when the file is archived already with the same
   content (compared on the raw bytes: encrypted objects differ on every
   write) it succeeds without writing; different content is an error and is
-  never overwritten. Objects appear atomically (the repository's open_write;
-  on a local repository a hard link publishes the finished file, so even a
-  concurrent push of the same name cannot replace it).
+  never overwritten. Objects appear atomically and only when the name is
+  free at that moment (the repository's open_write(if_absent=True): a hard
+  link locally, If-None-Match: * on S3), so even a concurrent push of the
+  same name cannot replace an archived file; the loser compares with what
+  the winner stored.
+- Finding an archived copy: one listing of <TLI>/<walname> (any compression
+  or encryption); wal_fetch first opens the configured name (one request).
 - wal_fetch raises NotFound at once when no object exists (PostgreSQL asks
   for files past the end of the archive and for history files that do not
   exist); otherwise it decodes into a temporary file next to dest_path,
@@ -30,7 +34,6 @@ Layout (docs/wal.md):
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import errno
 import gzip
 import hashlib
 import json
@@ -134,37 +137,6 @@ def unwrap_wal_key(source, doc, where):
                        if 'passphrase' not in e.message else e.hint)
 
 
-def _write_if_absent(repo, relpath, data):
-    """Publish relpath only when it does not exist; False when something was there already."""
-    from ..storage.local import LocalRepository
-    if isinstance(repo, LocalRepository):
-        return _local_link_publish(repo, relpath, lambda f: f.write(data))
-    client = getattr(repo, 'client', None)
-    if client is not None and getattr(repo, '_conditional_put', True):
-        exc = require('botocore.exceptions')
-        key = repo._key(relpath)
-        try:
-            client.put_object(Bucket=repo.bucket, Key=key, Body=bytes(data), IfNoneMatch='*',
-                              **repo._extra_args(key))
-            return True
-        except exc.ClientError as e:
-            code = e.response.get('Error', {}).get('Code')
-            status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode')
-            if code in ('PreconditionFailed', 'ConditionalRequestConflict') or status in (409, 412):
-                return False
-            if code not in ('NotImplemented', 'InvalidArgument', 'InvalidRequest') and status != 501:
-                raise repo.error(e, 'writing', key)
-        except exc.ParamValidationError:
-            pass
-        except Exception as e:  # pylint: disable=broad-except
-            raise repo.error(e, 'writing', key)
-    # an endpoint without conditional writes: check, then write (the caller re-reads what is stored)
-    if repo.exists(relpath):
-        return False
-    repo.write_bytes(relpath, data)
-    return True
-
-
 def wal_data_key(repo, server_name, source, create=False):
     """The server's WAL data key (bytes); created and stored when create and none exists.
 
@@ -181,7 +153,8 @@ def wal_data_key(repo, server_name, source, create=False):
         new = _key_identity(server_name)
         new['created_at'] = isoformat(utcnow())
         new['encryption'] = encryption_field(source, data_key, new)
-        _write_if_absent(repo, key_path(server_name), (json.dumps(new, indent=1, sort_keys=True) + '\n').encode())
+        repo.write_bytes(key_path(server_name), (json.dumps(new, indent=1, sort_keys=True) + '\n').encode(),
+                         if_absent=True)
         # whoever won a race of first pushes: use what is stored
         doc = read_key_doc(repo, server_name)
         if doc is None:
@@ -298,13 +271,43 @@ def _decode(reader, compression, data_key, label, write):
 
 # --- finding archived files -----------------------------------------------------------
 
-def _open_existing(repo, server_name, wal_name, compression=None, encrypted=None):
-    """(relpath, compression, encrypted, open reader) of the archived copy, or None (one request per try)."""
-    for comp, enc in _variants(compression, encrypted):
-        relpath = object_path(server_name, wal_name, comp, enc)
+def stored_copies(repo, server_name, wal_name):
+    """[(relpath, compression, encrypted)] of every archived copy of wal_name, from one listing.
+
+    One prefix LIST on S3 (<TLI>/<walname>), whatever the size of the timeline
+    directory; hidden temporary files never match.
+    """
+    directory = '%s/%s' % (wal_path(server_name), timeline_dir(wal_name))
+    out = []
+    for entry in repo.list_names(directory, wal_name):
+        parsed = parse_stored_name(entry)
+        if parsed is not None and parsed[0] == wal_name:
+            out.append(('%s/%s' % (directory, entry), parsed[1], parsed[2]))
+    return out
+
+
+def _open_existing(repo, server_name, wal_name, compression=None, encrypted=None, probe=True):
+    """(relpath, compression, encrypted, open reader) of the archived copy, or None.
+
+    With probe, the configured name is opened first (one request: the common
+    case of wal-fetch); otherwise, or when it is missing, one listing finds any
+    other compression/encryption variant. So a missing file costs at most two
+    requests.
+    """
+    tried = None
+    if probe and compression is not None:
+        tried = object_path(server_name, wal_name, compression, bool(encrypted))
+        try:
+            return tried, compression, bool(encrypted), repo.open_read(tried)
+        except NotFound:
+            pass
+    order = _variants(compression, encrypted)
+    copies = [c for c in stored_copies(repo, server_name, wal_name) if c[0] != tried]
+    copies.sort(key=lambda c: order.index((c[1], c[2])))
+    for relpath, comp, enc in copies:
         try:
             return relpath, comp, enc, repo.open_read(relpath)
-        except NotFound:
+        except NotFound:        # deleted since the listing (prune)
             continue
     return None
 
@@ -337,37 +340,6 @@ def _sha256_file(path):
                 break
             h.update(chunk)
     return h.hexdigest()
-
-
-# --- publish without overwriting --------------------------------------------------------
-
-def _local_link_publish(repo, relpath, fill):
-    """Local repository: write a hidden file, then hard-link it to relpath (EEXIST: keep the old one)."""
-    final = repo.location(relpath)
-    directory, name = os.path.split(relpath)
-    tmp_rel = '%s/.%s.push-%s' % (directory, name, uuid.uuid4().hex[:12])
-    f = repo.open_write(tmp_rel)
-    try:
-        fill(f)
-    except BaseException:
-        f.abort()
-        raise
-    f.commit()
-    tmp = repo.location(tmp_rel)
-    try:
-        os.link(tmp, final)
-    except OSError as e:
-        if e.errno == errno.EEXIST:
-            return False
-        raise DbBackupError('Publishing %s failed: %s.' % (final, e.strerror),
-                            'Check the owner and mode of the repository directory.')
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-    _fsync_dir(os.path.dirname(final))
-    return True
 
 
 def _fsync_dir(path):
@@ -407,7 +379,8 @@ def wal_push(p, src_path, wal_name, check_mode=False):
         server = p['server_name']
         result = {'wal_name': wal_name, 'compression': compression, 'encrypted': source is not None,
                   'raw_bytes': st.st_size}
-        found = _open_existing(repo, server, wal_name, compression, source is not None)
+        # usually not archived yet: one listing finds any variant (no probe of the configured name)
+        found = _open_existing(repo, server, wal_name, compression, source is not None, probe=False)
         if found is not None:
             return _compare_existing(repo, p, found, wal_name, src_path, result)
         relpath = object_path(server, wal_name, compression, source is not None)
@@ -424,11 +397,11 @@ def wal_push(p, src_path, wal_name, check_mode=False):
                                                         data_key, src_path)
             counter['stored'] = counting.count
 
-        if _publish(repo, relpath, fill):
+        if _publish_if_absent(repo, relpath, fill):
             result.update(changed=True, stored_bytes=counter['stored'],
                           msg='%s archived to %s.' % (wal_name, result['location']))
             return result
-        # a concurrent push of the same name won: compare with what it stored
+        # a concurrent push of the same name won: compare with what it stored (nothing was overwritten)
         found = _open_existing(repo, server, wal_name, compression, source is not None)
         if found is None:
             raise DbBackupError('%s appeared and vanished while it was being archived.' % result['location'])
@@ -451,18 +424,15 @@ class _Counting(object):
         pass
 
 
-def _publish(repo, relpath, fill):
-    from ..storage.local import LocalRepository
-    if isinstance(repo, LocalRepository):
-        return _local_link_publish(repo, relpath, fill)
-    f = repo.open_write(relpath)
+def _publish_if_absent(repo, relpath, fill):
+    """fill() a create-if-absent file (repository open_write(if_absent=True)); False when relpath existed."""
+    f = repo.open_write(relpath, if_absent=True)
     try:
         fill(f)
     except BaseException:
         f.abort()
         raise
-    f.commit()
-    return True
+    return f.commit()
 
 
 def _compare_existing(repo, p, found, wal_name, src_path, result):

@@ -2,6 +2,12 @@
 
 Paths are relative, '/'-separated. open_write() returns an AtomicFile whose
 content becomes visible only on commit(): a reader never sees a partial file.
+
+open_write(relpath, if_absent=True) publishes only when nothing exists under
+relpath at the moment of publication (no check-then-write window): a local
+hard link, S3 If-None-Match: * on PutObject / CompleteMultipartUpload. Its
+commit() returns False when something was there (nothing is overwritten and
+the new content is dropped); the caller re-reads what is stored.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -14,6 +20,7 @@ class AtomicFile(object):
         raise NotImplementedError
 
     def commit(self):
+        """Publish; True, or False when opened with if_absent and relpath existed (nothing written)."""
         raise NotImplementedError
 
     def abort(self):
@@ -25,20 +32,21 @@ class Repository(object):
 
     url = None
 
-    def open_write(self, relpath):
+    def open_write(self, relpath, if_absent=False):
         raise NotImplementedError
 
     def open_read(self, relpath):
         raise NotImplementedError
 
-    def write_bytes(self, relpath, data):
-        f = self.open_write(relpath)
+    def write_bytes(self, relpath, data, if_absent=False):
+        """Write a small file; returns commit()'s result (False: if_absent and it existed)."""
+        f = self.open_write(relpath, if_absent=if_absent)
         try:
             f.write(data)
-        except Exception:
+        except BaseException:
             f.abort()
             raise
-        f.commit()
+        return f.commit()
 
     def read_bytes(self, relpath):
         f = self.open_read(relpath)
@@ -53,6 +61,17 @@ class Repository(object):
     def list_dir(self, relpath):
         """Names directly below relpath (files and directories); [] if absent."""
         raise NotImplementedError
+
+    def list_names(self, relpath, startswith):
+        """Names of the files directly below relpath that start with `startswith` (sorted).
+
+        Object stores answer it with one prefix LIST request, however large the directory.
+        """
+        return [n for n in self.list_dir(relpath) if n.startswith(startswith)]
+
+    def modified_at(self, relpath):
+        """When relpath was last written (aware UTC datetime), or None when absent or unknown."""
+        return None
 
     def delete_tree(self, relpath):
         raise NotImplementedError

@@ -3,10 +3,17 @@
 Writes go to a hidden temporary name in the same directory, are fsynced and
 renamed into place, and the directory is fsynced, so a crash leaves either
 the old state or the complete new file, never a partial one under its name.
+A killed writer leaves the hidden temporary file (TMP_MARKER in its name);
+prune removes such leftovers in the WAL archive after the grace period.
+
+With if_absent the finished file is hard-linked to its name instead of
+renamed: link() fails with EEXIST when the name exists, so even two
+concurrent writers cannot replace each other's file.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
 import errno
 import os
 import shutil
@@ -17,6 +24,7 @@ from ..errors import BadInput, NotFound, DbBackupError
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+TMP_MARKER = '.tmp-'          # hidden temporary files: .<name>.tmp-<12 hex>
 
 
 def _fsync_dir(path):
@@ -38,10 +46,11 @@ def _storage_error(e, path):
 
 
 class LocalAtomicFile(AtomicFile):
-    def __init__(self, final_path):
+    def __init__(self, final_path, if_absent=False):
         self.final_path = final_path
+        self.if_absent = if_absent
         d, name = os.path.split(final_path)
-        self.tmp_path = os.path.join(d, '.%s.tmp-%s' % (name, uuid.uuid4().hex[:12]))
+        self.tmp_path = os.path.join(d, '.%s%s%s' % (name, TMP_MARKER, uuid.uuid4().hex[:12]))
         fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         self._f = os.fdopen(fd, 'wb', buffering=0)
         self._done = False
@@ -56,15 +65,26 @@ class LocalAtomicFile(AtomicFile):
         pass
 
     def commit(self):
+        if self._done:
+            raise ValueError('commit of a committed or aborted repository file')
         try:
             os.fsync(self._f.fileno())
             self._f.close()
-            os.rename(self.tmp_path, self.final_path)
+            if self.if_absent:
+                try:
+                    os.link(self.tmp_path, self.final_path)
+                except FileExistsError:
+                    self.abort()
+                    return False
+                os.unlink(self.tmp_path)
+            else:
+                os.rename(self.tmp_path, self.final_path)
             _fsync_dir(os.path.dirname(self.final_path))
         except OSError as e:
             self.abort()
             raise _storage_error(e, self.final_path)
         self._done = True
+        return True
 
     def abort(self):
         if self._done:
@@ -106,11 +126,11 @@ class LocalRepository(Repository):
         except OSError as e:
             raise _storage_error(e, path)
 
-    def open_write(self, relpath):
+    def open_write(self, relpath, if_absent=False):
         path = self._path(relpath)
         self._makedirs(os.path.dirname(path))
         try:
-            return LocalAtomicFile(path)
+            return LocalAtomicFile(path, if_absent=if_absent)
         except OSError as e:
             raise _storage_error(e, path)
 
@@ -136,6 +156,13 @@ class LocalRepository(Repository):
         except OSError as e:
             raise DbBackupError('Cannot list %s (%s).' % (self._path(relpath), e.strerror or e),
                                 'Check the owner and mode of the repository directory for the user running dbbackup.')
+
+    def modified_at(self, relpath):
+        try:
+            mtime = os.lstat(self._path(relpath)).st_mtime
+        except OSError:
+            return None
+        return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc)
 
     def delete_tree(self, relpath):
         shutil.rmtree(self._path(relpath), ignore_errors=True)

@@ -13,15 +13,24 @@ and no object is created. A killed process leaves at most an incomplete
 multipart upload (invisible; a bucket lifecycle rule removes it), never an
 object with a truncated body.
 
+open_write(relpath, if_absent=True) (S3IfAbsentFile) publishes with one
+conditional request, If-None-Match: *: a body up to PART_SIZE is buffered and
+sent as a conditional PutObject; a larger one becomes a multipart upload whose
+CompleteMultipartUpload carries the condition (S3 and recent S3-compatible
+servers support both). commit() returns False when the key exists (412): the
+object is untouched and the upload is aborted. An endpoint that rejects the
+header as unsupported gets check-then-write instead (a window remains there;
+docs/repositories.md).
+
 reserve_dir() puts a small marker object (RESERVED_MARKER) under the new
-prefix, conditionally (If-None-Match: *) where the endpoint supports it. The
-marker is not listed by list_dir(); a backup still counts only when its
-manifest.json exists.
+prefix, with the same create-if-absent write. The marker is not listed by
+list_dir(); a backup still counts only when its manifest.json exists.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import functools
 import json
 import os
 import re
@@ -57,6 +66,8 @@ _DENIED_CODES = ('AccessDenied', 'AllAccessDisabled', 'AccountProblem', 'Invalid
                  'KMS.AccessDeniedException', 'KMS.DisabledException', 'KMS.NotFoundException')
 _NOT_FOUND_CODES = ('NoSuchKey', '404', 'NotFound')
 _PRECONDITION_CODES = ('PreconditionFailed', 'ConditionalRequestConflict')
+_UNSUPPORTED_CODES = ('NotImplemented', 'InvalidArgument', 'InvalidRequest')
+CONFLICT_RETRIES = 3            # 409 ConditionalRequestConflict: another conditional write is in flight
 
 
 class _Aborted(Exception):
@@ -291,6 +302,85 @@ class S3AtomicFile(AtomicFile):
             pass
 
 
+class S3IfAbsentFile(AtomicFile):
+    """Create-if-absent upload: the object appears only if its key is free at publication.
+
+    Bodies up to PART_SIZE stay in memory and go out as one conditional
+    PutObject; beyond that, parts of PART_SIZE are uploaded one at a time as
+    they fill (memory: one part) and CompleteMultipartUpload is conditional.
+    commit() returns False when the key existed; the upload is then aborted.
+    """
+
+    def __init__(self, repo, key, extra_args):
+        self._repo = repo
+        self.key = key
+        self._extra = extra_args
+        self._buf = bytearray()
+        self._upload_id = None
+        self._parts = []
+        self._done = False
+
+    def write(self, data):
+        if self._done:
+            raise ValueError('write to a committed or aborted repository file')
+        self._buf += data
+        while len(self._buf) > PART_SIZE:      # strictly more: the last part is never empty
+            self._send_part(bytes(self._buf[:PART_SIZE]))
+            del self._buf[:PART_SIZE]
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def _send_part(self, body):
+        repo = self._repo
+        if self._upload_id is None:
+            resp = repo._call('uploading', self.key, repo.client.create_multipart_upload, Bucket=repo.bucket,
+                              Key=self.key, **self._extra)
+            self._upload_id = resp['UploadId']
+        number = len(self._parts) + 1
+        resp = repo._call('uploading', self.key, repo.client.upload_part, Bucket=repo.bucket, Key=self.key,
+                          UploadId=self._upload_id, PartNumber=number, Body=body)
+        self._parts.append({'PartNumber': number, 'ETag': resp['ETag']})
+
+    def commit(self):
+        if self._done:
+            raise ValueError('commit of a committed or aborted repository file')
+        self._done = True
+        repo = self._repo
+        try:
+            if self._upload_id is None:
+                return repo.if_absent('writing', self.key, functools.partial(
+                    repo.client.put_object, Bucket=repo.bucket, Key=self.key, Body=bytes(self._buf), **self._extra))
+            self._send_part(bytes(self._buf))
+            self._buf = bytearray()
+            published = repo.if_absent('uploading', self.key, functools.partial(
+                repo.client.complete_multipart_upload, Bucket=repo.bucket, Key=self.key,
+                UploadId=self._upload_id, MultipartUpload={'Parts': self._parts}))
+        except BaseException:
+            self._abort_upload()
+            raise
+        if not published:
+            self._abort_upload()
+        return published
+
+    def abort(self):
+        if self._done:
+            return
+        self._done = True
+        self._buf = bytearray()
+        self._abort_upload()
+
+    def _abort_upload(self):
+        if self._upload_id is None:
+            return
+        upload_id, self._upload_id = self._upload_id, None
+        try:
+            self._repo.client.abort_multipart_upload(Bucket=self._repo.bucket, Key=self.key, UploadId=upload_id)
+        except Exception:  # pylint: disable=broad-except
+            pass            # left for the bucket's lifecycle rule or dbbackup_prune (incomplete uploads)
+
+
 class S3Reader(object):
     """A streamed GetObject body; a broken connection resumes with a Range request."""
 
@@ -516,29 +606,75 @@ class S3Repository(Repository):
             config.preferred_transfer_client = 'classic'
         return transfer.create_transfer_manager(self.client, config)
 
-    def open_write(self, relpath):
+    def open_write(self, relpath, if_absent=False):
         key = self._key(relpath)
+        if if_absent:
+            return S3IfAbsentFile(self, key, self._extra_args(key))
         return S3AtomicFile(self, key, self._extra_args(key))
 
-    def write_bytes(self, relpath, data):
+    def write_bytes(self, relpath, data, if_absent=False):
         key = self._key(relpath)
-        self._call('writing', key, self.client.put_object, Bucket=self.bucket, Key=key, Body=bytes(data),
-                   **self._extra_args(key))
+        put = functools.partial(self.client.put_object, Bucket=self.bucket, Key=key, Body=bytes(data),
+                                **self._extra_args(key))
+        if if_absent:
+            return self.if_absent('writing', key, put)
+        self._call('writing', key, put)
+        return True
+
+    def if_absent(self, action, key, request):
+        """Call request(IfNoneMatch='*'); True when it published, False when key existed (HTTP 412).
+
+        An endpoint that does not support the condition (501 NotImplemented, or a
+        botocore without the parameter) is remembered and gets check-then-write.
+        """
+        exc = require('botocore.exceptions')
+        for attempt in range(CONFLICT_RETRIES + 1):
+            if not self._conditional_put:
+                break
+            try:
+                request(IfNoneMatch='*')
+                return True
+            except exc.ParamValidationError:     # botocore older than conditional writes
+                self._conditional_put = False
+            except exc.ClientError as e:
+                code = e.response.get('Error', {}).get('Code')
+                status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode')
+                if code == 'ConditionalRequestConflict' or status == 409:
+                    if attempt < CONFLICT_RETRIES:      # a concurrent conditional write is in flight
+                        time.sleep(0.2 * (attempt + 1))
+                        continue
+                    return False
+                if code in _PRECONDITION_CODES or status == 412:
+                    return False
+                if code not in _UNSUPPORTED_CODES and status != 501:
+                    raise self.error(e, action, key)
+                self._conditional_put = False
+            except Exception as e:  # pylint: disable=broad-except
+                raise self.error(e, action, key)
+        # endpoint without If-None-Match: check, then write (a window remains; docs/repositories.md)
+        if self._head(key) is not None:
+            return False
+        self._call(action, key, request)
+        return True
 
     def open_read(self, relpath):
         return S3Reader(self, self._key(relpath))
 
     def _head(self, key):
+        """The HeadObject response of key, or None when it does not exist."""
         exc = require('botocore.exceptions')
         try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-            return True
+            return self.client.head_object(Bucket=self.bucket, Key=key)
         except exc.ClientError as e:
             if str(e.response.get('Error', {}).get('Code')) in _NOT_FOUND_CODES:
-                return False
+                return None
             raise self.error(e, 'checking', key)
         except Exception as e:  # pylint: disable=broad-except
             raise self.error(e, 'checking', key)
+
+    def modified_at(self, relpath):
+        head = self._head(self._key(relpath))
+        return head['LastModified'] if head is not None else None
 
     def _any_under(self, key):
         prefix = key + '/' if key else ''
@@ -548,9 +684,23 @@ class S3Repository(Repository):
 
     def exists(self, relpath):
         key = self._key(relpath)
-        if key and self._head(key):
+        if key and self._head(key) is not None:
             return True
         return self._any_under(key)
+
+    def list_names(self, relpath, startswith):
+        """One prefix LIST (<dir>/<startswith>): files of relpath whose names start so."""
+        key = self._key(relpath)
+        prefix = (key + '/' if key else '') + startswith
+        names = []
+        try:
+            for page in self.client.get_paginator('list_objects_v2').paginate(
+                    Bucket=self.bucket, Prefix=prefix, Delimiter='/'):
+                for obj in page.get('Contents', []) or []:
+                    names.append(obj['Key'][len(prefix) - len(startswith):])
+        except Exception as e:  # pylint: disable=broad-except
+            raise self.error(e, 'listing', prefix)
+        return sorted(n for n in names if n and n != RESERVED_MARKER)
 
     def _pages(self, key, **kwargs):
         prefix = key + '/' if key else ''
@@ -636,26 +786,8 @@ class S3Repository(Repository):
         marker = key + '/' + RESERVED_MARKER
         body = json.dumps({'reserved_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                            'host': socket.gethostname(), 'pid': os.getpid()}).encode('utf-8')
-        kwargs = dict(Bucket=self.bucket, Key=marker, Body=body, **self._extra_args(marker))
-        exc = require('botocore.exceptions')
-        if self._conditional_put:
-            try:
-                self.client.put_object(IfNoneMatch='*', **kwargs)
-                return True
-            except exc.ParamValidationError:     # botocore older than conditional writes
-                self._conditional_put = False
-            except exc.ClientError as e:
-                code = e.response.get('Error', {}).get('Code')
-                status = e.response.get('ResponseMetadata', {}).get('HTTPStatusCode')
-                if code in _PRECONDITION_CODES or status in (409, 412):
-                    return False
-                if code not in ('NotImplemented', 'InvalidArgument', 'InvalidRequest') and status != 501:
-                    raise self.error(e, 'reserving', marker)
-                self._conditional_put = False      # endpoint without If-None-Match: check, then put
-            except Exception as e:  # pylint: disable=broad-except
-                raise self.error(e, 'reserving', marker)
-        self._call('reserving', marker, self.client.put_object, **kwargs)
-        return True
+        return self.if_absent('reserving', marker, functools.partial(
+            self.client.put_object, Bucket=self.bucket, Key=marker, Body=body, **self._extra_args(marker)))
 
 
 def make_client(opts, jobs=2):
