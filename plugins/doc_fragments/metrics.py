@@ -16,6 +16,9 @@ options:
         series labelled with server, db_type, kind and database, merged with the series of other databases.
       - A backup records its success, failure or skip (O(ignore:max_age)) with time, duration and sizes;
         a restore records whether the verification of the backup's files passed.
+      - M(dbbackup.dbbackup.dbbackup_pitr) with C(state=status) (PostgreSQL) records the WAL archive's health, lag,
+        chain gaps and recovery window as C(dbbackup_wal_*), C(dbbackup_pitr_*) and C(dbbackup_base_backups) series
+        labelled with server and db_type, replacing the previous status of that server.
       - The directory must exist and be writable by the user that runs the module (the
         C(dbbackup.dbbackup.metrics) role prepares it). Nothing is recorded in check mode.
       - The metrics and their state file are described in C(docs/metrics.md) of the collection.

@@ -331,9 +331,19 @@ def run_pitr(params, check_mode=False):
         from .postgres.pitr import run_pitr as postgres_pitr
         return postgres_pitr(_prepare(params, PITR_DEFAULTS, need_database=False), check_mode)
     p = _prepare(params, PITR_DEFAULTS)
+    if p.get('metrics_dir'):
+        raise BadInput('metrics_dir is used with db_type postgresql and state=status only.')
     from .mysql.pitr import run_pitr as mysql_pitr
     encryption = key_source(p)
     return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest))
+
+
+def run_pitr_status(params, check_mode=False):
+    """Host CLI pitr-status: dbbackup_pitr state=status of a PostgreSQL server (metrics_dir optional)."""
+    if (params or {}).get('db_type', 'postgresql') not in (None, 'postgresql'):
+        raise BadInput('pitr-status checks the WAL archive of a PostgreSQL server; got db_type %s.'
+                       % params['db_type'], 'Leave --db-type out (or set db_type = postgresql).')
+    return run_pitr(dict(params, state='status'), check_mode=check_mode)
 
 
 def run_binlog_push(params, check_mode=False):

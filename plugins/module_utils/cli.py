@@ -7,6 +7,7 @@ show in process lists; so do encryption passphrases
 rekey). Keys are given as a file (--encryption-key-file) or the name of an
 environment variable holding them (--encryption-key-env). Prints the result
 as JSON; errors go to stderr with exit status 1 (2 for usage errors).
+`pitr-status` also exits 1 when the archive is not healthy (after printing it).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -124,6 +125,13 @@ def _parser():
     v.add_argument('--check', action='store_true', help='check, but do not record verify.json')
     _mysql_parsers(sub, common)
     _wal_parsers(sub, common)
+    ps = sub.add_parser('pitr-status', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                        help='PostgreSQL WAL archive health (exit 1 when not healthy); see docs/pitr.md')
+    for action in ps._actions:   # the archive belongs to the server; --database: where to connect (postgres)
+        if action.dest == 'database':
+            action.required = False
+    ps.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_wal_* metrics')
+    ps.add_argument('--check', action='store_true', help='measure, but do not write metrics')
     _catalog_parsers(sub, common)
     return p
 
@@ -204,7 +212,7 @@ def _mysql_parsers(sub, common):
 COMMANDS = {'backup': 'run_backup', 'restore': 'run_restore', 'rekey': 'run_rekey',
             'binlog-push': 'run_binlog_push', 'pitr': 'run_pitr', 'verify': 'run_verify',
             'wal-push': 'run_wal_push', 'wal-fetch': 'run_wal_fetch',
-            'info': 'run_info', 'prune': 'run_prune'}
+            'info': 'run_info', 'prune': 'run_prune', 'pitr-status': 'run_pitr_status'}
 
 
 # run by PostgreSQL once per WAL file: success is silent (exit 0), failure one stderr line (exit 1)
@@ -257,6 +265,8 @@ def main(argv=None):
         return 130
     if args.command not in QUIET_COMMANDS:
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
+    if args.command == 'pitr-status' and not result.get('healthy'):
+        return 1   # a timer (OnFailure=) or a monitor alerts on it; the JSON says why
     return 0
 
 

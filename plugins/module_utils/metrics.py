@@ -24,6 +24,22 @@ Series (labels server, db_type, kind, database):
   dbbackup_last_verification_timestamp_seconds
 A restore verifies every file of the backup against its manifest first, so a
 restore with metrics_dir records the verification state of what it restored.
+
+PostgreSQL archive health (dbbackup_pitr state=status, `dbbackup pitr-status`;
+labels server, db_type), replaced as a whole at each status run, kept in the
+state's `pitr` list next to the backup series (an unknown value is left out):
+  dbbackup_wal_archive_healthy              1 when the status found no problem, else 0
+  dbbackup_wal_server_reachable             1 when the server could be queried
+  dbbackup_wal_chain_ok                     1 when the WAL chain from the oldest base backup has no gap
+  dbbackup_wal_chain_gaps                   gaps in that chain
+  dbbackup_wal_archive_segments             WAL segments in the repository
+  dbbackup_wal_archive_lag_segments         full WAL files the server has not archived yet
+  dbbackup_wal_archive_lag_bytes            WAL written after the end of the last archived file
+  dbbackup_wal_last_archived_timestamp_seconds   pg_stat_archiver.last_archived_time
+  dbbackup_wal_archived_total / dbbackup_wal_archive_failed_total   pg_stat_archiver counters
+  dbbackup_base_backups                     complete base backups in the repository
+  dbbackup_pitr_recovery_window_start_timestamp_seconds / _end_timestamp_seconds
+  dbbackup_wal_status_timestamp_seconds     when the status was measured
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -140,11 +156,7 @@ class _Collector(object):
         ]
         series = self.state['series']
         for name, key, doc in gauges:
-            family = core.GaugeMetricFamily(name, doc, labels=list(LABELS))
-            for entry in series:
-                if entry.get(key) is not None:
-                    family.add_metric([entry['labels'][k] for k in LABELS], float(entry[key]))
-            yield family
+            yield _family(core.GaugeMetricFamily, name, doc, LABELS, series, key)
         counter = core.CounterMetricFamily('dbbackup_backups', 'Backup attempts by outcome.',
                                            labels=list(LABELS) + ['status'])
         for entry in series:
@@ -152,6 +164,7 @@ class _Collector(object):
                 counter.add_metric([entry['labels'][k] for k in LABELS] + [status],
                                    float(entry['counts'].get(status, 0)))
         yield counter
+        yield from _pitr_families(core, self.state.get('pitr') or [])
 
     def describe(self):
         return []
@@ -207,6 +220,95 @@ def record_verification(directory, labels, ok, when=None):
         entry['verification_time'] = when or time.time()
 
     update(directory, labels, change)
+
+
+# --- PostgreSQL archive health (dbbackup_pitr state=status) -------------------------
+
+PITR_LABELS = ('server', 'db_type')
+PITR_GAUGES = (
+    ('dbbackup_wal_archive_healthy', 'healthy',
+     '1 when the newest PITR status found no problem (archiving, base backup, WAL chain), else 0.'),
+    ('dbbackup_wal_server_reachable', 'server_reachable', '1 when the PITR status could query the server.'),
+    ('dbbackup_wal_chain_ok', 'chain_ok', '1 when the WAL chain from the oldest base backup has no gap, else 0.'),
+    ('dbbackup_wal_chain_gaps', 'chain_gaps', 'Gaps in the WAL chain from the oldest base backup.'),
+    ('dbbackup_wal_archive_segments', 'segments', 'WAL segments in the repository.'),
+    ('dbbackup_wal_archive_lag_segments', 'lag_segments', 'Full WAL files the server has not archived yet.'),
+    ('dbbackup_wal_archive_lag_bytes', 'lag_bytes', 'Bytes of WAL written after the end of the last archived file.'),
+    ('dbbackup_wal_last_archived_timestamp_seconds', 'last_archived',
+     'Unix time at which the server last archived a WAL file (pg_stat_archiver).'),
+    ('dbbackup_base_backups', 'base_backups', 'Complete base backups of the server in the repository.'),
+    ('dbbackup_pitr_recovery_window_start_timestamp_seconds', 'window_start',
+     'Unix time of the earliest point recovery can reach (end of the oldest usable base backup).'),
+    ('dbbackup_pitr_recovery_window_end_timestamp_seconds', 'window_end',
+     'Unix time of the latest point recovery can reach, when known (end of the contiguous archive).'),
+    ('dbbackup_wal_status_timestamp_seconds', 'measured', 'Unix time at which the PITR status was measured.'),
+)
+PITR_COUNTERS = (
+    ('dbbackup_wal_archived', 'archived_count', 'WAL files the server archived (pg_stat_archiver.archived_count).'),
+    ('dbbackup_wal_archive_failed', 'failed_count',
+     'Failed attempts to archive a WAL file (pg_stat_archiver.failed_count).'),
+)
+
+
+def _family(cls, name, doc, labels, entries, key):
+    """A metric family of entry[key] per entry (entries without a value are left out)."""
+    family = cls(name, doc, labels=list(labels))
+    for entry in entries:
+        if entry.get(key) is not None:
+            family.add_metric([entry['labels'][k] for k in labels], float(entry[key]))
+    return family
+
+
+def _pitr_families(core, entries):
+    for name, key, doc in PITR_GAUGES:
+        yield _family(core.GaugeMetricFamily, name, doc, PITR_LABELS, entries, key)
+    for name, key, doc in PITR_COUNTERS:
+        yield _family(core.CounterMetricFamily, name, doc, PITR_LABELS, entries, key)
+
+
+def _timestamp(text):
+    from .catalog import parse_iso
+    if not text:
+        return None
+    try:
+        return parse_iso(text).timestamp()
+    except (DbBackupError, ValueError, TypeError):
+        return None
+
+
+def pitr_values(status, measured):
+    """The gauge values of a state=status result (postgres/pitr.py archive_status); None = unknown."""
+    chain = status.get('chain')
+    archiving = status.get('archiving') or {}
+    window = status.get('recovery_window') or {}
+    return {
+        'healthy': 1 if status.get('healthy') else 0,
+        'server_reachable': 1 if status.get('server_reachable') else 0,
+        'chain_ok': 1 if chain and chain.get('ok') else 0,
+        'chain_gaps': len(chain.get('gaps') or []) if chain else None,
+        'segments': (status.get('wal_archive') or {}).get('segments'),
+        'lag_segments': archiving.get('lag_segments'),
+        'lag_bytes': archiving.get('lag_bytes'),
+        'last_archived': _timestamp(archiving.get('last_archived_time')),
+        'archived_count': archiving.get('archived_count'),
+        'failed_count': archiving.get('failed_count'),
+        'base_backups': len(status.get('base_backups') or []),
+        'window_start': _timestamp(window.get('earliest_time')),
+        'window_end': _timestamp(window.get('latest_time')),
+        'measured': measured,
+    }
+
+
+def record_pitr_status(directory, status, db_type='postgresql', measured=None):
+    """Replace the archive-health series of status['server_name'] (other series stay as they are)."""
+    require('prometheus_client')
+    labels = {'server': str(status['server_name']), 'db_type': db_type}
+    entry = dict(pitr_values(status, measured or time.time()), labels=labels)
+    with _Lock(directory):
+        state = _read_state(directory)
+        state['pitr'] = [e for e in state.get('pitr') or [] if e.get('labels') != labels] + [entry]
+        _publish(directory, state)
+    return os.path.join(directory, PROM_NAME)
 
 
 # --- wiring into the engine entry points -----------------------------------------

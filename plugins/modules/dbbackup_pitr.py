@@ -22,7 +22,10 @@ description:
   - O(state=status) reports archiving health and never changes anything (RV(ignore:changed=false) always, also
     when the archive is unhealthy) - C(pg_stat_archiver), the current WAL file and the archive lag, the base backups in
     the repository, the WAL chain from the oldest base backup with its gaps and timelines, and the recovery window.
-    When the server cannot be reached it reports what the repository holds, with RV(healthy=false).
+    When the server cannot be reached it reports what the repository holds, with RV(healthy=false). With
+    O(metrics_dir) the status is also recorded for Prometheus (C(dbbackup_wal_archive_healthy),
+    C(dbbackup_wal_archive_lag_segments), C(dbbackup_wal_chain_gaps), ...; see C(docs/metrics.md)); O(metrics_dir)
+    is refused with the other states.
   - O(state=restored) recovers into a new or empty O(data_directory) on the host that runs the module. It picks a
     base backup (O(backup_id), or the newest one that ends before the target), extracts it, appends a marked recovery
     block to C(postgresql.auto.conf) (the source's C(ALTER SYSTEM) settings above it stay as they are), creates
@@ -51,6 +54,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.metrics
   - dbbackup.dbbackup.attributes
 options:
   state:
@@ -242,7 +246,7 @@ attributes:
     support: full
     details:
       - O(state=enabled) reports the settings it would change (RV(changes)) and whether a restart would be needed.
-      - O(state=status) is the same in check mode.
+      - O(state=status) is the same in check mode, except that nothing is recorded in O(metrics_dir).
       - O(state=restored) (PostgreSQL) chooses the base backup, checks the data directory, the WAL chain, the key and
         the server binaries and reports what it would do, without creating anything.
       - MySQL/MariaDB - the module chooses the backup and the binlog files, checks that the archive reaches the stop
@@ -293,6 +297,7 @@ EXAMPLES = r'''
     login_unix_socket: /var/run/postgresql
     repository: /var/backups/dbbackup
     server_name: db1
+    metrics_dir: /var/lib/prometheus/node-exporter   # also for Prometheus (docs/metrics.md)
   register: pitr_status
 
 - name: Fail when it is not
@@ -335,6 +340,17 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+metrics_file:
+  description: PostgreSQL, O(state=status) - the metrics file written, when O(metrics_dir) is set and the metrics were
+    written.
+  returned: state=status and O(metrics_dir) is set
+  type: str
+  sample: /var/lib/prometheus/node-exporter/dbbackup.prom
+metrics_error:
+  description: PostgreSQL, O(state=status) - why the metrics could not be written (the task does not fail for it).
+  returned: when writing the metrics failed
+  type: str
+  sample: "The status was measured but its metrics could not be written: [Errno 28] No space left on device"
 stopped:
   description: PostgreSQL, O(state=absent) - whether a running server of O(data_directory) was stopped.
   returned: state=absent
@@ -667,6 +683,7 @@ def main():
         wait_timeout=dict(type='int', default=300),
         server_settings=dict(type='dict'),
         tablespace_mapping=dict(type='dict'),
+        metrics_dir=dict(type='path'),
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

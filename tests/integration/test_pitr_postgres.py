@@ -225,6 +225,82 @@ def test_status_is_healthy_with_backup_chain_and_window(history):
     assert window['latest_time'] == arch['last_archived_time']
 
 
+def read_prom(directory):
+    """{(name, frozenset(labels)): value} of dbbackup.prom, parsed as node_exporter does."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with open(os.path.join(directory, 'dbbackup.prom')) as f:
+        return dict(((s.name, frozenset(s.labels.items())), s.value)
+                    for family in text_string_to_metric_families(f.read()) for s in family.samples)
+
+
+def test_status_metrics_and_repository_only_status(history, tmp_path):
+    from plugins.module_utils.catalog import parse_iso
+    h = history
+    textfile = str(tmp_path)
+    # a logical backup of another server records its series into the same file first
+    api.run_backup(dict(h.server.conn_params('postgres'), repository=h.repo, server_name='pitrmetrics-other',
+                        metrics_dir=textfile))
+    logical = frozenset({'server': 'pitrmetrics-other', 'db_type': 'postgresql', 'kind': 'logical',
+                         'database': 'postgres'}.items())
+    wal = frozenset({'server': SERVER, 'db_type': 'postgresql'}.items())
+    before = time.time()
+    st = api.run_pitr(h.params(state='status', metrics_dir=textfile))
+    assert st['healthy'] is True, st['problems']
+    assert st['metrics_file'] == os.path.join(textfile, 'dbbackup.prom')
+    v = read_prom(textfile)
+    assert v[('dbbackup_wal_archive_healthy', wal)] == 1 and v[('dbbackup_wal_server_reachable', wal)] == 1
+    assert v[('dbbackup_wal_chain_ok', wal)] == 1 and v[('dbbackup_wal_chain_gaps', wal)] == 0
+    assert v[('dbbackup_wal_archive_lag_segments', wal)] == st['archiving']['lag_segments'] == 0
+    assert v[('dbbackup_wal_archive_lag_bytes', wal)] == st['archiving']['lag_bytes'] < 16 << 20
+    archived_at = parse_iso(st['archiving']['last_archived_time']).timestamp()
+    assert v[('dbbackup_wal_last_archived_timestamp_seconds', wal)] == pytest.approx(archived_at, abs=1e-3)
+    assert before - 600 < archived_at <= time.time()
+    assert v[('dbbackup_wal_archive_failed_total', wal)] == 0
+    assert v[('dbbackup_wal_archived_total', wal)] == st['archiving']['archived_count'] >= 2
+    assert v[('dbbackup_base_backups', wal)] == 1
+    assert v[('dbbackup_wal_archive_segments', wal)] == st['wal_archive']['segments'] >= 2
+    window = st['recovery_window']
+    assert v[('dbbackup_pitr_recovery_window_start_timestamp_seconds', wal)] == pytest.approx(
+        parse_iso(window['earliest_time']).timestamp(), abs=1e-3)
+    assert v[('dbbackup_pitr_recovery_window_end_timestamp_seconds', wal)] == pytest.approx(archived_at, abs=1e-3)
+    assert before <= v[('dbbackup_wal_status_timestamp_seconds', wal)] <= time.time()
+    assert v[('dbbackup_last_attempt_success', logical)] == 1
+    # server unreachable: repository-only status, healthy 0, the server's values left out, other series kept
+    down = api.run_pitr(h.params(state='status', metrics_dir=textfile, login_port=free_port()))
+    assert down['healthy'] is False and down['server_reachable'] is False
+    v = read_prom(textfile)
+    assert v[('dbbackup_wal_archive_healthy', wal)] == 0 and v[('dbbackup_wal_server_reachable', wal)] == 0
+    assert v[('dbbackup_wal_chain_ok', wal)] == 1 and v[('dbbackup_wal_chain_gaps', wal)] == 0
+    assert v[('dbbackup_base_backups', wal)] == 1
+    for name in ('dbbackup_wal_archive_lag_segments', 'dbbackup_wal_archive_lag_bytes',
+                 'dbbackup_wal_last_archived_timestamp_seconds', 'dbbackup_wal_archive_failed_total',
+                 'dbbackup_pitr_recovery_window_end_timestamp_seconds'):
+        assert (name, wal) not in v, name
+    assert len([k for k in v if k[0] == 'dbbackup_wal_archive_healthy']) == 1
+    assert v[('dbbackup_last_attempt_success', logical)] == 1
+    assert v[('dbbackup_backups_total', logical | {('status', 'success')})] == 1
+    with pytest.raises(errors.BadInput, match='metrics_dir is used with state=status only'):
+        api.run_pitr(h.params(state='enabled', metrics_dir=textfile))
+
+
+def test_cli_pitr_status_exit_code(history, tmp_path):
+    h = history
+    env = dict(os.environ, DBBACKUP_LOGIN_PASSWORD=h.server.password)
+    argv = [h.launcher, 'pitr-status', '--config', h.config, '--login-host', h.server.host,
+            '--metrics-dir', str(tmp_path), '--login-port']
+    ok = subprocess.run(argv + [str(h.server.port)], env=env, cwd='/', stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    assert json.loads(ok.stdout)['healthy'] is True
+    assert read_prom(str(tmp_path))[('dbbackup_wal_archive_healthy', frozenset(
+        {'server': SERVER, 'db_type': 'postgresql'}.items()))] == 1
+    bad = subprocess.run(argv + [str(free_port())], env=env, cwd='/', stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert bad.returncode == 1, bad.stderr + bad.stdout
+    report = json.loads(bad.stdout)
+    assert report['healthy'] is False and report['server_reachable'] is False
+
+
 def test_recover_to_time_then_again_is_unchanged(history):
     h = history
     params = dict(target_time=h.targets[1]['time'])

@@ -39,3 +39,10 @@ def test_every_command_has_an_entry_point():
     from plugins.module_utils import api
     for name in COMMANDS.values():
         assert callable(getattr(api, name))
+
+
+def test_pitr_status_needs_no_database_and_stays_postgresql():
+    args = _parser().parse_args(['pitr-status', '--repository', '/srv/backups', '--metrics-dir', '/tmp/tf'])
+    assert (args.db_type, args.database, args.metrics_dir) == ('postgresql', None, '/tmp/tf')
+    assert COMMANDS['pitr-status'] == 'run_pitr_status'
+    assert _parser().parse_args(['pitr', '--database', 'app', '--repository', '/srv/b']).db_type == 'mysql'

@@ -60,10 +60,13 @@ def run_pitr(p, check_mode):
                        'target_lsn, target_name or target: immediate.')
     if state not in STATES:
         raise BadInput('state must be one of %s for db_type postgresql, got %r.' % (', '.join(STATES), state))
+    if p.get('metrics_dir') and state != 'status':
+        raise BadInput('metrics_dir is used with state=status only (got state=%s).' % state,
+                       'Backups and restores record their own metrics (metrics_dir of dbbackup_backup/_restore).')
     if state == 'enabled':
         return enable_archiving(p, check_mode)
     if state == 'status':
-        return archive_status(p)
+        return status_with_metrics(p, check_mode)
     if state == 'absent':
         return remove_restored(p, check_mode)
     return restore_to_target(p, check_mode)
@@ -262,6 +265,22 @@ def _server_facts(p):
         return facts
     finally:
         conn.close()
+
+
+def status_with_metrics(p, check_mode):
+    """archive_status, recorded into metrics_dir's dbbackup.prom when given (not in check mode)."""
+    from .. import metrics
+    directory = p.get('metrics_dir')
+    if directory:
+        metrics.check_dir(directory)   # a wrong directory fails before anything is measured
+    measured = time.time()
+    result = archive_status(p)
+    if directory and not check_mode:
+        try:
+            result['metrics_file'] = metrics.record_pitr_status(directory, result, measured=measured)
+        except (DbBackupError, OSError, IOError) as e:
+            result['metrics_error'] = 'The status was measured but its metrics could not be written: %s' % e
+    return result
 
 
 def archive_status(p):
