@@ -15,13 +15,17 @@ wrong old key changes nothing. Backups already wrapped with the new key are
 left alone (idempotent: an interrupted run is finished by running it again);
 unencrypted backups are listed and left alone.
 
-Without `database`, the server's WAL archive key (<server>/wal/wal-key.json,
-postgres/wal_archive.py) is rewrapped too (result `wal_key`); archive_command's
-config must then name the new key, or pushes fail with a wrong-key error.
+Without `database`, the server's archive keys are rewrapped too
+(archive_key.py): the PostgreSQL WAL archive's <server>/wal/wal-key.json
+(result `wal_key`) and the MySQL/MariaDB binlog archive's
+<server>/binlog/binlog-key.json (result `binlog_key`); archive_command's config
+and the binlog-push timer must then name the new key, or pushes fail with a
+wrong-key error.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from .archive_key import KINDS, rekey_plan, write_key_doc
 from .catalog import backups_path, list_backups, safe_name
 from .errors import BadInput
 from .keys import key_matches, key_source, rewrap, unwrap_data_key
@@ -29,6 +33,7 @@ from .manifest import write_manifest
 from .storage.factory import open_repository
 
 KIND = 'logical'
+ARCHIVE_KINDS = dict((kind, spec[3]) for kind, spec in KINDS.items())     # kind -> label for messages
 
 
 def _prepare(params):
@@ -91,14 +96,16 @@ def rekey(params, check_mode=False):
         entry['action'] = 'rekeyed'
         plan.append((path, manifest, field, entry))
     changed = [x for x in plan if x[2] is not None]
-    # the server's WAL archive key (postgres/wal_archive.py): server-wide, so only when no database is named
-    wal_key = None if p.get('database') else _wal_key_plan(repo, p['server_name'], old, new)
+    # the server's archive keys (archive_key.py): server-wide, so only when no database is named
+    archives = {} if p.get('database') else dict(
+        (kind, rekey_plan(repo, kind, p['server_name'], old, new)) for kind in ARCHIVE_KINDS)
     if not check_mode:
         for path, manifest, field, entry in changed:
             updated = dict(manifest, encryption=field)
             write_manifest(repo, path, updated)
-        if wal_key and wal_key[1] is not None:
-            _write_wal_key(repo, p['server_name'], dict(wal_key[0], encryption=wal_key[1]))
+        for kind, key_plan in archives.items():
+            if key_plan and key_plan[1] is not None:
+                write_key_doc(repo, kind, p['server_name'], dict(key_plan[0], encryption=key_plan[1]))
     backups = [x[3] for x in plan]
     counts = dict((a, sum(1 for b in backups if b['action'] == a))
                   for a in ('rekeyed', 'unchanged', 'unencrypted'))
@@ -108,29 +115,13 @@ def rekey(params, check_mode=False):
     if not plan:
         msg = 'No complete backups found under %s.' % repo.location(
             '%s/%s' % (p['server_name'], KIND) + ('/' + p['database'] if p.get('database') else ''))
-    if wal_key:
-        msg += ' The WAL archive key %s.' % ({'rekeyed': verb, 'unchanged': 'already used it'}[wal_key[2]])
-    return {'changed': bool(changed) or bool(wal_key and wal_key[1] is not None), 'msg': msg, 'backups': backups,
-            'wal_key': wal_key[2] if wal_key else None,
+    for kind in ARCHIVE_KINDS:
+        if archives.get(kind):
+            msg += ' The %s key %s.' % (ARCHIVE_KINDS[kind], {'rekeyed': verb, 'unchanged': 'already used it'}[
+                archives[kind][2]])
+    archive_changed = any(x and x[1] is not None for x in archives.values())
+    return {'changed': bool(changed) or archive_changed, 'msg': msg, 'backups': backups,
+            'wal_key': archives['wal'][2] if archives.get('wal') else None,
+            'binlog_key': archives['binlog'][2] if archives.get('binlog') else None,
             'rekeyed': counts['rekeyed'], 'unchanged': counts['unchanged'],
             'unencrypted': counts['unencrypted']}
-
-
-def _wal_key_plan(repo, server_name, old, new):
-    """(key document, new encryption field or None, action) for <server>/wal/wal-key.json, or None."""
-    from .postgres.wal_archive import key_path, read_key_doc, unwrap_wal_key
-    doc = read_key_doc(repo, server_name)
-    if doc is None:
-        return None
-    where = repo.location(key_path(server_name))
-    if key_matches(new, doc):
-        unwrap_wal_key(new, doc, where)     # proves the document intact too
-        return doc, None, 'unchanged'
-    unwrap_wal_key(old, doc, where)         # a clear WrongKey before anything is written
-    return doc, rewrap(old, new, doc), 'rekeyed'
-
-
-def _write_wal_key(repo, server_name, doc):
-    import json
-    from .postgres.wal_archive import key_path
-    repo.write_bytes(key_path(server_name), (json.dumps(doc, indent=1, sort_keys=True) + '\n').encode('utf-8'))

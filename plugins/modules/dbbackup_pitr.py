@@ -43,6 +43,11 @@ description:
     binary-log position up to O(stop_datetime) (events at or after it are not applied) or up to
     O(stop_binlog_file)/O(stop_position) are replayed; with neither, everything archived is replayed. Only
     O(state=restored).
+  - MySQL/MariaDB - binary-log files archived by C(dbbackup binlog-push) with a key are stored encrypted; the key
+    options of this module (O(encryption_key_file), O(encryption_key_env) or O(encryption_passphrase), the same
+    key as for the backup) then also open the binlog archive's key (C(<server_name>/binlog/binlog-key.json)). A chain
+    holding an encrypted file and no key, or a key that does not fit, fails before anything is restored. Archives
+    mixing plain and encrypted files replay; a chain of plain files needs no key.
   - The MySQL replay is done by the client programs C(mariadb-binlog) (or C(mysqlbinlog)) piped into C(mariadb)
     (or C(mysql)), which must be installed on the host that runs the module. The backup is restored and the events
     replayed into a temporary database, which replaces O(target_database) only when complete; a failure leaves the
@@ -606,6 +611,11 @@ replayed_bytes:
   returned: state=restored and db_type=mysql
   type: int
   sample: 104857600
+binlog_encrypted:
+  description: MySQL/MariaDB - whether a replayed binary-log file was stored encrypted (so the key was needed).
+  returned: state=restored and db_type=mysql
+  type: bool
+  sample: true
 size_bytes:
   description: MySQL/MariaDB - bytes stored in the repository for the backup.
   returned: state=restored and db_type=mysql

@@ -22,6 +22,9 @@ description:
   - The module is idempotent. Backups whose data key is already wrapped with the new key are left as they
     are, so an interrupted rotation is completed by running the task again. Unencrypted backups are listed
     and left alone.
+  - Without O(database), the server's archive keys are rewrapped too - the PostgreSQL WAL archive's
+    C(wal-key.json) (RV(wal_key)) and the MySQL/MariaDB binary-log archive's C(binlog-key.json) (RV(binlog_key)) -
+    archived files are not changed.
   - After the rotation, restores need the new key; the old key no longer opens the rewrapped backups
     (but keep it until copies of the old manifests, in other repositories or snapshots, are gone).
 author:
@@ -146,6 +149,15 @@ wal_key:
     - What was done to the key of the server's encrypted PostgreSQL WAL archive (C(<server_name>/wal/wal-key.json))
       when O(database) is not set; null when there is none (or O(database) is set).
     - After V(rekeyed), the configuration of C(archive_command) must name the new key.
+  returned: success
+  type: str
+  sample: rekeyed
+binlog_key:
+  description:
+    - What was done to the key of the server's encrypted MySQL/MariaDB binary-log archive
+      (C(<server_name>/binlog/binlog-key.json), written by C(dbbackup binlog-push) with a key) when O(database) is
+      not set; null when there is none (or O(database) is set).
+    - After V(rekeyed), the C(binlog-push) timer must be given the new key.
   returned: success
   type: str
   sample: rekeyed

@@ -2,10 +2,12 @@
 
 Archive layout (next to the server's logical backups):
 
-    <repository>/<server_name>/binlog/<file>.zst     the binlog file, compressed
-    <repository>/<server_name>/binlog/<file>.json    what it holds: size (= end position),
-                                                     SHA-256 of its bytes, first/last event time,
-                                                     stored size and SHA-256; written last
+    <repository>/<server_name>/binlog/<file>.zst[.enc]  the binlog file, compressed (and encrypted)
+    <repository>/<server_name>/binlog/<file>.json       what it holds: size (= end position),
+                                                        SHA-256 of its bytes, first/last event time,
+                                                        stored size and SHA-256; written last
+    <repository>/<server_name>/binlog/binlog-key.json   only when encrypted: the binlog data key,
+                                                        wrapped by the KEK (archive_key.py)
 
 Pushing reads CLOSED binlog files (every file SHOW BINARY LOGS lists except the
 one the server writes to) from the server's binlog directory (the directory of
@@ -19,6 +21,16 @@ Idempotent: a file already archived with the same content is skipped (same
 size and modification time as recorded, else re-hashed and compared); one
 with different content is an error and is never overwritten (for example
 after RESET MASTER restarted the numbering: archive to another server_name).
+The comparison uses the raw content's SHA-256 in the record, so a file archived
+plain is "the same" for a push with a key, and the other way round.
+
+Encryption (a key option given, as for backups): each file is stored as the
+AES-256-GCM stream of stream/encrypt.py (suffix .enc) with ONE data key per
+server, wrapped by the KEK in binlog-key.json (archive_key.py, the code of the
+WAL archive's key; rekey.py rewraps it). The record's stored SHA-256 is of the
+encrypted bytes, so verifying the archive needs no key. An archive may mix
+plain and encrypted files (encryption switched on later); replay decrypts the
+encrypted ones and needs the key only when the chain holds one.
 
 Replay (PITR) pipes `mariadb-binlog` (or `mysqlbinlog`) into the `mariadb`
 (or `mysql`) client: decoding every event type of every server version,
@@ -40,9 +52,12 @@ import struct
 import subprocess
 import tempfile
 
+from .. import archive_key
 from ..catalog import isoformat, parse_iso, safe_name, utcnow
 from ..errors import BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
+from ..keys import key_source
 from ..stream.compress import SUFFIX, check_options
+from ..stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX
 from ..stream.pipeline import BUFFER_SIZE, StoredFileWriter, open_stored_reader, verify_stored_file
 from .connection import ServerInfo, binlog_status, connect, error_text
 
@@ -123,6 +138,11 @@ def read_meta(repo, base, name):
         raise IntegrityError('The archive record %s/%s.json is not valid JSON.' % (repo.location(base), name))
     if meta.get('format') != META_FORMAT:
         raise IntegrityError('%s/%s.json is not a dbbackup binlog record.' % (repo.location(base), name))
+    encrypted = bool(meta.get('encrypted'))     # records from before encryption have no such key: plain
+    if encrypted != str(meta.get('path')).endswith(ENCRYPTION_SUFFIX):
+        where = '%s/%s.json' % (repo.location(base), name)
+        raise IntegrityError('%s says encrypted=%s for %s.' % (where, encrypted, meta.get('path')),
+                             'The record was edited; restore it from a copy.')
     return meta
 
 
@@ -131,7 +151,7 @@ def list_archive(repo, server_name):
     base = archive_path(server_name)
     metas = []
     for entry in repo.list_dir(base):
-        if entry.endswith('.json') and not entry.startswith('.'):
+        if entry.endswith('.json') and not entry.startswith('.') and entry != archive_key.key_name('binlog'):
             metas.append(read_meta(repo, base, entry[:-len('.json')]))
     metas.sort(key=lambda m: _number(m['file']))
     return metas
@@ -177,19 +197,52 @@ def push(params, rotate=False, binlog_dir=None, compression='zstd', level=None, 
     finally:
         conn.close()
     closed = [(n, s) for n, s in logs if n != current]
+    data_key = _push_key(repo, params['server_name'], key_source(params), check_mode)
     archived, present = [], []
     for name, size in closed:
-        state = _archive_one(repo, base, directory, name, size, compression, level, info, check_mode)
+        state = _archive_one(repo, base, directory, name, size, (compression, level, data_key), info, check_mode)
         (archived if state == 'archived' else present).append(name)
     return {'changed': bool(archived), 'archived': archived, 'already_archived': len(present),
-            'current': current, 'location': repo.location(base),
+            'current': current, 'location': repo.location(base), 'encrypted': data_key is not None,
             'msg': ('%d binlog file(s) %sarchived.' % (len(archived), 'would be ' if check_mode else ''))
             if archived else 'Every closed binlog file is archived already.'}
 
 
-def _archive_one(repo, base, directory, name, size, compression, level, info, check_mode):
+def _push_key(repo, server_name, source, check_mode):
+    """The binlog data key for a push with a key (created on the first one), else None.
+
+    Checked before anything is written: a wrong key fails the push at once.
+    """
+    if source is None:
+        return None
+    if check_mode:
+        doc = archive_key.read_key_doc(repo, 'binlog', server_name)
+        return None if doc is None else archive_key.unwrap_key(
+            'binlog', source, doc, repo.location(archive_key.key_path('binlog', server_name)))
+    return archive_key.data_key(repo, 'binlog', server_name, source, create=True)
+
+
+def chain_key(repo, server_name, chain, source):
+    """The binlog data key when a file of chain is stored encrypted, else None (no key needed).
+
+    Raises BadInput without a key and WrongKey with a key that does not open
+    binlog-key.json: call it before anything is restored.
+    """
+    encrypted = [m['file'] for m in chain if m.get('encrypted')]
+    if not encrypted:
+        return None
+    if source is None:
+        raise BadInput('The archived binlog file(s) %s are encrypted and no key was given.'
+                       % ', '.join(encrypted[:3] + (['...'] if len(encrypted) > 3 else [])),
+                       'Give the key binlog-push used (or the one of the last rekey) with encryption_key_file, '
+                       'encryption_key_env or encryption_passphrase; nothing was restored.')
+    return archive_key.data_key(repo, 'binlog', server_name, source)
+
+
+def _archive_one(repo, base, directory, name, size, how, info, check_mode):
+    compression, level, data_key = how
     local = os.path.join(directory, name)
-    data_path = '%s/%s%s' % (base, name, SUFFIX[compression])
+    data_path = '%s/%s%s%s' % (base, name, SUFFIX[compression], ENCRYPTION_SUFFIX if data_key is not None else '')
     try:
         st = os.stat(local)
     except OSError as e:
@@ -213,8 +266,8 @@ def _archive_one(repo, base, directory, name, size, compression, level, info, ch
         return 'archived'
     if existing:
         # data written by an interrupted push, record missing: adopt it only when identical
-        return _adopt(repo, base, existing[0], local, name, size, st, info)
-    return _store(repo, base, data_path, local, name, size, st, compression, level, info)
+        return _adopt(repo, base, existing[0], local, (name, size, st), info, data_key)
+    return _store(repo, base, data_path, local, (name, size, st), (compression, level, data_key), info)
 
 
 def _sha256_file(path):
@@ -230,15 +283,18 @@ def _sha256_file(path):
 
 def _meta(name, size, raw_sha, scanner, entry, relpath, compression, level, st, info):
     return {'format': META_FORMAT, 'format_version': META_VERSION, 'file': name, 'size': size,
-            'sha256': raw_sha, 'path': relpath, 'stored_bytes': entry['stored_bytes'],
+            'sha256': raw_sha, 'path': relpath, 'encrypted': relpath.endswith(ENCRYPTION_SUFFIX),
+            'stored_bytes': entry['stored_bytes'],
             'stored_sha256': entry['sha256'], 'compression': {'algorithm': compression, 'level': level},
             'events': scanner.events, 'first_event_time': _ts(scanner.first),
             'last_event_time': _ts(scanner.last), 'archived_at': isoformat(utcnow()),
             'local_mtime': int(st.st_mtime), 'server_version': info.version, 'flavor': info.flavor}
 
 
-def _store(repo, base, data_path, local, name, size, st, compression, level, info):
-    writer = StoredFileWriter(repo, data_path, compression, level)
+def _store(repo, base, data_path, local, local_file, how, info):
+    name, size, st = local_file
+    compression, level, data_key = how
+    writer = StoredFileWriter(repo, data_path, compression, level, data_key=data_key)
     h = hashlib.sha256()
     scanner = EventScanner(name)
     done = 0
@@ -265,12 +321,21 @@ def _store(repo, base, data_path, local, name, size, st, compression, level, inf
     return 'archived'
 
 
-def _adopt(repo, base, stored_name, local, name, size, st, info):
+def _adopt(repo, base, stored_name, local, local_file, info, data_key):
+    name, size, st = local_file
     suffix = stored_name[len(name):]
+    encrypted = suffix.endswith(ENCRYPTION_SUFFIX)
+    if encrypted:
+        suffix = suffix[:-len(ENCRYPTION_SUFFIX)]
     compression = [a for a, s in SUFFIX.items() if s == suffix]
     if not compression:
         raise IntegrityError('%s/%s is not a file this engine wrote.' % (repo.location(base), stored_name))
-    reader = open_stored_reader(repo, '%s/%s' % (base, stored_name), compression[0])
+    if encrypted and data_key is None:
+        raise BadInput('%s/%s (left by an interrupted encrypted push) can only be checked with the archive\'s key.'
+                       % (repo.location(base), stored_name),
+                       'Push with the key (encryption_key_file, encryption_key_env or a passphrase).')
+    reader = open_stored_reader(repo, '%s/%s' % (base, stored_name), compression[0],
+                                data_key=data_key if encrypted else None)
     h, scanner = hashlib.sha256(), EventScanner(name)
     try:
         while True:
@@ -375,7 +440,10 @@ def _option_file(directory, params):
 
 def replay(params, repo, chain, start_position, source_db, target_db, stop_time=None, stop_position=None,
            data_key=None):
-    """Replay archived binlog events for source_db into target_db; returns bytes of binlog read."""
+    """Replay archived binlog events for source_db into target_db; returns bytes of binlog read.
+
+    data_key: the binlog data key (chain_key) when a file of chain is encrypted.
+    """
     binlog_tool = find_tool('mariadb-binlog', 'mysqlbinlog')
     client = find_tool('mariadb', 'mysql')
     base = archive_path(params['server_name'])
@@ -385,8 +453,11 @@ def replay(params, repo, chain, start_position, source_db, target_db, stop_time=
         files = []
         for meta in chain:
             path = os.path.join(work, meta['file'])
+            if meta.get('encrypted') and data_key is None:
+                raise BadInput('The archived binlog %s is encrypted and no key was given.' % meta['file'])
             reader = open_stored_reader(repo, '%s/%s' % (base, meta['path']), meta['compression']['algorithm'],
-                                        meta['stored_sha256'], meta['stored_bytes'], data_key=data_key)
+                                        meta['stored_sha256'], meta['stored_bytes'],
+                                        data_key=data_key if meta.get('encrypted') else None)
             h = hashlib.sha256()
             try:
                 with open(path, 'wb') as out:

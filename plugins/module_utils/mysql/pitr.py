@@ -4,7 +4,10 @@
    database whose snapshot was taken before stop_datetime.
 2. The binlog chain: archived files from the backup's binlog file on, with no
    gap, up to the file holding the stop point; the archive must reach it.
-3. Every file (backup and binlogs) is verified against its SHA-256 first.
+3. Every file (backup and binlogs) is verified against its SHA-256 first. The
+   keys are checked before that: the backup's data key when it is encrypted, and
+   the binlog archive's key (binlog-key.json) when a file of the chain is
+   encrypted (binlog.chain_key); both come from the same key options.
 4. The backup is restored into a temporary database (restore.py), the events
    of the backed-up database from the backup's position up to stop_datetime
    (events at or after it are not applied) or stop_binlog_file:stop_position
@@ -26,8 +29,9 @@ import time
 
 from ..catalog import backups_path, find_backup, isoformat, list_backups, parse_iso
 from ..errors import BadInput, NotFound
+from ..keys import key_source
 from ..storage.factory import open_repository
-from .binlog import list_archive, plan_chain, replay, verify_chain
+from .binlog import chain_key, list_archive, plan_chain, replay, verify_chain
 from .connection import connect
 from .restore import MysqlLogicalRestore, marker_value
 
@@ -119,6 +123,7 @@ def run_pitr(p, check_mode, data_key_for):
         stop_label = 'end=%s:%d' % (chain[-1]['file'], chain[-1]['size'])
     path = base + '/' + manifest['backup_id']
     data_key = data_key_for(manifest)
+    binlog_key = chain_key(repo, p['server_name'], chain, key_source(p))   # before anything is restored
     restore = MysqlLogicalRestore(p, repo, path, manifest, target, p['if_exists'], p['jobs'], data_key=data_key,
                                   marker=marker_value(manifest, 'pitr:' + stop_label), log_bin=False)
     result = {
@@ -129,7 +134,7 @@ def run_pitr(p, check_mode, data_key_for):
         'binlog_start': '%s:%d' % (start_file, start_pos), 'binlog_files': [m['file'] for m in chain],
         'stop_datetime': isoformat(stop_time) if stop_time else None,
         'stop_position': ('%s:%d' % (stop_file, stop_pos)) if stop_file else None,
-        'replayed_bytes': 0, 'duration_seconds': 0,
+        'replayed_bytes': 0, 'duration_seconds': 0, 'binlog_encrypted': binlog_key is not None,
     }
     t0 = time.time()
     admin = connect(p)
@@ -148,7 +153,7 @@ def run_pitr(p, check_mode, data_key_for):
 
         def replay_into(temp):
             replayed['bytes'] = replay(p, repo, chain, start_pos, manifest['database'], temp,
-                                       stop_time=stop_time, stop_position=stop_pos)
+                                       stop_time=stop_time, stop_position=stop_pos, data_key=binlog_key)
 
         version = restore.run(admin, action, between=replay_into)
     finally:

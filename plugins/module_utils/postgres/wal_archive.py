@@ -26,8 +26,8 @@ Layout (docs/wal.md):
   content size and a checksum), fsyncs and renames: dest_path never holds a
   partial file.
 - Encryption: one random WAL data key per server, wrapped by the KEK like a
-  backup's data key (keys.py; identity kind 'wal' and the server name) in
-  wal-key.json, created once by the first encrypted push, never overwritten
+  backup's data key (archive_key.py, shared with the binlog archive;
+  identity kind 'wal' and the server name) in wal-key.json, created once by the first encrypted push, never overwritten
   (conditional write; two racing first pushes both end up using the stored
   key). A passphrase costs a KDF run per push; use a key file for archive_command.
 """
@@ -36,23 +36,20 @@ __metaclass__ = type
 
 import gzip
 import hashlib
-import json
 import os
 import shlex
 import uuid
 import zlib
 
-from ..catalog import isoformat, utcnow, wal_path
+from ..catalog import wal_path
 from ..deps import require
-from ..errors import BadInput, DbBackupError, IntegrityError, NotFound, WrongKey
-from ..keys import encryption_field, key_source, new_data_key, unwrap_data_key
+from .. import archive_key
+from ..errors import BadInput, DbBackupError, IntegrityError, NotFound
+from ..keys import key_source
 from ..stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options
 from ..stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX, DecryptingReader, EncryptingWriter
 from .wal_names import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, check_wal_name, timeline_dir, wal_kind
 
-KEY_NAME = 'wal-key.json'
-KEY_FORMAT = 'dbbackup-wal-key'
-KEY_FORMAT_VERSION = 1
 READ_SIZE = 1 << 20           # source reads
 DECODE_INPUT = 64 << 10       # stored bytes fed to the decompressor at a time
 FILE_MODE = 0o600
@@ -93,73 +90,25 @@ def parse_stored_name(entry):
     return None
 
 
-# --- the WAL data key -----------------------------------------------------------------
-
-def _key_identity(server_name):
-    """The manifest-like document the wrapped WAL key is bound to (keys.backup_identity)."""
-    return {'format': KEY_FORMAT, 'format_version': KEY_FORMAT_VERSION, 'kind': 'wal', 'db_type': 'postgresql',
-            'server_name': server_name, 'database': None, 'backup_id': 'wal-key'}
-
+# --- the WAL data key (archive_key.py, shared with the binlog archive) ------------------
 
 def key_path(server_name):
-    return '%s/%s' % (wal_path(server_name), KEY_NAME)
+    return archive_key.key_path('wal', server_name)
 
 
 def read_key_doc(repo, server_name):
     """The parsed wal-key.json, or None when the archive has none."""
-    try:
-        data = repo.read_bytes(key_path(server_name))
-    except NotFound:
-        return None
-    where = repo.location(key_path(server_name))
-    try:
-        doc = json.loads(data.decode('utf-8'))
-    except (ValueError, UnicodeDecodeError):
-        raise IntegrityError('%s is not valid JSON.' % where,
-                             'It was damaged; restore it from a copy (without it encrypted WAL cannot be read).')
-    if not isinstance(doc, dict) or doc.get('format') != KEY_FORMAT or not isinstance(doc.get('encryption'), dict):
-        raise IntegrityError('%s is not a dbbackup WAL key file.' % where,
-                             'Restore it from a copy; never replace it (archived WAL is encrypted with its key).')
-    if doc.get('server_name') != server_name or doc.get('kind') != 'wal':
-        raise IntegrityError('%s belongs to server %r, not %r.' % (where, doc.get('server_name'), server_name),
-                             'It was copied from another archive; restore the right file.')
-    return doc
+    return archive_key.read_key_doc(repo, 'wal', server_name)
 
 
 def unwrap_wal_key(source, doc, where):
     """The WAL data key from a key document; WrongKey with a WAL message when the KEK does not fit."""
-    try:
-        return unwrap_data_key(source, doc)
-    except WrongKey as e:
-        raise WrongKey('The key from %s is not the key the WAL archive %s is encrypted with (key id %s).'
-                       % (source.what, where, (doc.get('encryption') or {}).get('kek_id')),
-                       'Give the key (or passphrase) of this archive, or of its last rekey; nothing was written.'
-                       if 'passphrase' not in e.message else e.hint)
+    return archive_key.unwrap_key('wal', source, doc, where)
 
 
 def wal_data_key(repo, server_name, source, create=False):
-    """The server's WAL data key (bytes); created and stored when create and none exists.
-
-    Raises WrongKey when source is not the archive's KEK, NotFound when the
-    archive has no key and create is False.
-    """
-    where = repo.location(key_path(server_name))
-    doc = read_key_doc(repo, server_name)
-    if doc is None:
-        if not create:
-            raise NotFound('The WAL archive has no key file %s, so no encrypted WAL can be read.' % where,
-                           'Restore wal-key.json from a copy of the repository.')
-        data_key = new_data_key()
-        new = _key_identity(server_name)
-        new['created_at'] = isoformat(utcnow())
-        new['encryption'] = encryption_field(source, data_key, new)
-        repo.write_bytes(key_path(server_name), (json.dumps(new, indent=1, sort_keys=True) + '\n').encode(),
-                         if_absent=True)
-        # whoever won a race of first pushes: use what is stored
-        doc = read_key_doc(repo, server_name)
-        if doc is None:
-            raise DbBackupError('The WAL key file %s vanished right after it was written.' % where)
-    return unwrap_wal_key(source, doc, where)
+    """The server's WAL data key (bytes); created and stored when create and none exists."""
+    return archive_key.data_key(repo, 'wal', server_name, source, create=create)
 
 
 # --- encode / decode ------------------------------------------------------------------
