@@ -152,6 +152,10 @@ def _wal_parsers(sub, common):
                        help='for new archive files (fetch reads any)')
         w.add_argument('--compression-level', type=int)
         w.add_argument('--check', action='store_true', help='report what would happen, change nothing')
+        if name == 'wal-fetch':
+            w.add_argument('--allow-unencrypted', action='store_true', default=False,
+                           help='accept WAL stored unencrypted although the archive is encrypted (a key is given '
+                                'or wal-key.json exists): only for WAL archived before encryption was switched on')
 
 
 def _catalog_parsers(sub, common):
@@ -205,6 +209,9 @@ def _mysql_parsers(sub, common):
     pt.add_argument('--stop-datetime', help='UTC, e.g. "2025-01-31 12:00:00"; events at or after it are not applied')
     pt.add_argument('--stop-binlog-file')
     pt.add_argument('--stop-position', type=int)
+    pt.add_argument('--allow-unencrypted', action='store_true', default=False,
+                    help='replay binlog files stored unencrypted although the archive is encrypted '
+                         '(only those archived before encryption was switched on)')
     pt.add_argument('--check', action='store_true', help='report what would happen, change nothing')
 
 

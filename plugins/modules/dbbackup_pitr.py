@@ -226,6 +226,15 @@ options:
         Default - when running as root, the owner of an existing empty O(data_directory) or else C(postgres); otherwise
         the user running the module.
     type: str
+  allow_unencrypted:
+    description:
+      - O(state=restored). Accept archived logs (PostgreSQL WAL, MySQL binlogs) stored unencrypted although the archive
+        is encrypted (a key is given, or the archive has a key file). By default such files are refused, because anyone
+        able to write to the repository could have placed them there and recovery would apply them.
+      - Set it only for a recovery that needs logs archived before encryption was switched on. For PostgreSQL it adds
+        C(--allow-unencrypted) to the C(restore_command) of the recovered server.
+    type: bool
+    default: false
   wait_timeout:
     description:
       - PostgreSQL only, O(state=restored). Seconds to wait for the outcome of the recovery. When it passes with the
@@ -691,6 +700,7 @@ def main():
         pg_bin_dir=dict(type='path'),
         owner=dict(type='str'),
         wait_timeout=dict(type='int', default=300),
+        allow_unencrypted=dict(type='bool', default=False),
         server_settings=dict(type='dict'),
         tablespace_mapping=dict(type='dict'),
         metrics_dir=dict(type='path'),

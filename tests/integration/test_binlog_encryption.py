@@ -156,8 +156,12 @@ def _rows(server, db):
 
 def test_pitr_over_a_mixed_chain(case):
     server, db = case.server, case.db
+    # plain files in an encrypted archive are refused unless allowed (anyone able to write could have put them)
+    with pytest.raises(errors.IntegrityError, match='stored unencrypted in an encrypted archive'):
+        api.run_pitr(case.params(db, target_database=db + '_t', stop_datetime=case.stop, encryption_key_file=case.key))
+    assert _absent(server, db + '_t')
     res = api.run_pitr(case.params(db, target_database=db + '_t', stop_datetime=case.stop,
-                                   encryption_key_file=case.key))
+                                   encryption_key_file=case.key, allow_unencrypted=True))
     assert res['changed'] is True and res['binlog_encrypted'] is True
     assert set(case.plain_push['archived']) & set(res['binlog_files'])      # plain and encrypted files
     assert set(case.enc_push['archived']) & set(res['binlog_files'])
@@ -167,12 +171,14 @@ def test_pitr_over_a_mixed_chain(case):
         os.environ['BINLOGENC_KEY'] = f.read().strip()       # the key from an environment variable
     try:
         by_pos = api.run_pitr(case.params(db, target_database=db + '_p', stop_binlog_file=case.between[0],
-                                          stop_position=case.between[1], encryption_key_env='BINLOGENC_KEY'))
+                                          stop_position=case.between[1], encryption_key_env='BINLOGENC_KEY',
+                                          allow_unencrypted=True))
     finally:
         del os.environ['BINLOGENC_KEY']
     assert by_pos['changed'] is True
     assert _rows(server, db + '_p') == ROWS_AT_STOP
-    end = api.run_pitr(case.params(db, target_database=db + '_t', if_exists='replace', encryption_key_file=case.key))
+    end = api.run_pitr(case.params(db, target_database=db + '_t', if_exists='replace', encryption_key_file=case.key,
+                                   allow_unencrypted=True))
     assert _rows(server, db + '_t') == ROWS_AT_END and end['changed'] is True
     assert leftover_databases(server) == []
 
@@ -194,7 +200,10 @@ def test_missing_or_wrong_key_restores_nothing(case):
     last_plain = case.plain_push['archived'][-1]
     with open(os.path.join(case.base, last_plain + '.json')) as f:
         end = json.load(f)['size']
-    res = api.run_pitr(case.params(case.db, target_database=target, stop_binlog_file=last_plain, stop_position=end))
+    with pytest.raises(errors.IntegrityError, match='stored unencrypted'):
+        api.run_pitr(case.params(case.db, target_database=target, stop_binlog_file=last_plain, stop_position=end))
+    res = api.run_pitr(case.params(case.db, target_database=target, stop_binlog_file=last_plain, stop_position=end,
+                                   allow_unencrypted=True))
     assert res['binlog_encrypted'] is False and res['binlog_files'][-1] == last_plain
     assert _rows(case.server, target) == ROWS_AT_STOP[:3]
 
@@ -214,7 +223,7 @@ def test_rekey_then_pitr_with_the_new_key(case, tmp_path):
         api.run_pitr(case.params(case.db, repository=repo, target_database=case.db + '_r', stop_datetime=case.stop,
                                  encryption_key_file=case.key))
     api.run_pitr(case.params(case.db, repository=repo, target_database=case.db + '_r', stop_datetime=case.stop,
-                             encryption_key_file=case.new))
+                             allow_unencrypted=True, encryption_key_file=case.new))
     assert _rows(case.server, case.db + '_r') == ROWS_AT_STOP
 
 

@@ -321,6 +321,31 @@ def test_wrong_key_fails_clearly_and_writes_nothing(plain_repo, workdir):
     assert not os.path.exists(dest)
 
 
+def test_plain_wal_in_an_encrypted_archive_is_refused_unless_allowed(plain_repo, cli):
+    """A plain copy placed into an encrypted archive (downgrade) is never restored silently."""
+    key = _key_file(os.path.join(plain_repo, 'd.key'), owner_postgres=False)
+    src = _segment_file(os.path.join(plain_repo, 'src-d'), fill=b'planted')
+    base = {'repository': plain_repo, 'server_name': SERVER}
+    api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000001', encryption_key_file=key))
+    api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000002'))     # plain, as an intruder would
+    dest = os.path.join(plain_repo, 'out-d')
+    for params in (dict(base, encryption_key_file=key), dict(base)):     # key configured, or wal-key.json exists
+        with pytest.raises(errors.IntegrityError, match='stored unencrypted .* in an encrypted archive'):
+            api.run_wal_fetch(dict(params, wal_name='000000010000000000000002', dest_path=dest))
+        assert not os.path.exists(dest)
+    proc = _run(cli, ['wal-fetch', '--repository', plain_repo, '--server-name', SERVER,
+                      '000000010000000000000002', dest])
+    assert proc.returncode == 1 and 'allow-unencrypted' in proc.stderr and not os.path.exists(dest)
+    allowed = api.run_wal_fetch(dict(base, encryption_key_file=key, allow_unencrypted=True,
+                                     wal_name='000000010000000000000002', dest_path=dest))
+    assert allowed['encrypted'] is False and open(dest, 'rb').read() == open(src, 'rb').read()
+    # a plain archive (no key anywhere) is not affected
+    other = dict(base, server_name='plainsrv')
+    api.run_wal_push(dict(other, src_path=src, wal_name='000000010000000000000003'))
+    api.run_wal_fetch(dict(other, wal_name='000000010000000000000003', dest_path=dest + '3'))
+    assert os.path.exists(dest + '3')
+
+
 def test_concurrent_first_pushes_share_one_key(plain_repo):
     key = _key_file(os.path.join(plain_repo, 'k.key'), owner_postgres=False)
     p = {'repository': plain_repo, 'server_name': SERVER, 'encryption_key_file': key}

@@ -46,3 +46,14 @@ def test_pitr_status_needs_no_database_and_stays_postgresql():
     assert (args.db_type, args.database, args.metrics_dir) == ('postgresql', None, '/tmp/tf')
     assert COMMANDS['pitr-status'] == 'run_pitr_status'
     assert _parser().parse_args(['pitr', '--database', 'app', '--repository', '/srv/b']).db_type == 'mysql'
+
+
+def test_allow_unencrypted_reaches_wal_fetch_and_restore_command():
+    from plugins.module_utils.postgres.wal_archive import restore_command
+    args = _parser().parse_args(['wal-fetch', '--repository', '/r', '--allow-unencrypted', 'X', '/p'])
+    assert args.allow_unencrypted is True
+    assert _parser().parse_args(['wal-fetch', '--repository', '/r', 'X', '/p']).allow_unencrypted is False
+    assert restore_command('/usr/local/bin/dbbackup', '/etc/d.conf') == \
+        '/usr/local/bin/dbbackup wal-fetch --config /etc/d.conf %f %p'
+    assert restore_command('/usr/local/bin/dbbackup', '/etc/d.conf', allow_unencrypted=True) == \
+        '/usr/local/bin/dbbackup wal-fetch --config /etc/d.conf --allow-unencrypted %f %p'

@@ -222,21 +222,30 @@ def _push_key(repo, server_name, source, check_mode):
     return archive_key.data_key(repo, 'binlog', server_name, source, create=True)
 
 
-def chain_key(repo, server_name, chain, source):
+def chain_key(repo, server_name, chain, source, allow_unencrypted=False):
     """The binlog data key when a file of chain is stored encrypted, else None (no key needed).
 
     Raises BadInput without a key and WrongKey with a key that does not open
-    binlog-key.json: call it before anything is restored.
+    binlog-key.json: call it before anything is restored. A plain file in an
+    encrypted archive (binlog-key.json exists) is refused
+    unless allow_unencrypted: anyone able to write to the repository could
+    have put it there, and replay would apply it.
     """
     encrypted = [m['file'] for m in chain if m.get('encrypted')]
-    if not encrypted:
-        return None
-    if source is None:
+    if encrypted and source is None:
         raise BadInput('The archived binlog file(s) %s are encrypted and no key was given.'
                        % ', '.join(encrypted[:3] + (['...'] if len(encrypted) > 3 else [])),
                        'Give the key binlog-push used (or the one of the last rekey) with encryption_key_file, '
                        'encryption_key_env or encryption_passphrase; nothing was restored.')
-    return archive_key.data_key(repo, 'binlog', server_name, source)
+    data_key = archive_key.data_key(repo, 'binlog', server_name, source) if encrypted else None
+    plain = [m['file'] for m in chain if not m.get('encrypted')]
+    if plain and not allow_unencrypted and archive_key.read_key_doc(repo, 'binlog', server_name) is not None:
+        raise IntegrityError('The archived binlog file(s) %s are stored unencrypted in an encrypted archive; they were '
+                             'refused, because anyone able to write to the repository could have placed them there.'
+                             % ', '.join(plain[:3] + (['...'] if len(plain) > 3 else [])),
+                             'If they were archived before encryption was switched on, allow them for this recovery '
+                             'with allow_unencrypted (CLI --allow-unencrypted); nothing was restored.')
+    return data_key
 
 
 def _archive_one(repo, base, directory, name, size, how, info, check_mode):

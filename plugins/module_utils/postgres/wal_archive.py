@@ -415,6 +415,14 @@ def wal_fetch(p, wal_name, dest_path, check_mode=False):
     if found is None:
         raise NotFound('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server))))
     relpath, comp, enc, reader = found
+    if not enc and not p.get('allow_unencrypted') and (source is not None or read_key_doc(repo, server) is not None):
+        reader.close()
+        raise IntegrityError('WAL file %s is stored unencrypted (%s) in an encrypted archive; it was refused, because '
+                             'anyone able to write to the repository could have placed it there.'
+                             % (wal_name, repo.location(relpath)),
+                             'If the archive was encrypted only later and this recovery needs WAL from before, allow it '
+                             'for this recovery: allow_unencrypted = true in the config file (CLI --allow-unencrypted, '
+                             'dbbackup_pitr allow_unencrypted).')
     result = {'changed': True, 'wal_name': wal_name, 'location': repo.location(relpath), 'compression': comp,
               'encrypted': enc, 'dest_path': dest_path}
     if check_mode:
@@ -479,9 +487,10 @@ def archive_command(cli_path, config_path):
     return '%s wal-push --config %s %%p %%f' % (_command_arg(cli_path), _command_arg(config_path))
 
 
-def restore_command(cli_path, config_path):
-    """restore_command for postgresql.conf: `<cli> wal-fetch --config <file> %f %p`."""
-    return '%s wal-fetch --config %s %%f %%p' % (_command_arg(cli_path), _command_arg(config_path))
+def restore_command(cli_path, config_path, allow_unencrypted=False):
+    """restore_command for postgresql.conf: `<cli> wal-fetch --config <file> [--allow-unencrypted] %f %p`."""
+    return '%s wal-fetch --config %s %s%%f %%p' % (_command_arg(cli_path), _command_arg(config_path),
+                                                   '--allow-unencrypted ' if allow_unencrypted else '')
 
 
 def conf_quote(value):
