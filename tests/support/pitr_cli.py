@@ -4,8 +4,10 @@ PostgreSQL runs archive_command and restore_command as its own OS user. The test
 venv's python may live where that user cannot go (a pyenv under /root, mode 0700):
 then the launcher runs the system python3 of the same major.minor version with a
 hard-linked copy of the venv's site-packages (no bytes copied; same file system) on
-PYTHONPATH. The launcher, the copy and the config files it is given live in a
-directory the postgres user can read.
+PYTHONPATH (a plain copy when /tmp is another file system). The checkout itself may
+be unreadable for postgres too (a clone under /root): then the engine package
+(plugins/) is copied next to the launcher. The launcher, the copies and the config
+files it is given live in a directory the postgres user can read.
 """
 import os
 import pwd
@@ -46,7 +48,15 @@ class PostgresCli(object):
         self.pythonpath = ROOT
 
     def make(self):
-        if _works_as_postgres(sys.executable, ROOT):
+        root = ROOT
+        if not _works_as_postgres(sys.executable, root):
+            root = os.path.join(self.dir, 'engine')       # the checkout may be out of postgres' reach
+            os.makedirs(root)
+            shutil.copytree(os.path.join(ROOT, 'plugins'), os.path.join(root, 'plugins'),
+                            ignore=shutil.ignore_patterns('__pycache__'))
+            subprocess.run(['chmod', '-R', 'a+rX', root], check=True)
+        self.pythonpath = root
+        if _works_as_postgres(sys.executable, root):
             self.python = sys.executable
             return self
         system = '/usr/bin/python%d.%d' % sys.version_info[:2]
@@ -55,9 +65,11 @@ class PostgresCli(object):
                                % (sys.executable, system))
         linked = os.path.join(self.dir, 'site-packages')
         src = [d for d in site.getsitepackages() if os.path.isdir(d)][0]
-        subprocess.run(['cp', '-al', src, linked], check=True)
+        if subprocess.run(['cp', '-al', src, linked], check=False, stderr=subprocess.DEVNULL).returncode != 0:
+            shutil.rmtree(linked, ignore_errors=True)     # another file system: copy the bytes
+            subprocess.run(['cp', '-a', src, linked], check=True)
         self.python = system
-        self.pythonpath = '%s:%s' % (ROOT, linked)
+        self.pythonpath = '%s:%s' % (root, linked)
         if not _works_as_postgres(system, self.pythonpath):
             raise RuntimeError('the postgres user cannot import the CLI with %s and %s' % (system, linked))
         return self
