@@ -619,18 +619,25 @@ def test_s3_request_count(s3_repo, workdir, monkeypatch):
     name = '000000010000000000000051'
     assert count(api.run_wal_push, src_path=src, wal_name=name)[0] == ['ListObjectsV2', 'PutObject']
     assert count(api.run_wal_push, src_path=src, wal_name=name)[0] == ['ListObjectsV2', 'GetObject']
-    assert count(api.run_wal_fetch, wal_name=name, dest_path=os.path.join(tmpdir, 'a'))[0] == ['GetObject']
+    # without a configured key, fetch first asks whether the archive is encrypted (wal-key.json), one GET
+    assert count(api.run_wal_fetch, wal_name=name, dest_path=os.path.join(tmpdir, 'a'))[0] == ['GetObject'] * 2
     for missing in ('000000010000000000000052', '00000009.history'):
         seen, took = count(api.run_wal_fetch, wal_name=missing, dest_path=os.path.join(tmpdir, 'b'))
-        assert seen == ['GetObject', 'ListObjectsV2'], seen
+        assert seen == ['GetObject', 'GetObject', 'ListObjectsV2'], seen
         assert took < 1.5, took            # client setup included; moto answers in milliseconds
     assert not os.path.exists(os.path.join(tmpdir, 'b'))
     # another variant (pushed as gzip, fetched with the default zstd): found by the one listing
     gz = '000000010000000000000053'
     api.run_wal_push(dict(params, src_path=src, wal_name=gz, compression='gzip'))
     seen = count(api.run_wal_fetch, wal_name=gz, dest_path=os.path.join(tmpdir, 'c'))[0]
-    assert seen == ['GetObject', 'ListObjectsV2', 'GetObject']
+    assert seen == ['GetObject', 'GetObject', 'ListObjectsV2', 'GetObject']
     assert _read(os.path.join(tmpdir, 'c')) == _read(src)
+    # with the key configured (an encrypted archive) that question is not asked
+    key = _key_file(os.path.join(tmpdir, 'k.key'), owner_postgres=False)
+    enc = '000000010000000000000054'
+    api.run_wal_push(dict(params, src_path=src, wal_name=enc, encryption_key_file=key))
+    seen = count(api.run_wal_fetch, wal_name=enc, dest_path=os.path.join(tmpdir, 'd'), encryption_key_file=key)[0]
+    assert seen == ['GetObject', 'GetObject'], seen          # the segment, then wal-key.json to unwrap its key
 
 
 def test_s3_endpoint_without_conditional_writes_falls_back_to_check_then_write(s3_repo):

@@ -411,11 +411,15 @@ def wal_fetch(p, wal_name, dest_path, check_mode=False):
     repo = open_repository(p)
     server = p['server_name']
     source = key_source(p)
+    # an encrypted archive (a key is configured, or wal-key.json exists) refuses plain copies below;
+    # asked before a copy is opened: one request at a time (a single-threaded endpoint would wait)
+    encrypted_archive = not p.get('allow_unencrypted') and (source is not None or
+                                                            read_key_doc(repo, server) is not None)
     found = _open_existing(repo, server, wal_name, p.get('compression') or 'zstd', source is not None)
     if found is None:
         raise NotFound('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server))))
     relpath, comp, enc, reader = found
-    if not enc and not p.get('allow_unencrypted') and (source is not None or read_key_doc(repo, server) is not None):
+    if not enc and encrypted_archive:
         reader.close()
         raise IntegrityError('WAL file %s is stored unencrypted (%s) in an encrypted archive; it was refused, because '
                              'anyone able to write to the repository could have placed it there.'
