@@ -30,6 +30,31 @@ def parse_iso(text):
     return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc)
 
 
+def parse_user_time(value, option):
+    """A point in time a user gives -> aware UTC datetime; no offset means UTC.
+
+    Accepts '2025-01-31 12:00:00[.ffffff]' with an optional offset ('+01:00', '+01', 'Z'),
+    as fromisoformat of Python 3.11 does, also on older Pythons.
+    """
+    if isinstance(value, datetime.datetime):
+        ts = value
+    else:
+        text = str(value).strip().replace(' ', 'T', 1)
+        if text[-1:] in ('Z', 'z'):
+            text = text[:-1] + '+00:00'
+        m = re.match(r'^(.*[T\d:.])([+-]\d\d)$', text)   # '+01' -> '+01:00'
+        if m:
+            text = m.group(1) + m.group(2) + ':00'
+        try:
+            ts = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise BadInput('%s must look like 2025-01-31 12:00:00 (UTC) or carry an offset '
+                           '(2025-01-31T13:00:00+01:00), got %r.' % (option, value))
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=datetime.timezone.utc)
+    return ts.astimezone(datetime.timezone.utc)
+
+
 def backup_id_for(ts):
     return ts.strftime('%Y%m%dT%H%M%SZ')
 

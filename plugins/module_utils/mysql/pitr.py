@@ -24,10 +24,9 @@ reports no change.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import datetime
 import time
 
-from ..catalog import backups_path, find_backup, isoformat, list_backups, parse_iso
+from ..catalog import backups_path, find_backup, isoformat, list_backups, parse_iso, parse_user_time
 from ..errors import BadInput, NotFound
 from ..keys import key_source
 from ..storage.factory import open_repository
@@ -40,20 +39,7 @@ def parse_stop_datetime(value):
     """UTC-aware datetime of stop_datetime ('2025-01-31 12:00:00', ISO 8601; no offset = UTC)."""
     if value in (None, ''):
         return None
-    if isinstance(value, datetime.datetime):
-        ts = value
-    else:
-        text = str(value).strip().replace(' ', 'T', 1)
-        if text.endswith('Z') or text.endswith('z'):
-            text = text[:-1] + '+00:00'
-        try:
-            ts = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise BadInput('stop_datetime must look like 2025-01-31 12:00:00 (UTC) or carry an offset '
-                           '(2025-01-31T13:00:00+01:00), got %r.' % (value,))
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=datetime.timezone.utc)
-    ts = ts.astimezone(datetime.timezone.utc)
+    ts = parse_user_time(value, 'stop_datetime')
     if ts.microsecond:
         raise BadInput('stop_datetime %r has fractions of a second; binary-log events carry whole seconds.'
                        % (value,))

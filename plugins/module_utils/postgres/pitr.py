@@ -309,7 +309,7 @@ def archive_status(p):
     else:
         try:
             chain = check_chain(repo, server, backups[0]['start_wal_file'], backups[0]['wal_segment_size'],
-                                encryption=key_source(p))
+                                encryption=key_source(p), archive=archive)
         except DbBackupError as e:
             problems.append('the WAL chain could not be checked: %s' % e)
         if chain is not None:

@@ -21,13 +21,13 @@ Used by postgres/pitr.py (state=restored) once a base backup is extracted:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import datetime
 import os
 import pwd
 import re
 import subprocess
 import time
 
+from ..catalog import parse_user_time
 from ..errors import BadInput, RestoreFailed
 
 BLOCK_BEGIN = '# BEGIN dbbackup recovery'
@@ -54,24 +54,8 @@ MINIMAL_CONF = """# written by dbbackup_pitr: the restored data directory had no
 # --- the target ----------------------------------------------------------------------
 
 def parse_time(value):
-    """'2025-01-31 12:00:00[.ffffff][+01:00|Z]' -> aware UTC datetime (no offset = UTC)."""
-    if isinstance(value, datetime.datetime):
-        ts = value
-    else:
-        text = str(value).strip().replace(' ', 'T', 1)
-        if text[-1:] in ('Z', 'z'):
-            text = text[:-1] + '+00:00'
-        m = re.match(r'^(.*[T\d:.])([+-]\d\d)$', text)   # '+01' -> '+01:00'
-        if m:
-            text = m.group(1) + m.group(2) + ':00'
-        try:
-            ts = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise BadInput('target_time must look like 2025-01-31 12:00:00 (UTC) or carry an offset '
-                           '(2025-01-31T13:00:00+01:00), got %r.' % (value,))
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=datetime.timezone.utc)
-    return ts.astimezone(datetime.timezone.utc)
+    """target_time -> aware UTC datetime (catalog.parse_user_time)."""
+    return parse_user_time(value, 'target_time')
 
 
 def recovery_target(p):

@@ -34,7 +34,6 @@ Layout (docs/wal.md):
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import gzip
 import hashlib
 import os
 import shlex
@@ -46,7 +45,8 @@ from ..deps import require
 from .. import archive_key
 from ..errors import BadInput, DbBackupError, IntegrityError, NotFound
 from ..keys import key_source
-from ..stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options
+from ..storage.local import fsync_dir
+from ..stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options, compressing_writer
 from ..stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX, DecryptingReader, EncryptingWriter
 from .wal_names import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, check_wal_name, timeline_dir, wal_kind
 
@@ -120,22 +120,10 @@ def _segment_size_ok(name, raw_bytes):
     return MIN_SEGMENT_SIZE <= raw_bytes <= MAX_SEGMENT_SIZE and not raw_bytes & (raw_bytes - 1)
 
 
-def _encoder(sink, compression, level, size):
-    """(writer, finish) compressing into sink; finish() ends the frame (not the sink)."""
-    if compression == 'zstd':
-        cctx = require('zstandard').ZstdCompressor(level=level, write_checksum=True)
-        w = cctx.stream_writer(sink, size=size, closefd=False, write_return_read=True)
-        return w, w.close
-    if compression == 'gzip':
-        w = gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0)
-        return w, w.close
-    return sink, lambda: None
-
-
 def _encode(src, size, target, compression, level, data_key, label):
     """Stream src (open binary file of `size` bytes) into target; returns (sha256 hex, raw bytes)."""
     enc = EncryptingWriter(target, data_key) if data_key is not None else None
-    writer, finish = _encoder(enc or target, compression, level, size)
+    writer = compressing_writer(enc or target, compression, level, size=size, checksum=True)
     h = hashlib.sha256()
     done = 0
     while True:
@@ -150,7 +138,7 @@ def _encode(src, size, target, compression, level, data_key, label):
     if done != size:
         raise IntegrityError('%s changed size while it was being archived (%d bytes expected, %s read).'
                              % (label, size, done), 'PostgreSQL retries archive_command; check who writes it.')
-    finish()
+    writer.close()
     if enc is not None:
         enc.close()
     return h.hexdigest(), done
@@ -289,14 +277,6 @@ def _sha256_file(path):
                 break
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- push / fetch ---------------------------------------------------------------------
@@ -473,7 +453,7 @@ def _write_atomically(dest_path, produce, wal_name):
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return raw
 
 

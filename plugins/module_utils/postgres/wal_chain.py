@@ -209,15 +209,18 @@ def read_histories(repo, server_name, archive, encryption=None):
     return histories
 
 
-def check_chain(repo, server_name, start_wal_file, seg_size, timeline=None, end_wal_file=None, encryption=None):
+def check_chain(repo, server_name, start_wal_file, seg_size, timeline=None, end_wal_file=None, encryption=None,
+                archive=None):
     """Check the archive of server_name from start_wal_file (a base backup's start) on.
 
     Returns {'ok', 'timeline', 'first', 'last' (end of the contiguous chain), 'last_archived',
     'gaps': [{'after', 'missing_from', 'missing_to'}], 'history', 'segments', 'problems',
     'timelines', 'wal_segment_size'}. encryption: a keys.KeySource, needed only when history
-    files are archived encrypted.
+    files are archived encrypted. archive: list_archive()'s result when the caller has it
+    already (one listing of a large archive is enough).
     """
-    archive = list_archive(repo, server_name)
+    if archive is None:
+        archive = list_archive(repo, server_name)
     if not archive:
         raise NotFound('The WAL archive %s is empty.' % repo.location(wal_path(server_name)),
                        'Set archive_command (docs/wal.md) and check pg_stat_archiver.')

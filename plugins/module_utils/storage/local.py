@@ -27,7 +27,8 @@ FILE_MODE = 0o600
 TMP_MARKER = '.tmp-'          # hidden temporary files: .<name>.tmp-<12 hex>
 
 
-def _fsync_dir(path):
+def fsync_dir(path):
+    """Make a rename in path durable (also used for wal-fetch's destination)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -79,7 +80,7 @@ class LocalAtomicFile(AtomicFile):
                 os.unlink(self.tmp_path)
             else:
                 os.rename(self.tmp_path, self.final_path)
-            _fsync_dir(os.path.dirname(self.final_path))
+            fsync_dir(os.path.dirname(self.final_path))
         except OSError as e:
             self.abort()
             raise _storage_error(e, self.final_path)

@@ -66,11 +66,15 @@ class _FrameWriter(object):
         self._w.close()
 
 
-def compressing_writer(sink, algorithm, level, threads=0):
-    """A writer that compresses into `sink`; close() ends the frame, not the sink."""
+def compressing_writer(sink, algorithm, level, threads=0, size=-1, checksum=False):
+    """A writer that compresses into `sink`; close() ends the frame, not the sink.
+
+    size and checksum (zstd): record the content size and a checksum in the frame, for
+    files that have no manifest to check them against (the WAL archive).
+    """
     if algorithm == 'zstd':
-        cctx = require('zstandard').ZstdCompressor(level=level, threads=threads)
-        return _FrameWriter(cctx.stream_writer(sink, closefd=False, write_return_read=True))
+        cctx = require('zstandard').ZstdCompressor(level=level, threads=threads, write_checksum=checksum)
+        return _FrameWriter(cctx.stream_writer(sink, size=size, closefd=False, write_return_read=True))
     if algorithm == 'gzip':
         return _FrameWriter(gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0))
     return _Passthrough(sink)
