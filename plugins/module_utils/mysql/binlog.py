@@ -58,7 +58,8 @@ from ..errors import BadInput, DbBackupError, IntegrityError, NotFound, RestoreF
 from ..keys import key_source
 from ..stream.compress import SUFFIX, check_options
 from ..stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX
-from ..stream.pipeline import BUFFER_SIZE, StoredFileWriter, open_stored_reader, verify_stored_file
+from ..stream.hashing import sha256_file
+from ..stream.pipeline import BUFFER_SIZE, StoredFileWriter, open_stored_reader, read_stored_file, verify_stored_file
 from .connection import ServerInfo, binlog_status, connect, error_text
 
 MAGIC = b'\xfebin'
@@ -264,30 +265,19 @@ def _archive_one(repo, base, directory, name, size, how, info, check_mode):
         meta = read_meta(repo, base, name)
         if meta['size'] == size and meta.get('local_mtime') == int(st.st_mtime):
             return 'present'
-        if meta['size'] == size and _sha256_file(local) == meta['sha256']:
+        if meta['size'] == size and sha256_file(local, BUFFER_SIZE) == meta['sha256']:
             return 'present'
         raise IntegrityError('Binlog file %s differs from the copy archived in %s.' % (name, repo.location(base)),
                              'Archived files are never overwritten: was the binary log reset (RESET MASTER)? '
                              'Archive this server under another server_name.')
-    existing = [e for e in repo.list_dir(base) if e.startswith(name + '.') and not e.endswith('.json')
-                and not e.startswith('.')]
+    # one prefix LIST (not the whole archive directory) per file not archived yet
+    existing = [e for e in repo.list_names(base, name + '.') if not e.endswith('.json') and not e.startswith('.')]
     if check_mode:
         return 'archived'
     if existing:
         # data written by an interrupted push, record missing: adopt it only when identical
         return _adopt(repo, base, existing[0], local, (name, size, st), info, data_key)
     return _store(repo, base, data_path, local, (name, size, st), (compression, level, data_key), info)
-
-
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while True:
-            chunk = f.read(BUFFER_SIZE)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _meta(name, size, raw_sha, scanner, entry, relpath, compression, level, st, info):
@@ -343,34 +333,19 @@ def _adopt(repo, base, stored_name, local, local_file, info, data_key):
         raise BadInput('%s/%s (left by an interrupted encrypted push) can only be checked with the archive\'s key.'
                        % (repo.location(base), stored_name),
                        'Push with the key (encryption_key_file, encryption_key_env or a passphrase).')
-    reader = open_stored_reader(repo, '%s/%s' % (base, stored_name), compression[0],
-                                data_key=data_key if encrypted else None)
     h, scanner = hashlib.sha256(), EventScanner(name)
-    try:
-        while True:
-            chunk = reader.read(BUFFER_SIZE)
-            if not chunk:
-                break
-            scanner.feed(chunk)
-            h.update(chunk)
-    finally:
-        reader.close()
-    if h.hexdigest() != _sha256_file(local):
+
+    def consume(chunk):
+        scanner.feed(chunk)
+        h.update(chunk)
+    # one read of the stored object: its raw content and the hash of its stored bytes
+    size_stored, stored_sha = read_stored_file(repo, '%s/%s' % (base, stored_name), compression[0],
+                                               data_key if encrypted else None, consume)
+    if h.hexdigest() != sha256_file(local, BUFFER_SIZE):
         where = '%s/%s' % (repo.location(base), stored_name)
         raise IntegrityError('%s (left by an interrupted push) differs from %s.' % (where, local),
                              'Remove that file by hand after checking it, then push again.')
-    stored, size_stored = hashlib.sha256(), 0
-    f = repo.open_read('%s/%s' % (base, stored_name))
-    try:
-        while True:
-            chunk = f.read(BUFFER_SIZE)
-            if not chunk:
-                break
-            stored.update(chunk)
-            size_stored += len(chunk)
-    finally:
-        f.close()
-    entry = {'stored_bytes': size_stored, 'sha256': stored.hexdigest()}
+    entry = {'stored_bytes': size_stored, 'sha256': stored_sha}
     meta = _meta(name, size, h.hexdigest(), scanner, entry, stored_name, compression[0], None, st, info)
     repo.write_bytes('%s/%s.json' % (base, name), (json.dumps(meta, indent=1, sort_keys=True) + '\n').encode('utf-8'))
     return 'archived'

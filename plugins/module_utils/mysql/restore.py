@@ -272,10 +272,10 @@ class MysqlLogicalRestore(object):
             raise
         return conn
 
-    def _restore_into_temp(self):
-        conn = self._connect(self.temp)
+    def _run_items(self, database, phase):
+        conn = self._connect(database)
         try:
-            for item in self._items('pre-data'):
+            for item in self._items(phase):
                 try:
                     run_item(conn, item)
                 except require('pymysql').err.MySQLError as e:
@@ -283,6 +283,9 @@ class MysqlLogicalRestore(object):
                                         LEFT_UNCHANGED)
         finally:
             conn.close()
+
+    def _restore_into_temp(self):
+        self._run_items(self.temp, 'pre-data')
         groups = {}
         for f in self.manifest['files']:
             if f['role'] == 'data':
@@ -388,16 +391,7 @@ class MysqlLogicalRestore(object):
             self._drop(admin, self.old)
 
     def _create_objects(self):
-        conn = self._connect(self.target)
-        try:
-            for item in self._items('post-data'):
-                try:
-                    run_item(conn, item)
-                except require('pymysql').err.MySQLError as e:
-                    raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind.lower(), item.name, error_text(e)),
-                                        LEFT_UNCHANGED)
-        finally:
-            conn.close()
+        self._run_items(self.target, 'post-data')
 
     def _rollback(self, admin, action, created_target, moved_old, old_info, old_objects, error):
         cur = admin.cursor()

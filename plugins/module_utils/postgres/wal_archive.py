@@ -48,6 +48,7 @@ from ..keys import key_source
 from ..storage.local import fsync_dir
 from ..stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options, compressing_writer
 from ..stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX, DecryptingReader, EncryptingWriter
+from ..stream.hashing import sha256_file
 from .wal_names import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, check_wal_name, timeline_dir, wal_kind
 
 READ_SIZE = 1 << 20           # source reads
@@ -268,17 +269,6 @@ def _archived_sha256(repo, p, found, wal_name):
     return h.hexdigest(), raw
 
 
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        while True:
-            chunk = f.read(READ_SIZE)
-            if not chunk:
-                break
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # --- push / fetch ---------------------------------------------------------------------
 
 def wal_push(p, src_path, wal_name, check_mode=False):
@@ -368,7 +358,7 @@ def _compare_existing(repo, p, found, wal_name, src_path, result):
     relpath = found[0]
     archived, raw = _archived_sha256(repo, p, found, wal_name)
     result.update(location=repo.location(relpath), compression=found[1], encrypted=found[2])
-    if raw == result['raw_bytes'] and archived == _sha256_file(src_path):
+    if raw == result['raw_bytes'] and archived == sha256_file(src_path, READ_SIZE):
         result.update(changed=False, stored_bytes=None,
                       msg='%s is archived already with the same content.' % wal_name)
         return result

@@ -7,6 +7,18 @@ import hashlib
 from ..errors import IntegrityError
 
 
+def sha256_file(path, chunk_size=1 << 20):
+    """SHA-256 (hex) of a local file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while True:
+            chunk = f.read(chunk_size)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class HashingWriter(object):
     """Passes bytes to `sink` while counting them and hashing them."""
 

@@ -99,6 +99,29 @@ def open_stored_reader(repo, relpath, compression, sha256=None, stored_bytes=Non
     return decompressing_reader(source, compression, relpath)
 
 
+def read_stored_file(repo, relpath, compression, data_key, consume):
+    """Feed the decompressed (decrypted) content of relpath to consume(chunk), reading it once.
+
+    Nothing is compared; returns (stored_bytes, sha256 of the stored bytes) of the whole
+    object, bytes after the end of the compressed stream included.
+    """
+    verified = VerifyingReader(repo.open_read(relpath), None, None, relpath)
+    try:
+        source = verified if data_key is None else DecryptingReader(verified, data_key, relpath)
+        reader = decompressing_reader(source, compression, relpath)
+        while True:
+            chunk = reader.read(BUFFER_SIZE)
+            if not chunk:
+                break
+            consume(chunk)
+        while verified.read(BUFFER_SIZE):
+            pass
+        reader.close()
+    finally:
+        verified.close()
+    return verified.count, verified.sha256.hexdigest()
+
+
 def verify_stored_file(repo, relpath, sha256, stored_bytes):
     """Re-read a stored file and check size and SHA-256 (no key or codec needed)."""
     reader = VerifyingReader(repo.open_read(relpath), sha256, stored_bytes, relpath)
