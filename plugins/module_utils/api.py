@@ -136,10 +136,8 @@ def _run_logical_backup(p, check_mode):
     result = _summary(manifest, repo.location(path))
     result.update(changed=True, msg='Backup %s of %s written.' % (backup_id, p['database']))
     if p['verify'] != 'none':
-        from .verify import failure
-        result['verification'] = _verify_report(repo, path, manifest, p['verify'], encryption, True)
-        if not result['verification']['ok']:
-            raise failure([result['verification']])
+        from .verify import verify_written
+        result['verification'] = verify_written(repo, path, manifest, p['verify'], encryption)
     return result
 
 

@@ -47,10 +47,11 @@ from .manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
 from .stream.compress import SUFFIX
 from .stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from .stream.pipeline import open_stored_reader, store_file
+from .verify import VERIFY_NAME, verify_written
 
 KIND = 'cluster'
 GLOBALS_ROLE = 'globals'
-RESERVED = (MANIFEST_NAME, 'verify.json')
+RESERVED = (MANIFEST_NAME, VERIFY_NAME)
 
 
 def _names(value, option):
@@ -151,10 +152,7 @@ def run_cluster_backup(p, check_mode):
     result.update(changed=True, msg='Cluster backup %s written: globals and %d database(s).'
                   % (backup_id, len(databases)))
     if p['verify'] != 'none':
-        from .verify import failure
-        result['verification'] = verify_cluster(repo, path, manifest, p['verify'], encryption)
-        if not result['verification']['ok']:
-            raise failure([result['verification']])
+        result['verification'] = verify_written(repo, path, manifest, p['verify'], encryption)
     return result
 
 
@@ -257,14 +255,6 @@ def member_manifest(repo, path, manifest, db):
                              'manifest (files or identity differ).' % (db, manifest['backup_id']),
                              'The backup was modified; restore another backup_id.')
     return sub
-
-
-def verify_cluster(repo, path, manifest, mode, encryption):
-    """quick: size + SHA-256 of every file; deep: also globals and each database's content (verify.py)."""
-    from .verify import record, verify_kind
-    report = verify_kind(repo, path, manifest, mode, encryption)
-    record(repo, path, report)
-    return report
 
 
 # --- restore ------------------------------------------------------------------

@@ -51,10 +51,10 @@ def _series(repo, p):
     return [(p['kind'], None, kind_path(server, p['kind']))]
 
 
-def plan(repo, p, policy, now):
+def plan(repo, p, series, policy, now):
     """Decisions for every backup of every series: (decisions, manifests of kept complete backups)."""
     decisions, kept = [], {}
-    for kind, db, path in _series(repo, p):
+    for kind, db, path in series:
         complete, incomplete, unreadable = scan(repo, path)
         manifests = dict(complete)
         items = [(b, _started(m, b), True) for b, m in complete]
@@ -199,7 +199,8 @@ def run_prune(p, check_mode=False):
         safe_name(p['database'], 'database')
     repo = open_repository(p)
     now = p.get('now') or utcnow()          # 'now' only for tests
-    decisions, kept = plan(repo, p, policy, now)
+    series = _series(repo, p)       # one listing of the server's databases for the whole run
+    decisions, kept = plan(repo, p, series, policy, now)
     doomed = sorted((d for d in decisions if not d['keep']), key=lambda d: (d['started_at'], d['backup_id']))
     wal_files, wal_note, binlog_files, binlog_note = [], None, [], None
     if p['prune_wal'] and p['kind'] == 'base':
@@ -207,10 +208,10 @@ def run_prune(p, check_mode=False):
     if p['prune_wal'] and p['kind'] == 'logical':
         binlog_files, binlog_note = binlogs_to_delete(
             repo, p['server_name'], dict((db, ms) for (k, db), ms in kept.items()),
-            set(db for k, db, path in _series(repo, p)))
+            set(db for k, db, path in series))
     uploads, temp_files = [], []
     if p['prune_incomplete']:
-        prefixes = [path for k, db, path in _series(repo, p)]
+        prefixes = [path for k, db, path in series]
         if p['kind'] == 'base':
             prefixes.append(wal_path(p['server_name']))
         uploads = uploads_to_abort(repo, prefixes, policy['grace_period'], now)

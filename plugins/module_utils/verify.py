@@ -344,14 +344,14 @@ def record(repo, path, report):
     repo.write_bytes(path + '/' + VERIFY_NAME, (json.dumps(report, indent=1, sort_keys=True) + '\n').encode('utf-8'))
 
 
-def last_verification(repo, path):
-    """The recorded verify.json of a backup, or None."""
-    if not repo.exists(path + '/' + VERIFY_NAME):
-        return None
-    try:
-        return json.loads(repo.read_bytes(path + '/' + VERIFY_NAME).decode('utf-8'))
-    except ValueError:
-        return None
+def verify_written(repo, path, manifest, mode, encryption):
+    """verify=quick|deep right after a backup: check it, record verify.json, raise failure() when it
+    failed; returns the report."""
+    report = verify_kind(repo, path, manifest, mode, encryption)
+    record(repo, path, report)
+    if not report['ok']:
+        raise failure([report])
+    return report
 
 
 def failure(reports):

@@ -594,10 +594,6 @@ def run_base_backup(p, check_mode):
         result['warnings'] = ['Not archived (special files or symbolic links outside pg_tblspc and pg_wal, as '
                               'pg_basebackup does): %s' % ', '.join(manifest['skipped'][:20])]
     if verify != 'none':
-        from ..verify import failure, record, verify_kind
-        report = verify_kind(repo, path, manifest, verify, encryption)
-        record(repo, path, report)
-        result['verification'] = report
-        if not report['ok']:
-            raise failure([report])
+        from ..verify import verify_written
+        result['verification'] = verify_written(repo, path, manifest, verify, encryption)
     return result
