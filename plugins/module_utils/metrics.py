@@ -327,12 +327,13 @@ def _labels(params):
 
 def _finished_ts(params, labels, result):
     """When the backup a skipped run found (max_age) finished, from its manifest; None if unknown."""
-    from .catalog import backups_path, find_backup, parse_iso
+    from .catalog import backups_path, find_backup, kind_path, parse_iso
     from .storage.factory import open_repository
     try:
         repo = open_repository(dict(params, server_name=labels['server']))
-        manifest = find_backup(repo, backups_path(labels['server'], labels['kind'], labels['database']),
-                               result['backup_id'])
+        base = backups_path(labels['server'], 'logical', labels['database']) if labels['kind'] == 'logical' \
+            else kind_path(labels['server'], labels['kind'])      # base and cluster backups: per server
+        manifest = find_backup(repo, base, result['backup_id'])
         return parse_iso(manifest['finished_at']).timestamp()
     except (DbBackupError, KeyError, ValueError, TypeError):
         return None

@@ -398,3 +398,22 @@ def test_modules_through_ansible_playbook(src, tmp_path):
     assert out['restored']['changed'] and out['restored']['databases'][0]['target_database'] == 'c_small_module'
     assert not out['again']['changed']
     assert src.scalar('c_small_module', 'SELECT count(*) FROM t') == src.scalar('c_small', 'SELECT count(*) FROM t')
+
+
+def test_skipped_cluster_backup_records_the_found_backups_end_as_last_success(src, tmp_path):
+    """max_age skip with metrics_dir: last success is the found cluster backup's finished_at, not the run's time."""
+    import time
+    from plugins.module_utils.catalog import parse_iso
+    from tests.integration.test_metrics import read_metrics, value
+    repo, metrics_dir = str(tmp_path / 'repo'), str(tmp_path / 'textfile')
+    os.makedirs(metrics_dir)
+    first = api.run_backup(_params(src, repo, kind='cluster', server_name='met', metrics_dir=metrics_dir))
+    with open(os.path.join(repo, 'met', 'cluster', first['backup_id'], 'manifest.json')) as f:
+        finished = parse_iso(json.load(f)['finished_at']).timestamp()
+    time.sleep(2.5)
+    skipped = api.run_backup(_params(src, repo, kind='cluster', server_name='met', metrics_dir=metrics_dir,
+                                     max_age='1h'))
+    assert skipped['changed'] is False and skipped['backup_id'] == first['backup_id']
+    vals = read_metrics(metrics_dir)
+    assert value(vals, 'dbbackup_last_success_timestamp_seconds', kind='cluster', server='met') == \
+        pytest.approx(finished, abs=0.01)
