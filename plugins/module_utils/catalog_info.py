@@ -106,21 +106,19 @@ def _segment(name):
     return int(name[:8], 16), name[8:24].upper()
 
 
-def wal_coverage(repo, server, manifest, encryption=None):
+def wal_coverage(repo, server, manifest, encryption=None, archive=None):
     """PITR coverage of a base backup from the WAL archive (postgres/wal_chain.check_chain).
 
     encryption: a keys.KeySource, needed only to read encrypted timeline history files.
+    archive: the server's wal_chain.list_archive(), listed once for all its base backups.
     """
+    from .postgres.wal_chain import check_chain
     start, stop = manifest.get('start_wal_file'), manifest.get('stop_wal_file')
     if not start:
         return {'wal_check': 'no start_wal_file in the manifest', 'pitr_ready': False}
     try:
-        from .postgres.wal_chain import check_chain
-    except ImportError:
-        return {'wal_check': 'not available (postgres/wal_chain.py missing)', 'pitr_ready': None}
-    try:
         chain = check_chain(repo, server, start, manifest.get('wal_segment_size') or 16 << 20,
-                            encryption=encryption)
+                            encryption=encryption, archive=archive)
     except DbBackupError as e:
         return {'wal_check': 'failed: %s' % e, 'pitr_ready': False, 'wal_continuous': False}
     gaps = chain.get('gaps') or []
@@ -140,8 +138,8 @@ def _cluster_databases(manifest):
     return list(manifest.get('databases') or sorted((manifest.get('members') or {}).keys()))
 
 
-def describe(repo, server, kind, path, backup_id, manifest, check_wal=True, encryption=None):
-    """One flat dict per complete backup."""
+def describe(repo, server, kind, path, backup_id, manifest, check_wal=True, encryption=None, archive=None):
+    """One flat dict per complete backup (archive: see wal_coverage)."""
     m = manifest
     t = m.get('totals') or {}
     where = '%s/%s' % (path, backup_id)
@@ -165,7 +163,7 @@ def describe(repo, server, kind, path, backup_id, manifest, check_wal=True, encr
                     'wal_segment_size', 'system_identifier'):
             d[key] = m.get(key)
         if check_wal:
-            d.update(wal_coverage(repo, server, m, encryption))
+            d.update(wal_coverage(repo, server, m, encryption, archive))
     return d
 
 
@@ -210,7 +208,14 @@ def collect(repo, server_names, kind='all', database=None, backup_id='all', chec
                 complete = complete[-1:]
             elif backup_id != 'all':
                 complete = [(b, m) for b, m in complete if b == backup_id]
-            backups.extend(describe(repo, server, k, path, b, m, check_wal, encryption) for b, m in complete)
+            archive = None
+            if k == 'base' and check_wal and complete:
+                from .postgres.wal_chain import list_archive
+                try:        # one listing of the WAL archive for all base backups of the server
+                    archive = list_archive(repo, server)
+                except DbBackupError:
+                    archive = None      # each backup's check reports the error
+            backups.extend(describe(repo, server, k, path, b, m, check_wal, encryption, archive) for b, m in complete)
     return backups, summaries, incomplete
 
 
