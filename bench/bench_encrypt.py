@@ -48,7 +48,8 @@ sys.path.insert(0, os.path.join(REPO, 'bench'))
 from devtools.pg_temp import PgServer  # noqa: E402
 from bench_pg import (BENCH_CONF, DB, build_dataset, engine_revision, log, machine_info,  # noqa: E402
                       quiesce, wait_quiet, warm_up)
-from plugins.module_utils import api, keys  # noqa: E402
+from plugins.module_utils import api
+from plugins.module_utils.format import keys  # noqa: E402
 from plugins.module_utils.stream.encrypt import EncryptingWriter  # noqa: E402
 
 MB = 1024.0 * 1024.0

@@ -16,8 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from devtools.pg_temp import PgServer  # noqa: E402
-from plugins.module_utils.postgres.ddl_extract import extract_schema, ExtractContext  # noqa: E402
-from plugins.module_utils.postgres.ddl_model import DATABASE_TOKEN, PHASES  # noqa: E402
+from plugins.module_utils.postgres.logical.schema.extract import extract_schema, ExtractContext  # noqa: E402
+from plugins.module_utils.postgres.logical.schema.model import DATABASE_TOKEN, PHASES  # noqa: E402
 
 
 def load_fixture(server, files):

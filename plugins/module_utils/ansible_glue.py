@@ -14,7 +14,7 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from .errors import DbBackupError, MissingDependency
+from .common.errors import DbBackupError, MissingDependency
 
 SSL_MODES = ['allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full']
 

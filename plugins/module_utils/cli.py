@@ -19,7 +19,7 @@ import os
 import sys
 
 from .cli_config import apply_config, fill_secrets
-from .errors import DbBackupError
+from .common.errors import DbBackupError
 
 CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_socket',
               'ssl_mode', 'ca_cert', 'database', 'repository', 'server_name', 'jobs')
@@ -132,12 +132,12 @@ def _parser():
             action.required = False
     ps.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_wal_* metrics')
     ps.add_argument('--check', action='store_true', help='measure, but do not write metrics')
-    _catalog_parsers(sub, common)
+    _repository_parsers(sub, common)
     return p
 
 
 def _wal_parsers(sub, common):
-    """wal-push / wal-fetch: PostgreSQL's archive_command and restore_command (postgres/wal_archive.py)."""
+    """wal-push / wal-fetch: PostgreSQL's archive_command and restore_command (postgres/physical/wal_archive.py)."""
     for name, helptext, positionals in (
             ('wal-push', 'archive_command: archive one WAL file (%%p %%f)', (('src_path', '%p'), ('wal_name', '%f'))),
             ('wal-fetch', 'restore_command: restore one archived WAL file (%%f %%p); exit 1 when not archived',
@@ -158,7 +158,7 @@ def _wal_parsers(sub, common):
                                 'or wal-key.json exists): only for WAL archived before encryption was switched on')
 
 
-def _catalog_parsers(sub, common):
+def _repository_parsers(sub, common):
     """info (what the repository holds) and prune (retention); neither connects to a database."""
     inf = sub.add_parser('info', parents=[copy.deepcopy(common)],   # private copy: see rekey
                          help='list backups (all servers unless --server-name/--login-host is given)')
@@ -237,14 +237,15 @@ def _params(args):
 
 
 def _list(params):
-    from .api import _prepare, COMMON_DEFAULTS, _summary
-    from .catalog import backups_path, list_backups
+    from .operations.backup import summary
+    from .operations.params import COMMON_DEFAULTS, prepare
+    from .format.backups import backups_path, list_backups
     from .storage.factory import open_repository
-    p = _prepare(params, COMMON_DEFAULTS)
+    p = prepare(params, COMMON_DEFAULTS)
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database'])
     return {'changed': False, 'backups': [
-        dict(_summary(m, repo.location(base + '/' + bid)), started_at=m['started_at'])
+        dict(summary(m, repo.location(base + '/' + bid)), started_at=m['started_at'])
         for bid, m in list_backups(repo, base)]}
 
 

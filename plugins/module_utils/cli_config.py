@@ -30,7 +30,7 @@ import json
 import os
 import stat
 
-from .errors import BadInput
+from .common.errors import BadInput
 
 SECTION = 'dbbackup'
 SECRETS = ('login_password', 'encryption_passphrase', 'new_encryption_passphrase')

@@ -682,7 +682,7 @@ def main():
         stop_position=dict(type='int'),
         if_exists=dict(type='str', default='fail', choices=['fail', 'replace']),
         jobs=dict(type='int', default=2),
-        # PostgreSQL (postgres/pitr.py)
+        # PostgreSQL (postgres/physical/pitr.py)
         cli_path=dict(type='path', default='/usr/local/bin/dbbackup'),
         cli_config=dict(type='path', default='/etc/dbbackup/dbbackup.conf'),
         archive_timeout=dict(type='int'),

@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.params import engine_params
 
-from plugins.module_utils import api, errors
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
 
 WRONG_PASSWORD = 'Wr0ng-pa55word-zq9'
 
@@ -242,7 +243,7 @@ def test_backup_failing_midway_leaves_no_manifest(pg_server, repository, unique_
 def test_lock_wait_timeout_fails_clearly_and_records_nothing(pg_server, repository, unique_db_name):
     """A session holding ACCESS EXCLUSIVE: the backup gives up after lock_wait_timeout."""
     import time
-    from plugins.module_utils import catalog
+    from plugins.module_utils.format import backups
     from plugins.module_utils.storage.local import LocalRepository
     db = unique_db_name('locked')
     pg_server.create_database(db)
@@ -258,7 +259,7 @@ def test_lock_wait_timeout_fails_clearly_and_records_nothing(pg_server, reposito
         holder.rollback()
         holder.close()
     repo = LocalRepository(repository)
-    assert catalog.list_backups(repo, catalog.backups_path('127.0.0.1_%d' % pg_server.port, 'logical', db)) == []
+    assert backups.list_backups(repo, backups.backups_path('127.0.0.1_%d' % pg_server.port, 'logical', db)) == []
     assert api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=1))['rows'] == 1
     with pytest.raises(errors.BadInput, match='lock_wait_timeout'):
         api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=0))

@@ -4,7 +4,7 @@ A server with WAL archiving (archive_command 'cp' into a directory: independent 
 the WAL archive of the collection) is backed up while a writer inserts rows; the
 backup is extracted into a fresh directory (its tablespace mapped elsewhere) and
 started on another port with recovery_target='immediate' (test scaffolding for what
-postgres/recovery.py does), and its data are compared with the source. Also:
+postgres/physical/recovery.py does), and its data are compared with the source. Also:
 PostgreSQL's exclusions, encryption, refusals with nothing stored, and extraction
 that refuses a non-empty target or a corrupted file and leaves nothing behind.
 """
@@ -24,12 +24,13 @@ import pytest
 import zstandard
 
 from devtools.pg_temp import PgServer, free_port
-from plugins.module_utils import api, errors
-from plugins.module_utils.api import backup_data_key
-from plugins.module_utils.catalog import kind_path
-from plugins.module_utils.keys import key_source
-from plugins.module_utils.manifest import read_manifest
-from plugins.module_utils.postgres.base_restore import extract_base_backup, parse_tablespace_map
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.format.keys import backup_data_key
+from plugins.module_utils.format.backups import kind_path
+from plugins.module_utils.format.keys import key_source
+from plugins.module_utils.format.manifest import read_manifest
+from plugins.module_utils.postgres.physical.base_restore import extract_base_backup, parse_tablespace_map
 from plugins.module_utils.storage.factory import open_repository
 
 MARKER = 'Zb9-BASE-PLAINTEXT-MARKER-77e1'

@@ -16,8 +16,9 @@ import time
 
 import pytest
 
-from plugins.module_utils import api, errors
-from plugins.module_utils.mysql.binlog import list_archive
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.mysql.binlog.archive import list_archive
 from plugins.module_utils.storage.factory import open_repository
 from tests.support.mysql_compare import leftover_databases
 

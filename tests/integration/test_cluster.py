@@ -22,7 +22,8 @@ import psycopg2
 import pytest
 
 from devtools.pg_temp import PgServer
-from plugins.module_utils import api, errors
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
 from tests.support import compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -403,7 +404,7 @@ def test_modules_through_ansible_playbook(src, tmp_path):
 def test_skipped_cluster_backup_records_the_found_backups_end_as_last_success(src, tmp_path):
     """max_age skip with metrics_dir: last success is the found cluster backup's finished_at, not the run's time."""
     import time
-    from plugins.module_utils.catalog import parse_iso
+    from plugins.module_utils.common.times import parse_iso
     from tests.integration.test_metrics import read_metrics, value
     repo, metrics_dir = str(tmp_path / 'repo'), str(tmp_path / 'textfile')
     os.makedirs(metrics_dir)

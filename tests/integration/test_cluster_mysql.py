@@ -18,8 +18,9 @@ import pymysql
 import pytest
 
 from devtools.mysql_temp import MySqlServer
-from plugins.module_utils import api, errors
-from plugins.module_utils.mysql.globals import grant_statement
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.mysql.logical.globals import grant_statement
 from tests.support.mysql_compare import leftover_databases, schema_snapshot, table_checksums
 
 HERE = os.path.dirname(os.path.abspath(__file__))

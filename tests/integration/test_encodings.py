@@ -12,8 +12,10 @@ import os
 
 import pytest
 
-from plugins.module_utils import api, errors
-from plugins.module_utils.postgres import connection, data_tables
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.postgres import connection
+from plugins.module_utils.postgres.logical import data_tables
 from tests.support import compare
 from tests.support.params import engine_params as _params
 

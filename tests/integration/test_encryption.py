@@ -22,8 +22,9 @@ import pytest
 from tests.support import compare
 from tests.support.params import engine_params
 
-from plugins.module_utils import api, errors
-from plugins.module_utils.manifest import dumps as manifest_dumps
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.format.manifest import dumps as manifest_dumps
 from plugins.module_utils.stream.encrypt import CHUNK_SIZE, HEADER_SIZE, MAGIC, TAG_SIZE
 from plugins.module_utils.stream.pipeline import open_stored_reader
 
@@ -332,7 +333,7 @@ def test_flipped_byte_is_an_integrity_error(pg_server, secret_db, damaged_copy, 
 
 
 def _decrypt_without_sha(repo, bdir, entry, manifest, keyfile):
-    from plugins.module_utils.keys import key_source, unwrap_data_key
+    from plugins.module_utils.format.keys import key_source, unwrap_data_key
     from plugins.module_utils.storage.local import LocalRepository
     data_key = unwrap_data_key(key_source({'encryption_key_file': keyfile[0]}), manifest)
     rel = os.path.relpath(os.path.join(bdir, entry['path']), repo)

@@ -15,8 +15,11 @@ import time
 
 import pytest
 
-from plugins.module_utils import api, catalog, errors
-from plugins.module_utils.postgres import data_tables
+from plugins.module_utils import api
+from plugins.module_utils.format import backups
+from plugins.module_utils.operations.params import default_server_name
+from plugins.module_utils.common import errors
+from plugins.module_utils.postgres.logical import data_tables
 from plugins.module_utils.storage.factory import open_repository
 from tests.support import compare
 from tests.support.params import engine_params as _params
@@ -79,14 +82,14 @@ def _new_db(server, name, sql=None):
 
 def _base(params):
     """(repository, path of the database's backups) as the engine computes them."""
-    name = params.get('server_name') or api.default_server_name(
+    name = params.get('server_name') or default_server_name(
         dict(params, login_port=int(params.get('login_port') or 5432)))
-    return open_repository(params), catalog.backups_path(name, 'logical', params['database'])
+    return open_repository(params), backups.backups_path(name, 'logical', params['database'])
 
 
 def _manifest(params, backup_id='latest'):
     repo, base = _base(params)
-    return catalog.find_backup(repo, base, backup_id)
+    return backups.find_backup(repo, base, backup_id)
 
 
 def _rows_per_table(manifest):
@@ -344,7 +347,7 @@ def test_item_header_lookalike_in_comment_is_not_executed(server, repository, un
     """A table owner controls comment text; it must never become restore SQL.
 
     pre-data.sql / post-data.sql are split on lines starting with
-    '-- dbbackup:item ' (ddl_file.read_items). A comment containing such a line
+    '-- dbbackup:item ' (schema.sql_file.read_items). A comment containing such a line
     must round-trip as text and must not inject statements that the restoring
     superuser runs.
     """
@@ -507,7 +510,7 @@ def test_restore_failing_in_post_data_leaves_nothing(server, repository, unique_
 def _assert_no_backup_left(server, db, repo):
     params = _params(server, db, repo)
     r, base = _base(params)
-    assert catalog.list_backups(r, base) == []
+    assert backups.list_backups(r, base) == []
     assert _files_under(repo) == [], 'files left in the repository: %s' % _files_under(repo)
 
 

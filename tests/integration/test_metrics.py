@@ -15,8 +15,9 @@ import threading
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from plugins.module_utils import api, metrics
-from plugins.module_utils.errors import BadInput, ConnectionFailed, IntegrityError
+from plugins.module_utils import api
+from plugins.module_utils.operations import metrics
+from plugins.module_utils.common.errors import BadInput, ConnectionFailed, IntegrityError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

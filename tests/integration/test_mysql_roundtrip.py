@@ -17,9 +17,10 @@ import time
 import pytest
 
 from devtools.drill import run_playbook
-from plugins.module_utils import api, errors
-from plugins.module_utils.mysql import data as mysql_data
-from plugins.module_utils.mysql.restore import MysqlLogicalRestore
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.mysql.logical import data as mysql_data
+from plugins.module_utils.mysql.logical.restore import MysqlLogicalRestore
 from tests.support.mysql_compare import (assert_same_database, leftover_databases, schema_snapshot,
                                          table_checksums)
 
@@ -121,7 +122,7 @@ def test_server_built_lines_equal_client_encoded_values(mysql_server, rich_mysql
     """The dump's fast path (lines built by the server) and the reference encoding of the
     decoded values agree byte for byte on every table of the fixture."""
     from plugins.module_utils.mysql.connection import connect
-    from plugins.module_utils.mysql.schema import list_tables
+    from plugins.module_utils.mysql.logical.schema import list_tables
     params = mysql_server.conn_params(rich_mysql)
     meta = connect(params, rich_mysql)
     raw = connect(params, rich_mysql, kind='raw')
@@ -292,7 +293,7 @@ def test_pitr_to_a_time_between_two_writes(mysql_server, params, pitr_case, tmp_
     assert res['first']['binlog_files'] and res['first']['backup_id'] == backup['backup_id']
     assert mysql_server.execute('SELECT id, balance FROM `%s`.acct ORDER BY id' % (db + '_m')) == \
         ((1, 70), (2, 200), (3, 300))
-    # PostgreSQL PITR is whole-server (postgres/pitr.py): the MySQL stop options are refused there
+    # PostgreSQL PITR is whole-server (postgres/physical/pitr.py): the MySQL stop options are refused there
     assert res['postgres']['failed'] is True and 'stop_datetime' in res['postgres']['msg'] \
         and 'target_time' in res['postgres']['msg']
 

@@ -22,8 +22,9 @@ import pytest
 
 from devtools.drill import run_playbook
 from devtools.pg_temp import PgServer, free_port
-from plugins.module_utils import api, errors
-from plugins.module_utils.postgres.wal_names import segment_name
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.postgres.physical.wal_names import segment_name
 from tests.support.pitr_cli import PostgresCli, postgres_dir, scratch_parent
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -234,7 +235,7 @@ def read_prom(directory):
 
 
 def test_status_metrics_and_repository_only_status(history, tmp_path):
-    from plugins.module_utils.catalog import parse_iso
+    from plugins.module_utils.common.times import parse_iso
     h = history
     textfile = str(tmp_path)
     # a logical backup of another server records its series into the same file first

@@ -21,10 +21,11 @@ import pytest
 
 from devtools.drill import run_playbook
 from plugins.module_utils import api
-from plugins.module_utils.catalog import backups_path, kind_path, list_backups, utcnow
-from plugins.module_utils.errors import BadInput
+from plugins.module_utils.format.backups import backups_path, kind_path, list_backups
+from plugins.module_utils.common.times import utcnow
+from plugins.module_utils.common.errors import BadInput
 from plugins.module_utils.storage.factory import open_repository
-from plugins.module_utils.verify import record, verify_backup
+from plugins.module_utils.operations.verify import record, verify_backup
 from tests.support import retention_tables as T
 from tests.support.fake_backups import write_backup, write_binlog, write_wal
 
@@ -345,7 +346,7 @@ def test_info_filters_latest_and_verification(repository):
     write_backup(repo, SERVER, 'logical', 'app', now - datetime.timedelta(minutes=1), complete=False)
     latest_app = _ids(repo, 'app')[-1]
     path = backups_path(SERVER, 'logical', 'app') + '/' + latest_app
-    from plugins.module_utils.manifest import read_manifest
+    from plugins.module_utils.format.manifest import read_manifest
     record(repo, path, verify_backup(repo, path, read_manifest(repo, path), 'quick'))
     everything = api.run_info({'repository': repository})
     assert everything['summary']['backups'] == 7 and everything['summary']['servers'] == 2
@@ -409,7 +410,7 @@ def test_cli_info_and_prune(repository):
 def test_modules_info_latest_and_prune_check_mode(repository, tmp_path):
     ids = _recent(open_repository({'repository': repository}))
     results = str(tmp_path / 'results.json')
-    proc = run_playbook(os.path.join(PLAYBOOKS, 'catalog.yml'),
+    proc = run_playbook(os.path.join(PLAYBOOKS, 'info.yml'),
                         dict(repository=repository, server_name=SERVER, results_file=results), str(tmp_path),
                         capture=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-6000:]
@@ -430,7 +431,7 @@ def test_modules_info_latest_and_prune_check_mode(repository, tmp_path):
 def wal_server():
     """PostgreSQL archiving its WAL into a local repository through the CLI's wal-push."""
     from devtools.pg_temp import PgServer
-    from plugins.module_utils.postgres import wal_archive
+    from plugins.module_utils.postgres.physical import wal_archive
     from tests.support.pitr_cli import PostgresCli
     import pwd
     import shutil

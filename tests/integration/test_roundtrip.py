@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.params import engine_params
 
-from plugins.module_utils import api, errors
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
 from tests.support import compare
 
 BACKUP_ID = re.compile(r'^\d{8}T\d{6}Z(\S+)?$')

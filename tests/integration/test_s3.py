@@ -29,7 +29,8 @@ from tests.support.params import engine_params
 from tests.support.s3 import free_port
 
 from devtools.drill import run_playbook
-from plugins.module_utils import api, errors
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
 from plugins.module_utils.storage.factory import open_repository
 from plugins.module_utils.storage.s3 import PART_SIZE, RESERVED_MARKER
 
@@ -413,7 +414,7 @@ def test_encrypted_roundtrip_through_s3(pg_server, s3_repo, unique_db_name, db_e
 
 def test_failure_mid_upload_leaves_no_backup(pg_server, small_db, s3_repo, monkeypatch):
     """A producer failure while a data file is half uploaded: nothing listed, nothing left."""
-    from plugins.module_utils.postgres import dump
+    from plugins.module_utils.postgres.logical import dump
     seen = {}
 
     def failing_copy_out(conn, task, writer, data_encoding=None):

@@ -1,7 +1,8 @@
 """dbbackup_restore state=absent: drops only scratch copies dbbackup restored, never anything else."""
 import pytest
 
-from plugins.module_utils import api, errors
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
 from tests.support.params import engine_params
 
 

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from plugins.module_utils import api, errors
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
 from tests.integration.test_encryption import write_key
 from tests.integration.test_modules import Run
 from tests.support.params import engine_params

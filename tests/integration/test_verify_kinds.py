@@ -18,10 +18,11 @@ import pytest
 import zstandard
 
 from devtools.pg_temp import PgServer
-from plugins.module_utils import api, errors
-from plugins.module_utils.api import backup_data_key
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.format.keys import backup_data_key
 from plugins.module_utils.cli import main as cli_main
-from plugins.module_utils.keys import key_source
+from plugins.module_utils.format.keys import key_source
 from tests.integration.test_base_backup import _postgres_dir, _shared_tmp
 from tests.integration.test_encryption import write_key
 from tests.integration.test_modules import Run

@@ -14,7 +14,7 @@ import pytest
 
 from devtools.pg_temp import PgServer
 from plugins.module_utils import api
-from plugins.module_utils.errors import BackupFailed, BadInput, NotFound
+from plugins.module_utils.common.errors import BackupFailed, BadInput, NotFound
 from plugins.module_utils.postgres import locks
 
 

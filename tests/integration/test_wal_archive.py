@@ -24,9 +24,10 @@ import pytest
 from devtools.pg_temp import PgServer
 from tests.support.pitr_cli import PostgresCli
 
-from plugins.module_utils import api, errors
-from plugins.module_utils.keys import key_source
-from plugins.module_utils.postgres import wal_archive, wal_chain
+from plugins.module_utils import api
+from plugins.module_utils.common import errors
+from plugins.module_utils.format.keys import key_source
+from plugins.module_utils.postgres.physical import wal_archive, wal_chain
 from plugins.module_utils.storage import s3 as s3_storage
 from plugins.module_utils.storage.factory import open_repository
 

@@ -7,8 +7,9 @@ last with manifest.write_manifest. Only the database behind it is missing.
 import datetime
 import json
 
-from plugins.module_utils.catalog import backups_path, isoformat, kind_path, wal_path
-from plugins.module_utils.manifest import new_manifest, write_manifest
+from plugins.module_utils.format.backups import backups_path, kind_path, wal_path
+from plugins.module_utils.common.times import isoformat
+from plugins.module_utils.format.manifest import new_manifest, write_manifest
 from plugins.module_utils.stream.pipeline import store_file
 
 
@@ -56,7 +57,7 @@ def write_wal(repo, server, name, body=b'wal'):
 
 
 def write_binlog(repo, server, name, first_event_time=None):
-    """A fake archived MySQL binlog (record + data, layout of mysql/binlog.py)."""
+    """A fake archived MySQL binlog (record + data, layout of mysql/binlog/archive.py)."""
     base = '%s/binlog' % server
     repo.write_bytes('%s/%s.zst' % (base, name), b'binlog')
     repo.write_bytes('%s/%s.json' % (base, name), json.dumps(

@@ -9,7 +9,7 @@ import io
 import os
 import tarfile
 
-from plugins.module_utils.postgres.base_backup import BaseBackup, _PaddedFile
+from plugins.module_utils.postgres.physical.base_backup import BaseBackup, _PaddedFile
 
 KEPT_FILES = ['PG_VERSION', 'postgresql.conf', 'base/5/1234_init', 'base/5/5678', 'base/5/5678_fsm',
               'base/5/5678.1', 'base/5/5678_vm', 'global/1262', 'log/postgresql.log',

@@ -10,9 +10,9 @@ import tarfile
 
 import pytest
 
-from plugins.module_utils.errors import BadInput, IntegrityError, RestoreFailed
-from plugins.module_utils.postgres.base_restore import (extract_base_backup, format_tablespace_map,
-                                                        parse_tablespace_map)
+from plugins.module_utils.common.errors import BadInput, IntegrityError, RestoreFailed
+from plugins.module_utils.postgres.physical.base_restore import (
+    extract_base_backup, format_tablespace_map, parse_tablespace_map)
 from plugins.module_utils.storage.factory import open_repository
 from plugins.module_utils.stream.pipeline import StoredFileWriter
 

@@ -49,7 +49,7 @@ def test_pitr_status_needs_no_database_and_stays_postgresql():
 
 
 def test_allow_unencrypted_reaches_wal_fetch_and_restore_command():
-    from plugins.module_utils.postgres.wal_archive import restore_command
+    from plugins.module_utils.postgres.physical.wal_archive import restore_command
     args = _parser().parse_args(['wal-fetch', '--repository', '/r', '--allow-unencrypted', 'X', '/p'])
     assert args.allow_unencrypted is True
     assert _parser().parse_args(['wal-fetch', '--repository', '/r', 'X', '/p']).allow_unencrypted is False

@@ -1,4 +1,4 @@
-"""Streaming encryption (stream/encrypt.py) and keys (keys.py), without servers.
+"""Streaming encryption (stream/encrypt.py) and keys (format/keys.py), without servers.
 
 Round trips of many sizes, and every way a stored file can be damaged or
 rearranged must end in IntegrityError naming the file: flipped bytes in
@@ -15,8 +15,8 @@ import os
 
 import pytest
 
-from plugins.module_utils import keys
-from plugins.module_utils.errors import BadInput, IntegrityError, WrongKey
+from plugins.module_utils.format import keys
+from plugins.module_utils.common.errors import BadInput, IntegrityError, WrongKey
 from plugins.module_utils.storage.local import LocalRepository
 from plugins.module_utils.stream.encrypt import (
     CHUNK_SIZE, HEADER_SIZE, MAGIC, TAG_SIZE, DecryptingReader, EncryptingWriter)

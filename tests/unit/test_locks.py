@@ -1,7 +1,7 @@
 """Lock-table capacity per PostgreSQL version, verdicts and recommended values (no server)."""
 import pytest
 
-from plugins.module_utils.errors import BadInput
+from plugins.module_utils.common.errors import BadInput
 from plugins.module_utils.postgres import locks
 
 DEFAULTS = {'max_locks_per_transaction': '64', 'max_connections': '100', 'max_prepared_transactions': '0',

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from plugins.module_utils import errors
-from plugins.module_utils.postgres import recovery
-from plugins.module_utils.postgres.pitr import _seconds
+from plugins.module_utils.common import errors
+from plugins.module_utils.postgres.physical import recovery
+from plugins.module_utils.postgres.physical.pitr import _seconds
 
 LOG = """2026-01-01 10:00:00.000 UTC [10] LOG:  starting point-in-time recovery to XID 745
 2026-01-01 10:00:00.010 UTC [10] LOG:  restored log file "000000010000000000000002" from archive

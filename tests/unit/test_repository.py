@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from plugins.module_utils.errors import BadInput, NotFound
+from plugins.module_utils.common.errors import BadInput, NotFound
 from plugins.module_utils.storage.local import LocalRepository
 
 

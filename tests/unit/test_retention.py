@@ -1,4 +1,4 @@
-"""Retention decisions (plugins/module_utils/retention.py) against tables derived by hand.
+"""Retention decisions (plugins/module_utils/operations/retention.py) against tables derived by hand.
 
 The 90-day data set and its expected kept sets are in tests/support/retention_tables.py
 (with the derivation); the edge cases spell their expectation out inline.
@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
-from plugins.module_utils.errors import BadInput
-from plugins.module_utils.retention import decide, make_policy
+from plugins.module_utils.common.errors import BadInput
+from plugins.module_utils.operations.retention import decide, make_policy
 from tests.support import retention_tables as T
 
 UTC = datetime.timezone.utc

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from plugins.module_utils.errors import BadInput, IntegrityError
+from plugins.module_utils.common.errors import BadInput, IntegrityError
 from plugins.module_utils.storage.local import LocalRepository
 from plugins.module_utils.stream.compress import check_options
 from plugins.module_utils.stream.pipeline import StoredFileWriter, open_stored_reader, verify_stored_file

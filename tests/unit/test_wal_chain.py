@@ -1,8 +1,8 @@
 """WAL names, LSNs, timeline histories and the chain check (pure functions, plus a local listing)."""
 import pytest
 
-from plugins.module_utils.errors import BadInput, IntegrityError
-from plugins.module_utils.postgres import wal_archive, wal_chain, wal_names
+from plugins.module_utils.common.errors import BadInput, IntegrityError
+from plugins.module_utils.postgres.physical import wal_archive, wal_chain, wal_names
 from plugins.module_utils.storage.local import LocalRepository
 
 MIB = 1 << 20

@@ -24,8 +24,8 @@ __metaclass__ = type
 
 import ssl
 
-from ..deps import require
-from ..errors import BadInput, ConnectionFailed, NotFound
+from ..common.deps import require
+from ..common.errors import BadInput, ConnectionFailed, NotFound
 
 DEFAULT_PORT = 3306
 DEFAULT_USER = 'root'

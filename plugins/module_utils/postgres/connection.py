@@ -8,8 +8,8 @@ __metaclass__ = type
 
 import re
 
-from ..deps import require
-from ..errors import BadInput, ConnectionFailed, IntegrityError, NotFound
+from ..common.deps import require
+from ..common.errors import BadInput, ConnectionFailed, IntegrityError, NotFound
 
 SSL_MODES = ('allow', 'disable', 'prefer', 'require', 'verify-ca', 'verify-full')
 

@@ -42,9 +42,9 @@ __metaclass__ = type
 
 import math
 
-from ..errors import BadInput
+from ..common.errors import BadInput
 from .connection import connect, server_version
-from .data_tables import MIN_CHUNK_BYTES
+from .logical.data_tables import MIN_CHUNK_BYTES
 
 SETTING = 'max_locks_per_transaction'
 SETTINGS = (SETTING, 'max_connections', 'max_prepared_transactions', 'autovacuum_max_workers',

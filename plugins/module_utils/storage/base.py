@@ -12,6 +12,10 @@ the new content is dropped); the caller re-reads what is stored.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+# The file that commits a backup directory (written last; format/manifest.py). Repositories keep it
+# immediately readable (S3: never in an archive storage class) so listing and planning always work.
+MANIFEST_NAME = 'manifest.json'
+
 
 class AtomicFile(object):
     """Writable whose content is published by commit() and dropped by abort()."""

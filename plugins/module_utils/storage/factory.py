@@ -2,7 +2,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ..errors import BadInput
+from ..common.errors import BadInput
 from .local import LocalRepository
 
 

@@ -19,8 +19,8 @@ import os
 import shutil
 import uuid
 
+from ..common.errors import BadInput, NotFound, DbBackupError
 from .base import AtomicFile, Repository
-from ..errors import BadInput, NotFound, DbBackupError
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600

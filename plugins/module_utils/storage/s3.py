@@ -39,11 +39,10 @@ import threading
 import time
 import weakref
 
-from .base import AtomicFile, Repository
-from ..deps import require
-from ..errors import (BadInput, DbBackupError, IntegrityError, NotFound, RepositoryAccessDenied,
-                      RepositoryUnreachable)
-from ..manifest import MANIFEST_NAME
+from ..common.deps import require
+from ..common.errors import (
+    BadInput, DbBackupError, IntegrityError, NotFound, RepositoryAccessDenied, RepositoryUnreachable)
+from .base import MANIFEST_NAME, AtomicFile, Repository
 
 PART_SIZE = 16 << 20            # multipart part size: up to 10,000 parts = 156 GiB per file
 UPLOAD_CONCURRENCY = 2          # parallel part uploads per file

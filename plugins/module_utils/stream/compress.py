@@ -9,8 +9,8 @@ __metaclass__ = type
 import gzip
 import zlib
 
-from ..deps import require
-from ..errors import BadInput, IntegrityError
+from ..common.deps import require
+from ..common.errors import BadInput, IntegrityError
 
 ALGORITHMS = ('zstd', 'gzip', 'none')
 DEFAULT_LEVEL = {'zstd': 3, 'gzip': 6, 'none': None}

@@ -33,8 +33,8 @@ __metaclass__ = type
 import os
 import struct
 
-from ..deps import require
-from ..errors import IntegrityError
+from ..common.deps import require
+from ..common.errors import IntegrityError
 
 MAGIC = b'\x89DBBENC\n'
 SUFFIX = '.enc'     # appended to the names of encrypted files

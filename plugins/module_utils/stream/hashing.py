@@ -4,7 +4,7 @@ __metaclass__ = type
 
 import hashlib
 
-from ..errors import IntegrityError
+from ..common.errors import IntegrityError
 
 
 def sha256_file(path, chunk_size=1 << 20):

@@ -130,3 +130,34 @@ def verify_stored_file(repo, relpath, sha256, stored_bytes):
             pass
     finally:
         reader.close()
+
+
+class StoredFile(object):
+    """The decompressed content of one stored file (.reader), verified against its manifest entry.
+
+    finish() reads to the end so that size and SHA-256 of the whole stored file are checked.
+    """
+
+    def __init__(self, repo, path, entry, compression, data_key):
+        self.label = entry['path']
+        self._verified = VerifyingReader(repo.open_read(path + '/' + entry['path']), entry['sha256'],
+                                         entry['stored_bytes'], entry['path'])
+        source = self._verified if data_key is None else DecryptingReader(self._verified, data_key,
+                                                                          entry['path'])
+        self.reader = decompressing_reader(source, compression, entry['path'])
+
+    def finish(self):
+        """Read to the end, so the size and SHA-256 of the whole stored file are checked."""
+        while self.reader.read(BUFFER_SIZE):
+            pass
+        if not self._verified.checked:
+            while self._verified.read(BUFFER_SIZE):
+                pass
+            if not self._verified.checked:
+                self._verified.check()
+
+    def close(self):
+        try:
+            self.reader.close()
+        except (OSError, ValueError):
+            pass

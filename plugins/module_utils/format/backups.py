@@ -1,0 +1,113 @@
+"""Finding backups in a repository: ids, listing, latest, freshness.
+
+Only directories with a valid manifest count as backups. Ids are the UTC
+start time YYYYMMDDTHHMMSSZ (with -N on collision), so they sort by time.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ..common.errors import BadInput, IntegrityError, NotFound
+from ..common.times import parse_iso, utcnow
+from .manifest import MANIFEST_NAME, read_manifest
+
+ID_RE = re.compile(r'^\d{8}T\d{6}Z(-\d+)?$')
+_NAME_RE = re.compile(r'^[\w.@:-][\w.@:+ -]*$')   # unicode letters allowed
+
+
+def backup_id_for(ts):
+    return ts.strftime('%Y%m%dT%H%M%SZ')
+
+
+def safe_name(value, what):
+    """Server and database names become path components: refuse what could escape."""
+    if not value or value in ('.', '..') or '/' in value or not _NAME_RE.match(value):
+        raise BadInput('%s %r cannot be used as a repository path component.' % (what, value),
+                       'Use letters, digits and _ . @ : - + (no slashes).')
+    return value
+
+
+def backups_path(server_name, kind, database):
+    return '%s/%s/%s' % (safe_name(server_name, 'server_name'), kind, safe_name(database, 'database'))
+
+
+def kind_path(server_name, kind):
+    """Where server-wide backups live: <server>/base, <server>/cluster (ids below it)."""
+    return '%s/%s' % (safe_name(server_name, 'server_name'), kind)
+
+
+def wal_path(server_name):
+    """The WAL archive of a PostgreSQL server: <server>/wal/<timeline>/<file>."""
+    return '%s/wal' % safe_name(server_name, 'server_name')
+
+
+def reserve_backup_id(repo, base, start):
+    """Create the backup directory for the start time; returns (backup_id, path)."""
+    stem = backup_id_for(start)
+    for n in range(0, 1000):
+        backup_id = stem if n == 0 else '%s-%d' % (stem, n)
+        path = '%s/%s' % (base, backup_id)
+        if repo.reserve_dir(path):
+            return backup_id, path
+    raise BadInput('Could not allocate a backup id under %s.' % repo.location(base))
+
+
+def list_backups(repo, base):
+    """Complete backups under base, oldest first, as (backup_id, manifest)."""
+    found = []
+    for name in repo.list_dir(base):
+        if not ID_RE.match(name) or not repo.exists('%s/%s/%s' % (base, name, MANIFEST_NAME)):
+            continue
+        try:
+            found.append((name, read_manifest(repo, '%s/%s' % (base, name))))
+        except (IntegrityError, NotFound):
+            continue
+    found.sort(key=lambda x: (x[1]['started_at'], x[0]))
+    return found
+
+
+def find_backup(repo, base, backup_id):
+    """The manifest of backup_id ('latest' = newest complete one), or NotFound."""
+    if backup_id in (None, '', 'latest'):
+        backups = list_backups(repo, base)
+        if not backups:
+            raise NotFound('No complete backup found in %s.' % repo.location(base),
+                           'Check repository, server_name and database, or run a backup first.')
+        return backups[-1][1]
+    if not ID_RE.match(backup_id):
+        raise BadInput('backup_id must be "latest" or look like 20260101T000000Z, got %r.' % (backup_id,))
+    path = '%s/%s' % (base, backup_id)
+    if not repo.exists(path + '/' + MANIFEST_NAME):
+        ids = [b[0] for b in list_backups(repo, base)]
+        raise NotFound('Backup %s not found in %s.' % (backup_id, repo.location(base)),
+                       ('Available backups: %s.' % ', '.join(ids[-10:])) if ids else
+                       'There are no complete backups there.')
+    return read_manifest(repo, path)
+
+
+def fresh_backup(repo, base, max_age_seconds, now=None):
+    """The newest complete backup younger than max_age_seconds, or None."""
+    now = now or utcnow()
+    backups = list_backups(repo, base)
+    if not backups:
+        return None
+    manifest = backups[-1][1]
+    age = (now - parse_iso(manifest['started_at'])).total_seconds()
+    return manifest if age < max_age_seconds else None
+
+
+def reuse_fresh(repo, base, max_age_seconds, encrypted, summarize, what):
+    """max_age: the result for a complete backup younger than max_age, or None.
+
+    A recent backup counts only when it is encrypted exactly when encryption is
+    asked for. summarize(manifest, location) builds the kind's result fields.
+    """
+    if not max_age_seconds:
+        return None
+    manifest = fresh_backup(repo, base, max_age_seconds)
+    if not manifest or bool(manifest.get('encryption')) != bool(encrypted):
+        return None
+    result = summarize(manifest, repo.location(base + '/' + manifest['backup_id']))
+    result.update(changed=False, msg='A complete %s younger than max_age exists (%s).' % (what, manifest['backup_id']))
+    return result

@@ -1,0 +1,151 @@
+"""Point-in-time recovery of one MySQL/MariaDB database: logical restore + binlog replay.
+
+1. The backup: backup_id, or with 'latest' the newest logical backup of the
+   database whose snapshot was taken before stop_datetime.
+2. The binlog chain: archived files from the backup's binlog file on, with no
+   gap, up to the file holding the stop point; the archive must reach it.
+3. Every file (backup and binlogs) is verified against its SHA-256 first. The
+   keys are checked before that: the backup's data key when it is encrypted, and
+   the binlog archive's key (binlog-key.json) when a file of the chain is
+   encrypted (binlog.chain_key); both come from the same key options.
+4. The backup is restored into a temporary database (restore.py), the events
+   of the backed-up database from the backup's position up to stop_datetime
+   (events at or after it are not applied) or stop_binlog_file:stop_position
+   are replayed into it by mariadb-binlog | mariadb with the database name
+   rewritten, and only then is it swapped in under the target name. A failed
+   replay leaves the target as it was.
+
+Restore and replay sessions run with sql_log_bin=0: recovered rows are not
+written to the target server's binary log again (replicas of the target must
+be re-seeded; the recovery itself is not a transaction to replicate).
+The marker records backup and stop point, so repeating the same recovery
+reports no change.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from ...common.errors import BadInput, NotFound
+from ...common.times import isoformat, parse_iso, parse_user_time
+from ...format.backups import backups_path, find_backup, list_backups
+from ...format.keys import key_source
+from ...storage.factory import open_repository
+from ..connection import connect
+from ..logical.restore import MysqlLogicalRestore, marker_value
+from .archive import chain_key, list_archive, plan_chain, replay, verify_chain
+
+
+def parse_stop_datetime(value):
+    """UTC-aware datetime of stop_datetime ('2025-01-31 12:00:00', ISO 8601; no offset = UTC)."""
+    if value in (None, ''):
+        return None
+    ts = parse_user_time(value, 'stop_datetime')
+    if ts.microsecond:
+        raise BadInput('stop_datetime %r has fractions of a second; binary-log events carry whole seconds.'
+                       % (value,))
+    return ts
+
+
+def _snapshot_time(manifest):
+    pos = manifest.get('consistent_position') or {}
+    return parse_iso(pos.get('snapshot_time') or manifest['started_at'])
+
+
+def choose_backup(repo, base, backup_id, stop_time):
+    if backup_id not in (None, '', 'latest'):
+        manifest = find_backup(repo, base, backup_id)
+        if stop_time is not None and _snapshot_time(manifest) >= stop_time:
+            raise BadInput('Backup %s was taken at %s, not before stop_datetime %s.'
+                           % (manifest['backup_id'], isoformat(_snapshot_time(manifest)), isoformat(stop_time)),
+                           'Choose an older backup_id (or backup_id: latest).')
+        return manifest
+    candidates = [m for _bid, m in list_backups(repo, base)
+                  if (m.get('consistent_position') or {}).get('binlog_file')
+                  and (stop_time is None or _snapshot_time(m) < stop_time)]
+    if not candidates:
+        raise NotFound('No complete backup with a binary-log position%s in %s.'
+                       % (' taken before %s' % isoformat(stop_time) if stop_time else '', repo.location(base)),
+                       'Take a backup with binary logging on (log_bin) before the point to recover to.')
+    return candidates[-1]
+
+
+def run_pitr(p, check_mode, data_key_for):
+    """p: prepared params (operations.params.prepare). data_key_for(manifest) -> data key or None."""
+    if (p.get('state') or 'restored') != 'restored':
+        raise BadInput("state must be 'restored', got %r." % (p.get('state'),))
+    if p['if_exists'] not in ('fail', 'replace'):
+        raise BadInput('if_exists must be fail or replace, got %r.' % (p['if_exists'],))
+    stop_time = parse_stop_datetime(p.get('stop_datetime'))
+    stop_file, stop_pos = p.get('stop_binlog_file'), p.get('stop_position')
+    if (stop_file is None) != (stop_pos is None):
+        raise BadInput('stop_binlog_file and stop_position go together.')
+    if stop_time is not None and stop_file is not None:
+        raise BadInput('Give stop_datetime or stop_binlog_file/stop_position, not both.')
+    if stop_pos is not None:
+        try:
+            stop_pos = int(stop_pos)
+        except (TypeError, ValueError):
+            raise BadInput('stop_position must be an integer, got %r.' % (stop_pos,))
+    target = p.get('target_database') or p['database']
+    repo = open_repository(p)
+    base = backups_path(p['server_name'], 'logical', p['database'])
+    manifest = choose_backup(repo, base, p.get('backup_id'), stop_time)
+    if manifest.get('db_type') != 'mysql':
+        raise BadInput('Backup %s is a %s backup; dbbackup_pitr with db_type mysql needs a mysql one.'
+                       % (manifest['backup_id'], manifest.get('db_type')))
+    position = manifest.get('consistent_position') or {}
+    if not position.get('binlog_file'):
+        raise BadInput('Backup %s has no binary-log position (binary logging was off when it was taken).'
+                       % manifest['backup_id'], 'Point-in-time recovery needs log_bin on the source server.')
+    start_file, start_pos = position['binlog_file'], int(position['binlog_position'])
+    if stop_file == start_file and stop_pos <= start_pos:
+        raise BadInput('stop_position %d is not after the backup\'s position %s:%d.' % (stop_pos, start_file, start_pos))
+    chain = plan_chain(list_archive(repo, p['server_name']), start_file, stop_file, stop_time)
+    if stop_time is not None:
+        stop_label = 'time=' + isoformat(stop_time)
+    elif stop_file is not None:
+        stop_label = 'position=%s:%d' % (stop_file, stop_pos)
+    else:
+        stop_label = 'end=%s:%d' % (chain[-1]['file'], chain[-1]['size'])
+    path = base + '/' + manifest['backup_id']
+    data_key = data_key_for(manifest)
+    binlog_key = chain_key(repo, p['server_name'], chain, key_source(p), bool(p.get('allow_unencrypted')))   # before anything is restored
+    restore = MysqlLogicalRestore(p, repo, path, manifest, target, p['if_exists'], p['jobs'], data_key=data_key,
+                                  marker=marker_value(manifest, 'pitr:' + stop_label), log_bin=False)
+    result = {
+        'backup_id': manifest['backup_id'], 'location': repo.location(path), 'database': manifest['database'],
+        'target_database': target, 'size_bytes': manifest['totals']['stored_bytes'],
+        'raw_bytes': manifest['totals']['raw_bytes'], 'tables': manifest['totals']['tables'],
+        'rows': manifest['totals']['rows'], 'server_version': manifest.get('server_version'),
+        'binlog_start': '%s:%d' % (start_file, start_pos), 'binlog_files': [m['file'] for m in chain],
+        'stop_datetime': isoformat(stop_time) if stop_time else None,
+        'stop_position': ('%s:%d' % (stop_file, stop_pos)) if stop_file else None,
+        'replayed_bytes': 0, 'duration_seconds': 0, 'binlog_encrypted': binlog_key is not None,
+    }
+    t0 = time.time()
+    admin = connect(p)
+    try:
+        action = restore.plan(admin)
+        if action == 'unchanged':
+            result.update(changed=False, msg='Database %s already holds backup %s recovered to %s.'
+                          % (target, manifest['backup_id'], stop_label))
+            return result
+        if check_mode:
+            result.update(changed=True, msg='Backup %s and %d binlog file(s) would be restored into %s (%s).'
+                          % (manifest['backup_id'], len(chain), target, action))
+            return result
+        verify_chain(repo, p['server_name'], chain)
+        replayed = {}
+
+        def replay_into(temp):
+            replayed['bytes'] = replay(p, repo, chain, start_pos, manifest['database'], temp,
+                                       stop_time=stop_time, stop_position=stop_pos, data_key=binlog_key)
+
+        version = restore.run(admin, action, between=replay_into)
+    finally:
+        admin.close()
+    result.update(changed=True, server_version=version, replayed_bytes=replayed.get('bytes', 0),
+                  duration_seconds=round(time.time() - t0, 3),
+                  msg='Backup %s restored into %s and recovered to %s.' % (manifest['backup_id'], target, stop_label))
+    return result

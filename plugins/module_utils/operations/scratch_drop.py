@@ -1,0 +1,74 @@
+"""Drop a database that a restore created from a backup (state=absent): DR-drill clean-up.
+
+Only a database that carries dbbackup's restore marker for a backup of the
+named source database (server/database/...) is dropped, and never the source
+database itself, so a typo cannot drop a production database. A database
+that does not exist is already absent (changed false).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ..common.errors import BadInput
+
+
+def _check_marker(p, target, marker):
+    prefix = '%s/%s/' % (p['server_name'], p['database'])
+    if marker is None or not marker.startswith(prefix):
+        raise BadInput('Database %s was not restored by dbbackup from a backup of %s (server %s)%s; it was '
+                       'not dropped.' % (target, p['database'], p['server_name'],
+                                         '' if marker is None else ' (it holds %s)' % marker),
+                       'state=absent only removes scratch copies made by dbbackup_restore; drop other '
+                       'databases yourself.')
+
+
+def _drop_postgres(p, target, check_mode):
+    from ..postgres.connection import connect, quote_ident
+    from ..postgres.logical.restore import MAINTENANCE_DB, target_state
+    admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
+    try:
+        exists, marker = target_state(admin, target)
+        if not exists:
+            return False, None
+        _check_marker(p, target, marker)
+        if not check_mode:
+            force = ' WITH (FORCE)' if admin.server_version >= 130000 else ''
+            admin.cursor().execute('DROP DATABASE %s%s' % (quote_ident(target), force))
+        return True, marker
+    finally:
+        admin.close()
+
+
+def _drop_mysql(p, target, check_mode):
+    from ..mysql.connection import connect, quote_ident
+    from ..mysql.logical.restore import MARKER_SCHEMA, MARKER_TABLE, target_state
+    admin = connect(p)
+    try:
+        exists, marker = target_state(admin, target)
+        if not exists:
+            return False, None
+        _check_marker(p, target, marker)
+        if not check_mode:
+            cur = admin.cursor()
+            cur.execute('DROP DATABASE %s' % quote_ident(target))
+            cur.execute('DELETE FROM %s.%s WHERE database_name = %%s'
+                        % (quote_ident(MARKER_SCHEMA), quote_ident(MARKER_TABLE)), (target,))
+        return True, marker
+    finally:
+        admin.close()
+
+
+def drop_restored(p, check_mode=False):
+    target = p.get('target_database')
+    if not target:
+        raise BadInput('state=absent needs target_database: the scratch copy to drop.')
+    if target == p['database']:
+        raise BadInput('state=absent never drops the source database %s itself.' % target,
+                       'Name the scratch copy in target_database.')
+    drop = _drop_mysql if p['db_type'] == 'mysql' else _drop_postgres
+    changed, marker = drop(p, target, check_mode)
+    if not changed:
+        msg = 'Database %s does not exist.' % target
+    else:
+        msg = 'Database %s (restored from %s) %s dropped.' % (target, marker, 'would be' if check_mode else 'was')
+    return {'changed': changed, 'target_database': target, 'database': p['database'], 'restored_from': marker,
+            'msg': msg}

@@ -1,0 +1,44 @@
+"""Pre-data extraction: every object that must exist before table data is loaded.
+
+Schemas, extensions, collations, types and domains, functions, procedures
+and aggregates, operators and casts, sequences (with OWNED BY and current
+values), tables (typed, inherited, partitioned; inline valid CHECK
+constraints; partitions attached afterwards), foreign data wrappers,
+servers, user mappings and foreign tables, and (materialized) views.
+Tables and materialized views outside the default tablespace are created
+under SET default_tablespace (the tablespace must exist on the target).
+Dependencies come from pg_depend (deps.py) so order_pre_items can sort.
+Owners, comments and privileges are post-data decorations (post_data.py).
+
+Not covered: base/shell types, operator classes/families, text search
+objects, NOT VALID domain
+constraints, range canonical functions, and dependency cycles that pg_dump
+breaks by splitting objects (placeholder views, separate column defaults).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from .deps import DependencyMap
+from .foreign import foreign_items
+from .functions import function_items, aggregate_items
+from .operators import operator_items, cast_items
+from .schemas import schema_items, extension_items
+from .sequences import read_sequences, sequence_items
+from .tables import table_items
+from .types import type_items
+from .views import view_items
+
+
+def extract_pre(cur, ctx):
+    """All PRE DdlItems of the database cur is connected to, deps filled in, unordered."""
+    seqs = read_sequences(cur, ctx)
+    items = (schema_items(cur, ctx) + extension_items(cur, ctx) + type_items(cur, ctx)
+             + function_items(cur, ctx) + aggregate_items(cur, ctx)
+             + operator_items(cur, ctx) + cast_items(cur, ctx) + foreign_items(cur, ctx)
+             + sequence_items(cur, ctx, seqs) + table_items(cur, ctx, seqs) + view_items(cur, ctx))
+    depmap = DependencyMap(cur, ctx)
+    for item in items:
+        if len(item.key) == 2:
+            item.deps |= depmap.deps_of(item.key)
+        item.deps.discard(item.key)
+    return items

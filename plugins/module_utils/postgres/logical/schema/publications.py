@@ -1,0 +1,79 @@
+"""Logical-replication publications (CREATE PUBLICATION + its tables/schemas).
+
+Post-data as in pg_dump; one item per publication, so its members are added
+in one session. Owners and comments are generic decorations. Subscriptions
+are not dumped (they hold connection strings and need superuser to read).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from .model import DdlItem, POST, PHASE_TRIGGER
+from .post_common import user_table, fetch_dicts, quote_literal
+
+PUBLICATIONS_SQL = """
+SELECT p.oid, pg_catalog.quote_ident(p.pubname) AS name, p.puballtables, p.pubinsert, p.pubupdate,
+       p.pubdelete, {truncate} AS pubtruncate, {viaroot} AS pubviaroot
+  FROM pg_catalog.pg_publication p
+ ORDER BY p.pubname
+"""
+
+PUBLICATION_TABLES_SQL = """
+SELECT r.prpubid AS pub, t.oid::pg_catalog.regclass::text AS tab, {qual} AS qual,
+       {cols} AS cols
+  FROM pg_catalog.pg_publication_rel r
+  JOIN pg_catalog.pg_class t ON t.oid = r.prrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+ WHERE {user}
+ ORDER BY r.prpubid, 2
+"""
+
+PUBLICATION_SCHEMAS_SQL = """
+SELECT s.pnpubid AS pub, pg_catalog.quote_ident(n.nspname) AS schema
+  FROM pg_catalog.pg_publication_namespace s
+  JOIN pg_catalog.pg_namespace n ON n.oid = s.pnnspid
+ ORDER BY s.pnpubid, n.nspname
+"""
+
+COLUMNS_EXPR = """CASE WHEN r.prattrs IS NULL THEN NULL ELSE ARRAY(
+         SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = r.prrelid AND a.attnum = ANY (r.prattrs::int2[]) ORDER BY a.attnum) END"""
+
+
+def _create_sql(p):
+    publish = [w for w in ('insert', 'update', 'delete', 'truncate') if p['pub' + w]]
+    sql = 'CREATE PUBLICATION %s' % p['name']
+    if p['puballtables']:
+        sql += ' FOR ALL TABLES'
+    sql += ' WITH (publish = %s' % quote_literal(', '.join(publish))
+    if p['pubviaroot']:
+        sql += ', publish_via_partition_root = true'
+    return sql + ');'
+
+
+def publication_items(cur, ctx):
+    """One PHASE_TRIGGER item per publication."""
+    v = ctx.server_version_num
+    pubs = fetch_dicts(cur, PUBLICATIONS_SQL.format(
+        truncate='p.pubtruncate' if v >= 110000 else 'false',
+        viaroot='p.pubviaroot' if v >= 130000 else 'false'))
+    if not pubs:
+        return []
+    members = {}
+    for r in fetch_dicts(cur, PUBLICATION_TABLES_SQL.format(
+            qual='pg_catalog.pg_get_expr(r.prqual, r.prrelid)' if v >= 150000 else 'NULL::text',
+            cols=COLUMNS_EXPR if v >= 150000 else 'NULL::text[]', user=user_table('n', 't.oid'))):
+        line = 'ALTER PUBLICATION %%s ADD TABLE ONLY %s' % r['tab']
+        if r['cols'] is not None:
+            line += ' (%s)' % ', '.join(r['cols'])
+        if r['qual'] is not None:
+            line += ' WHERE (%s)' % r['qual']
+        members.setdefault(r['pub'], []).append(line + ';')
+    if v >= 150000:
+        for r in fetch_dicts(cur, PUBLICATION_SCHEMAS_SQL):
+            members.setdefault(r['pub'], []).append('ALTER PUBLICATION %%s ADD TABLES IN SCHEMA %s;' % r['schema'])
+    items = []
+    for p in pubs:
+        lines = [_create_sql(p)] + [m % p['name'] for m in members.get(p['oid'], ())]
+        items.append(DdlItem(('pg_publication', p['oid']), 'PUBLICATION', p['name'], '\n'.join(lines) + '\n',
+                             section=POST, phase=PHASE_TRIGGER))
+    return items

@@ -1,0 +1,176 @@
+"""User-defined collations, enum/composite/range types and domains.
+
+Multirange types come with their range type, array types with their element
+type and row types with their table, so none of those is an item. Base
+(C-language) and shell types are not supported (see the report in pre_data.py).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from .model import DdlItem
+from .pre_common import user_object, fetch_dicts
+from .quote import quote_literal
+
+COLLATIONS_SQL = """
+SELECT c.oid, pg_catalog.format('%%I.%%I', n.nspname, c.collname) AS name,
+       c.collprovider AS provider, c.collisdeterministic AS deterministic,
+       c.collcollate AS lc_collate, c.collctype AS lc_ctype, %(locale)s AS locale, %(rules)s AS rules
+FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace
+WHERE %(filter)s
+ORDER BY 2
+"""
+
+ENUMS_SQL = """
+SELECT t.oid, pg_catalog.format_type(t.oid, NULL) AS name,
+       (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+          FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid) AS labels
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND %s
+ORDER BY 2
+""" % user_object('n', 'pg_type', 't.oid')
+
+COMPOSITES_SQL = """
+SELECT t.oid, pg_catalog.format_type(t.oid, NULL) AS name,
+       pg_catalog.quote_ident(a.attname) AS attname,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS atttype,
+       CASE WHEN a.attcollation <> at.typcollation
+            THEN pg_catalog.format('%%I.%%I', cn.nspname, co.collname) END AS collation
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_catalog.pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+WHERE t.typtype = 'c' AND %s
+ORDER BY 2, a.attnum
+""" % user_object('n', 'pg_type', 't.oid')
+
+RANGES_SQL = """
+SELECT t.oid, pg_catalog.format_type(t.oid, NULL) AS name,
+       pg_catalog.format_type(r.rngsubtype, NULL) AS subtype,
+       %(multi)s AS multirange,
+       CASE WHEN NOT opc.opcdefault
+            THEN pg_catalog.format('%%I.%%I', opn.nspname, opc.opcname) END AS opclass,
+       CASE WHEN r.rngcollation <> st.typcollation
+            THEN pg_catalog.format('%%I.%%I', cn.nspname, co.collname) END AS collation,
+       CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::pg_catalog.regproc::text END AS canonical,
+       CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::pg_catalog.regproc::text END AS subdiff
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid
+JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
+JOIN pg_catalog.pg_opclass opc ON opc.oid = r.rngsubopc
+JOIN pg_catalog.pg_namespace opn ON opn.oid = opc.opcnamespace
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = r.rngcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+WHERE t.typtype = 'r' AND %(filter)s
+ORDER BY 2
+"""
+
+DOMAINS_SQL = """
+SELECT t.oid, pg_catalog.format_type(t.oid, NULL) AS name,
+       pg_catalog.format_type(t.typbasetype, t.typtypmod) AS basetype,
+       CASE WHEN t.typcollation <> bt.typcollation
+            THEN pg_catalog.format('%%I.%%I', cn.nspname, co.collname) END AS collation,
+       pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS defexpr, t.typnotnull AS notnull,
+       (SELECT pg_catalog.string_agg(pg_catalog.format(E'\\n    CONSTRAINT %%I %%s', k.conname,
+                                                       pg_catalog.pg_get_constraintdef(k.oid)),
+                                     '' ORDER BY k.conname)
+          FROM pg_catalog.pg_constraint k
+         WHERE k.contypid = t.oid AND k.contype = 'c' AND k.convalidated) AS checks
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = t.typcollation
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+WHERE t.typtype = 'd' AND %s
+ORDER BY 2
+""" % user_object('n', 'pg_type', 't.oid')
+
+
+def collation_items(cur, ctx):
+    v = ctx.server_version_num
+    locale = 'c.colllocale' if v >= 170000 else ('c.colliculocale' if v >= 150000 else 'NULL::text')
+    rules = 'c.collicurules' if v >= 160000 else 'NULL::text'
+    rows = fetch_dicts(cur, COLLATIONS_SQL % {
+        'locale': locale, 'rules': rules, 'filter': user_object('n', 'pg_collation', 'c.oid')})
+    items = []
+    for r in rows:
+        provider = {'i': 'icu', 'c': 'libc', 'b': 'builtin'}.get(r['provider'])
+        if provider is None:
+            continue  # 'd' (database default) cannot be created
+        opts = ['provider = %s' % provider]
+        if not r['deterministic']:
+            opts.append('deterministic = false')
+        if provider != 'libc':
+            opts.append('locale = %s' % quote_literal(r['locale'] or ''))
+        elif r['lc_collate'] == r['lc_ctype']:
+            opts.append('locale = %s' % quote_literal(r['lc_collate']))
+        else:
+            opts.append('lc_collate = %s' % quote_literal(r['lc_collate']))
+            opts.append('lc_ctype = %s' % quote_literal(r['lc_ctype']))
+        if r['rules']:
+            opts.append('rules = %s' % quote_literal(r['rules']))
+        items.append(DdlItem(('pg_collation', r['oid']), 'COLLATION', r['name'],
+                             'CREATE COLLATION %s (%s);' % (r['name'], ', '.join(opts))))
+    return items
+
+
+def enum_items(cur, ctx):
+    return [DdlItem(('pg_type', r['oid']), 'TYPE', r['name'],
+                    'CREATE TYPE %s AS ENUM (%s);' % (r['name'], r['labels'] or ''))
+            for r in fetch_dicts(cur, ENUMS_SQL)]
+
+
+def composite_items(cur, ctx):
+    types = {}
+    for r in fetch_dicts(cur, COMPOSITES_SQL):
+        entry = types.setdefault(r['oid'], (r['name'], []))
+        if r['attname'] is not None:
+            col = '%s %s' % (r['attname'], r['atttype'])
+            if r['collation']:
+                col += ' COLLATE %s' % r['collation']
+            entry[1].append(col)
+    return [DdlItem(('pg_type', oid), 'TYPE', name,
+                    'CREATE TYPE %s AS (%s);' % (name, '\n    %s\n' % ',\n    '.join(cols) if cols else ''))
+            for oid, (name, cols) in sorted(types.items(), key=lambda kv: kv[1][0])]
+
+
+def range_items(cur, ctx):
+    multi = ('pg_catalog.format_type(r.rngmultitypid, NULL)' if ctx.server_version_num >= 140000
+             else 'NULL::text')
+    rows = fetch_dicts(cur, RANGES_SQL % {'multi': multi,
+                                          'filter': user_object('n', 'pg_type', 't.oid')})
+    items = []
+    for r in rows:
+        opts = ['subtype = %s' % r['subtype']]
+        for opt, col in (('multirange_type_name', 'multirange'), ('subtype_opclass', 'opclass'),
+                         ('collation', 'collation'), ('canonical', 'canonical'),
+                         ('subtype_diff', 'subdiff')):
+            if r[col]:
+                opts.append('%s = %s' % (opt, r[col]))
+        items.append(DdlItem(('pg_type', r['oid']), 'TYPE', r['name'],
+                             'CREATE TYPE %s AS RANGE (\n    %s\n);' % (r['name'], ',\n    '.join(opts))))
+    return items
+
+
+def domain_items(cur, ctx):
+    items = []
+    for r in fetch_dicts(cur, DOMAINS_SQL):
+        sql = 'CREATE DOMAIN %s AS %s' % (r['name'], r['basetype'])
+        if r['collation']:
+            sql += ' COLLATE %s' % r['collation']
+        if r['defexpr'] is not None:
+            sql += ' DEFAULT %s' % r['defexpr']
+        if r['notnull']:
+            sql += ' NOT NULL'
+        sql += (r['checks'] or '') + ';'
+        items.append(DdlItem(('pg_type', r['oid']), 'DOMAIN', r['name'], sql))
+    return items
+
+
+def type_items(cur, ctx):
+    """Every collation, enum, composite, range and domain item."""
+    return (collation_items(cur, ctx) + enum_items(cur, ctx) + composite_items(cur, ctx)
+            + range_items(cur, ctx) + domain_items(cur, ctx))
