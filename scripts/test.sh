@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite in one command (CI runs it through .ci/run):
 #
-#   bash scripts/test.sh            # bootstrap, pytest (unit + integration), ansible-test sanity
+#   bash scripts/test.sh            # bootstrap, pytest (unit + integration), the server-version
+#                                   # matrix (tests/versions), ansible-test sanity, roles
 #   SKIP_SANITY=1 bash scripts/test.sh     # pytest only (quicker local loop)
 #   SKIP_PYTEST=1 bash scripts/test.sh     # ansible-test sanity only
 #   SKIP_MOLECULE=1 bash scripts/test.sh   # without the roles' ansible-lint + molecule scenarios
+#   SKIP_VERSIONS=1 bash scripts/test.sh   # without the server-version matrix (tests/versions)
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -53,6 +55,36 @@ else
         124|137) echo "pytest did not finish within $PYTEST_TIMEOUT." >&2 ;;
     esac
     step_done pytest "$t" "$rc"
+fi
+
+# --- the server-version matrix (tests/versions) -------------------------------------------
+# PostgreSQL 13/15/17 and MariaDB 10.5/10.11/11.8: this machine's servers plus Debian chroots of
+# bullseye and trixie (devtools/debian_chroot.py), built once (about 2 minutes each) and cached in
+# ${DBBACKUP_CHROOTS:-~/.cache/dbbackup/chroots}. Needs root (debootstrap, mount, chroot).
+VERSIONS_TIMEOUT="${VERSIONS_TIMEOUT:-20m}"
+if [ -n "${SKIP_VERSIONS:-}" ] || [ -n "${SKIP_PYTEST:-}" ]; then
+    echo "== server-version matrix: skipped (SKIP_VERSIONS or SKIP_PYTEST set)"
+else
+    t=$(now)
+    if [ "$(id -u)" != 0 ]; then
+        echo "the server-version matrix builds and enters Debian chroots: run as root (CI does), or set SKIP_VERSIONS=1." >&2
+        rc=1
+    else
+        echo "== server-version matrix: chroots (bullseye: PostgreSQL 13, MariaDB 10.5; trixie: PostgreSQL 17, MariaDB 11.8)"
+        (cd "$ROOT" && timeout --kill-after=30s "$VERSIONS_TIMEOUT" "$PY" -m devtools.debian_chroot ensure bullseye trixie)
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            echo "== pytest tests/versions"
+            (cd "$ROOT" && timeout --kill-after=30s "$VERSIONS_TIMEOUT" \
+                "$PY" -m pytest -p no:cacheprovider -ra --durations=5 tests/versions)
+            rc=$?
+        fi
+        case "$rc" in
+            5) echo "pytest collected no version tests: that is a failure, not a pass." >&2 ;;
+            124|137) echo "the server-version matrix did not finish within $VERSIONS_TIMEOUT." >&2 ;;
+        esac
+    fi
+    step_done "server-version matrix" "$t" "$rc"
 fi
 
 # --- ansible-test sanity --------------------------------------------------------------
