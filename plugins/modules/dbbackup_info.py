@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_info
 short_description: List the backups in a dbbackup repository
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the complete backups of a repository as flat records (one per backup), with a short summary,
     suited to job views such as AWX.

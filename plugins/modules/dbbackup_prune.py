@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_prune
 short_description: Delete dbbackup backups that a retention policy does not keep
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Applies a retention policy to the backups of one server in a repository and deletes the rest.
   - The policy is applied to each series separately, never across them - with O(kind=logical) each database

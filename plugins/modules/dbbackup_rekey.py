@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_rekey
 short_description: Rotate the encryption key of dbbackup backups without rewriting their data
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Every encrypted backup has a random data key of its own; its manifest stores that data key wrapped by a
     key-encryption key (KEK). This module unwraps the data key of every complete encrypted backup of

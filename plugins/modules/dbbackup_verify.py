@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_verify
 short_description: Check dbbackup backups in a repository against their manifests
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Re-reads the stored files of one backup, the latest, or all complete backups of a database (or, with
     O(kind=base) or O(kind=cluster), of a server) and checks them against the manifest.

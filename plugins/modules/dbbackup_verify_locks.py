@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_verify_locks
 short_description: Check that a PostgreSQL server's lock table is large enough for backups and restores
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the settings that size PostgreSQL's shared lock table (C(max_locks_per_transaction),
     C(max_connections), C(max_prepared_transactions), C(autovacuum_max_workers) or

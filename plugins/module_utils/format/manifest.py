@@ -14,7 +14,7 @@ from ..storage.base import MANIFEST_NAME   # fixed by the storage layer, which k
 
 FORMAT = 'dbbackup-manifest'
 FORMAT_VERSION = 1
-ENGINE_VERSION = '0.1.0'
+ENGINE_VERSION = '1.0.0'   # the collection's version (galaxy.yml; tests/unit/test_release.py)
 REQUIRED = ('format', 'format_version', 'kind', 'db_type', 'backup_id', 'server_name',
             'database', 'started_at', 'finished_at', 'compression', 'files', 'totals')
 FILE_REQUIRED = ('path', 'role', 'raw_bytes', 'stored_bytes', 'sha256')
