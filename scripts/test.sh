@@ -7,6 +7,7 @@
 #   SKIP_PYTEST=1 bash scripts/test.sh     # ansible-test sanity only
 #   SKIP_MOLECULE=1 bash scripts/test.sh   # without the roles' ansible-lint + molecule scenarios
 #   SKIP_VERSIONS=1 bash scripts/test.sh   # without the server-version matrix (tests/versions)
+#   SKIP_RELEASE=1 bash scripts/test.sh    # without the release checks (scripts/release_checks.sh)
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -154,6 +155,19 @@ else
     rc=$?
     [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test sanity did not finish within $SANITY_TIMEOUT." >&2
     step_done "ansible-test sanity" "$t" "$rc"
+fi
+
+# --- release checks: changelog, galaxy-importer (Automation Hub), ansible-builder ---------
+RELEASE_TIMEOUT="${RELEASE_TIMEOUT:-15m}"
+if [ -n "${SKIP_RELEASE:-}" ]; then
+    echo "== release checks: skipped (SKIP_RELEASE set)"
+else
+    t=$(now)
+    echo "== release checks (scripts/release_checks.sh)"
+    timeout --kill-after=30s "$RELEASE_TIMEOUT" bash "$ROOT/scripts/release_checks.sh"
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the release checks did not finish within $RELEASE_TIMEOUT." >&2
+    step_done "release checks" "$t" "$rc"
 fi
 
 # --- roles: ansible-lint and the molecule scenarios (scripts/molecule.sh) -------------
