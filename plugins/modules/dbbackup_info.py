@@ -28,6 +28,8 @@ author:
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -212,7 +214,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, run
+from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, encryption_argument_spec, run
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_info
@@ -229,6 +231,8 @@ def main():
         backup_id=dict(type='str', default='all'),
         check_wal=dict(type='bool', default=True),
     )
+    argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run(module, run_info, import_error=IMPORT_ERROR)
 

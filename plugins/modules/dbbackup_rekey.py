@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   database:
@@ -182,6 +183,7 @@ def main():
     )
     argument_spec.update(encryption_argument_spec())
     argument_spec.update(encryption_argument_spec(prefix='new_'))
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,

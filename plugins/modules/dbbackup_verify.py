@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -230,6 +231,7 @@ def main():
         restored_database=dict(type='str'),
     )
     argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=encryption_mutually_exclusive(),
                            required_if=[('kind', 'logical', ('database',))])
