@@ -72,6 +72,7 @@ class PgServer(object):
         return _as_postgres_argv(argv)
 
     def run_as_postgres(self, argv, **kw):
+        kw.setdefault('cwd', '/')     # the caller's directory may be out of postgres' reach (/root)
         return subprocess.run(self.postgres_argv(argv), check=True, **kw)
 
     def init(self):
@@ -118,7 +119,7 @@ class PgServer(object):
     def stop(self, remove=True):
         if self.started:
             subprocess.run(self.postgres_argv([self.bin('pg_ctl'), '-D', self.datadir,
-                                               '-m', 'fast', '-w', 'stop']),
+                                               '-m', 'fast', '-w', 'stop']), cwd='/',
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             self.started = False
         if remove:
