@@ -62,17 +62,11 @@ def _run_logical_backup(p, check_mode):
     fresh = reuse_fresh(repo, base, max_age, encryption is not None, summary, 'backup')
     if fresh:
         return fresh, None
-    if check_mode:
-        if p['db_type'] == 'mysql':
-            from ..mysql.connection import connect as mysql_connect
-            mysql_connect(p, p['database']).close()
-        else:
-            from ..postgres.connection import connect
-            connect(p).close()
+    if check_mode:      # connect (proves credentials and database), write nothing
         return {'changed': True, 'msg': 'A backup of %s would be created.' % p['database'],
                 'backup_id': None, 'location': repo.location(base), 'database': p['database'],
                 'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
-                'server_version': None, 'encrypted': encryption is not None}, None
+                'server_version': _server_version(p), 'encrypted': encryption is not None}, None
     start = utcnow()
     backup_id, path = reserve_backup_id(repo, base, start)
     if p['db_type'] == 'mysql':
@@ -88,3 +82,20 @@ def _run_logical_backup(p, check_mode):
     result = summary(manifest, repo.location(path))
     result.update(changed=True, msg='Backup %s of %s written.' % (backup_id, p['database']))
     return result, (repo, path, manifest, encryption)
+
+
+def _server_version(p):
+    """The version of the server a check-mode backup connected to."""
+    if p['db_type'] == 'mysql':
+        from ..mysql.connection import ServerInfo, connect as mysql_connect
+        conn = mysql_connect(p, p['database'])
+        try:
+            return ServerInfo(conn).version
+        finally:
+            conn.close()
+    from ..postgres.connection import connect, server_version
+    conn = connect(p)
+    try:
+        return server_version(conn)[1]
+    finally:
+        conn.close()

@@ -138,7 +138,7 @@ def run_cluster_backup(p, check_mode):
                     % (len(databases), ', '.join(databases)), 'backup_id': None, 'kind': KIND,
                     'location': repo.location(base), 'database': None, 'databases': databases,
                     'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
-                    'server_version': None, 'encrypted': encryption is not None}, None
+                    'server_version': engine.server_version(admin)[1], 'encrypted': encryption is not None}, None
         start = utcnow()
         backup_id, path = reserve_backup_id(repo, base, start)
         try:
