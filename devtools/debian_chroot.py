@@ -86,7 +86,7 @@ def _mounted_below(path):
 
 
 def _run(argv, what, **kw):
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, **kw)
     if p.returncode != 0:
         raise ChrootError('%s failed (exit %d):\n%s' % (what, p.returncode, p.stdout[-4000:]))
     return p.stdout

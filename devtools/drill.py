@@ -252,8 +252,8 @@ def summary(report, checks, where, kept=True):
            ', took %s s' % report['backup_seconds'] if report.get('backup_seconds') not in (None, '') else ''),
         'restore      into %s: RTO %s s (restore wall time)'
         % (report['target_database'], report['rto_seconds']),
-        'location     %s' % (report['location'] if kept else
-                                 'a temporary repository, removed after the drill (--repository DIR keeps it)'),
+        'location     %s' % (report['location'] if kept
+                             else 'a temporary repository, removed after the drill (--repository DIR keeps it)'),
     ]
     for name, ok, detail in checks:
         mark = {True: 'ok  ', False: 'DIFF', None: 'skip'}[ok]

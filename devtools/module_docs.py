@@ -78,8 +78,8 @@ def _return_rows(returns, prefix=''):
     rows = []
     for name in sorted(returns):
         spec = returns[name] or {}
-        rows.append('| `%s%s` | %s | %s | %s |' % (prefix, name, spec.get('type', ''), _markup(spec.get('returned', '')),
-                                                 _description(spec.get('description'))))
+        rows.append('| `%s%s` | %s | %s | %s |' % (
+            prefix, name, spec.get('type', ''), _markup(spec.get('returned', '')), _description(spec.get('description'))))
         if spec.get('contains'):
             rows.extend(_return_rows(spec['contains'], prefix + name + '.'))
     return rows

@@ -203,6 +203,6 @@ class EngineCli(object):
         p = subprocess.run(argv, input=json.dumps(params), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, check=False, cwd='/')
         if p.returncode != 0:
-            raise RuntimeError('%s in the %s chroot failed: %s' % (function, self.chroot.release,
-                                                                  p.stderr.strip()[-3000:]))
+            raise RuntimeError('%s in the %s chroot failed: %s'
+                               % (function, self.chroot.release, p.stderr.strip()[-3000:]))
         return json.loads(p.stdout)

@@ -44,7 +44,7 @@ die() {
 }
 say() { [ "$VERBOSE" = 1 ] && echo "bootstrap: $*" >&2; return 0; }
 # What takes a while is always said in drill mode: a first-time user should not watch silence.
-progress() { if [ "$MODE" = drill ] || [ "$VERBOSE" = 1 ]; then echo "drill: $*" >&2; fi; }
+progress() { if [ "$MODE" = drill ]; then echo "drill: $*" >&2; elif [ "$VERBOSE" = 1 ]; then echo "bootstrap: $*" >&2; fi; }
 
 # Run a command quietly; its output is kept in $LOG and shown only on failure.
 quiet() {
@@ -253,51 +253,9 @@ make_venv() {
 # installed ansible-test pins; we read both from the installed ansible-test itself.
 write_get_pip_standin() {
     local path
-    path="$("$VENV/bin/python" - <<'EOF'
-import os, re, sys
-import ansible_test
-base = os.path.dirname(ansible_test.__file__)
-try:
-    from ansible_test._internal.python_requirements import get_venv_packages
-
-    class _Py:
-        version = '%d.%d' % sys.version_info[:2]
-    pip_version = get_venv_packages(_Py())['pip']
-except Exception:
-    src = open(os.path.join(base, '_internal', 'python_requirements.py')).read()
-    m = re.search(r"default_packages = dict\(\s*pip='([0-9.]+)'", src)
-    if not m:
-        sys.exit('cannot find the pip version pinned by ansible-test in %s' % base)
-    pip_version = m.group(1)
-src = open(os.path.join(base, '_util', 'target', 'setup', 'requirements.py')).read()
-m = re.search(r"cache_path = os\.path\.expanduser\('([^']+)' % pip_version\.replace", src)
-if not m:
-    sys.exit('cannot find where ansible-test caches its pip bootstrap script (%s)' % base)
-print(os.path.expanduser(m.group(1) % pip_version.replace('.', '_')))
-EOF
-)" || die "could not work out the ansible-test pip bootstrap path from the installed ansible-core."
-    [ -n "$path" ] || die "empty ansible-test pip bootstrap path."
-    if [ -f "$path" ] && ! grep -q 'dbbackup stand-in' "$path"; then
-        say "ansible-test bootstrap script already cached (not ours): $path"
-        return 0
-    fi
-    mkdir -p "$(dirname "$path")"
-    cat >"$path.tmp" <<'EOF'
-# dbbackup stand-in for ansible-test's get-pip bootstrap script (written by
-# scripts/bootstrap.sh): bootstrap pip from the interpreter's bundled wheel, then
-# install the pinned packages ansible-test asks for from the configured index.
-import ensurepip
-import os
-import subprocess
-import sys
-
-ensurepip.bootstrap(upgrade=True)
-os.environ.pop('PIP_CONFIG_FILE', None)  # ensurepip points it at os.devnull; the site pip.conf must apply
-args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
-sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install'] + args))
-EOF
-    mv "$path.tmp" "$path"
-    say "wrote ansible-test bootstrap stand-in: $path"
+    path="$("$VENV/bin/python" "$ROOT/devtools/ansible_test_pip.py")" \
+        || die "could not write the ansible-test pip bootstrap stand-in (devtools/ansible_test_pip.py)."
+    say "ansible-test pip bootstrap script: $path"
 }
 
 if [ "$MODE" = drill ]; then

@@ -8,6 +8,7 @@
 #   SKIP_MOLECULE=1 bash scripts/test.sh   # without the roles' ansible-lint + molecule scenarios
 #   SKIP_VERSIONS=1 bash scripts/test.sh   # without the server-version matrix (tests/versions)
 #   SKIP_RELEASE=1 bash scripts/test.sh    # without the release checks (scripts/release_checks.sh)
+#   SKIP_CORE_RANGE=1 bash scripts/test.sh # without the lowest/newest ansible-core runs
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -155,6 +156,19 @@ else
     rc=$?
     [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test sanity did not finish within $SANITY_TIMEOUT." >&2
     step_done "ansible-test sanity" "$t" "$rc"
+fi
+
+# --- the supported ansible-core range: sanity + module tests on the lowest and newest ------
+CORE_RANGE_TIMEOUT="${CORE_RANGE_TIMEOUT:-35m}"
+if [ -n "${SKIP_CORE_RANGE:-}" ]; then
+    echo "== ansible-core range: skipped (SKIP_CORE_RANGE set)"
+else
+    t=$(now)
+    echo "== ansible-core range (scripts/ansible_core_range.sh: lowest and newest ansible-core)"
+    timeout --kill-after=30s "$CORE_RANGE_TIMEOUT" bash "$ROOT/scripts/ansible_core_range.sh"
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the ansible-core range did not finish within $CORE_RANGE_TIMEOUT." >&2
+    step_done "ansible-core range" "$t" "$rc"
 fi
 
 # --- release checks: changelog, galaxy-importer (Automation Hub), ansible-builder ---------

@@ -57,6 +57,7 @@ options:
       - Without O(database) or O(databases) the repository is not used and the live databases are
         checked, so a O(repository) set for the whole module group in C(module_defaults) changes nothing.
     type: str
+    required: false
   server_name:
     description:
       - With O(repository), the server name the backups are stored under (see

@@ -33,8 +33,8 @@ def _check(pg_server, workdir, playbook, **extra):
                  dbbackup_login_user=pg_server.user, dbbackup_hosts='localhost', drill_hosts='localhost', **extra)
     proc = run_playbook(os.path.join(ROOT, 'playbooks', playbook), extra, workdir, password=pg_server.password,
                         check=True, capture=True, timeout=600)
-    assert proc.returncode == 0, 'ansible-playbook --check %s exited %d:\n%s' % (playbook, proc.returncode,
-                                                                              proc.stdout[-5000:])
+    assert proc.returncode == 0, 'ansible-playbook --check %s exited %d:\n%s' % (
+        playbook, proc.returncode, proc.stdout[-5000:])
     assert pg_server.password not in proc.stdout
     return proc.stdout
 

@@ -76,4 +76,3 @@ def engine_for(kind, version):
 def shared_tmp(prefix):
     """A directory visible at the same path on this machine and in every chroot in use."""
     return server_versions.shared_dir(prefix) if os.geteuid() == 0 else tempfile.mkdtemp(prefix=prefix)
-

@@ -142,8 +142,8 @@ def test_upgrade_10_5_to_11_8_matches_mariadb_dump(newest):
         restored = api.run_restore(_params(newest, 'rich', repo, server_name='up', jobs=2, target_database='ours'))
         assert restored['changed']
         dump_tool = server_versions.mysql_tool(newest, 'mariadb-dump')
-        dump = subprocess.run([dump_tool] + source.client_args() + ['--single-transaction', '--routines', '--events',
-                                                                   '--triggers', '--hex-blob', 'rich'],
+        dump_args = ['--single-transaction', '--routines', '--events', '--triggers', '--hex-blob', 'rich']
+        dump = subprocess.run([dump_tool] + source.client_args() + dump_args,
                               env=source.client_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         assert dump.returncode == 0, dump.stderr.decode()
         newest.create_database('reference', collation='utf8mb4_unicode_ci')

@@ -143,7 +143,7 @@ def test_base_backup_and_pitr(version):
             data_dir = os.path.join(scratch, name)
             port = free_port()
             result = host.api('run_pitr', dict(common, state='restored', data_directory=data_dir, port=port,
-                                                wait_timeout=120, **options))
+                                               wait_timeout=120, **options))
             recovered.append(data_dir)
             assert result['changed'] and result['reached'] is True, result
             assert _rows(port, server.password) == expected, (version, name)
