@@ -20,17 +20,16 @@ lowest_core="ansible-core==$(sed -n 's/^requires_ansible: *"*>=\([0-9]*\.[0-9]*\
 failed=()
 
 newest_python() {
-    local v p
+    local v
+    local c
     for v in 3.14 3.13 3.12; do
-        p="$(command -v "python$v" 2>/dev/null || true)"
-        if [ -z "$p" ]; then
-            local c
-            for c in "$HOME"/.pyenv/versions/"$v".*/bin/python3; do [ -x "$c" ] && p="$c"; done
-        fi
-        if [ -n "$p" ] && "$p" -c 'import ssl, venv' >/dev/null 2>&1; then
-            echo "$p"
-            return 0
-        fi
+        # python3.X on PATH (a pyenv shim may name a version that is not active), else pyenv's own
+        for c in "$(command -v "python$v" 2>/dev/null || true)" "$HOME"/.pyenv/versions/"$v".*/bin/python3; do
+            if [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import ssl, venv' >/dev/null 2>&1; then
+                echo "$c"
+                return 0
+            fi
+        done
     done
     return 1
 }
