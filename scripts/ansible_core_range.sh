@@ -50,21 +50,13 @@ venv_for() {  # label python core-spec -> prints the venv path
 }
 
 run_one() {  # label python core-spec
-    local label="$1" python="$2" core="$3" venv version coll tree t
+    local label="$1" python="$2" core="$3" venv version coll t
     t=$(date +%s)
     venv="$(venv_for "$label" "$python" "$core")" || { echo "== ansible-core $label: could not build its virtualenv" >&2; return 1; }
     version="$("$venv/bin/ansible" --version | head -n 1)"
     echo "-- $label: $version, $("$venv/bin/python" -V)"
     "$venv/bin/python" "$ROOT/devtools/ansible_test_pip.py" >/dev/null || return 1
-    # ansible-test needs ansible_collections/<ns>/<name>: a copy of the files git knows about
-    tree="$CACHE/sanity-core-$label"
-    coll="$tree/ansible_collections/dbbackup/dbbackup"
-    mkdir -p "$coll"
-    find "$coll" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
-    [ -d "$coll/tests" ] && find "$coll/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
-    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) \
-        | tar -xf - -C "$coll" || return 1
+    coll="$(bash "$ROOT/scripts/collection_tree.sh" "$CACHE/sanity-core-$label")" || return 1
     local pyver rc=0
     pyver="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     echo "-- $label: ansible-test sanity --python $pyver"

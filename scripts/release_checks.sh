@@ -36,15 +36,11 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$wan
 fi
 export PATH="$VENV/bin:$PATH"
 
-# The files git knows about, laid out as ansible_collections/<ns>/<name> (as ansible-test needs).
-ns=$(sed -n 's/^namespace: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
-name=$(sed -n 's/^name: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
+# The files git knows about, laid out as ansible_collections/<ns>/<name>
+SRC="$(bash "$ROOT/scripts/collection_tree.sh" "$WORK/src")"
 version=$(sed -n 's/^version: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
-SRC="$WORK/src/ansible_collections/$ns/$name"
-mkdir -p "$SRC"
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) \
-    | tar -xf - -C "$SRC"
+ns=$(basename "$(dirname "$SRC")")
+name=$(basename "$SRC")
 
 step "antsibull-changelog lint"
 (cd "$SRC" && antsibull-changelog lint) || fail "antsibull-changelog lint found problems (above)."

@@ -9,6 +9,7 @@
 #   SKIP_VERSIONS=1 bash scripts/test.sh   # without the server-version matrix (tests/versions)
 #   SKIP_RELEASE=1 bash scripts/test.sh    # without the release checks (scripts/release_checks.sh)
 #   SKIP_CORE_RANGE=1 bash scripts/test.sh # without the lowest/newest ansible-core runs
+#   SKIP_INTEGRATION=1 bash scripts/test.sh # without ansible-test integration (module targets)
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -117,31 +118,8 @@ fi
 # files that are not ignored) in a stable cache directory, so ansible-test's own
 # virtualenvs are reused between runs.
 run_sanity() {
-    local ns name coll
-    ns=$(sed -n 's/^namespace: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
-    name=$(sed -n 's/^name: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
-    case "$ROOT" in
-        */ansible_collections/"$ns"/"$name")
-            coll="$ROOT" ;;
-        *)
-            local tree="${DBBACKUP_SANITY_TREE:-$HOME/.cache/dbbackup/sanity}"
-            coll="$tree/ansible_collections/$ns/$name"
-            mkdir -p "$coll"
-            # Empty the copy but keep tests/output (ansible-test's caches).
-            find "$coll" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
-            if [ -d "$coll/tests" ]; then
-                find "$coll/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
-            fi
-            if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-                (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
-                    | while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done \
-                    | tar --null -T - -cf -) | tar -xf - -C "$coll" || return 1
-            else
-                (cd "$ROOT" && tar --exclude=./.git --exclude=./tests/output -cf - .) \
-                    | tar -xf - -C "$coll" || return 1
-            fi
-            ;;
-    esac
+    local coll
+    coll="$(bash "$ROOT/scripts/collection_tree.sh" "${DBBACKUP_SANITY_TREE:-$HOME/.cache/dbbackup/sanity}")" || return 1
     echo "== ansible-test sanity ($coll)"
     # shellcheck disable=SC1091
     (cd "$coll" && source "$VENV/bin/activate" && \
@@ -156,6 +134,19 @@ else
     rc=$?
     [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test sanity did not finish within $SANITY_TIMEOUT." >&2
     step_done "ansible-test sanity" "$t" "$rc"
+fi
+
+# --- ansible-test integration: the module targets in tests/integration/targets -----------
+INTEGRATION_TIMEOUT="${INTEGRATION_TIMEOUT:-20m}"
+if [ -n "${SKIP_INTEGRATION:-}" ]; then
+    echo "== ansible-test integration: skipped (SKIP_INTEGRATION set)"
+else
+    t=$(now)
+    echo "== ansible-test integration (scripts/integration.sh)"
+    timeout --kill-after=30s "$INTEGRATION_TIMEOUT" bash "$ROOT/scripts/integration.sh"
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test integration did not finish within $INTEGRATION_TIMEOUT." >&2
+    step_done "ansible-test integration" "$t" "$rc"
 fi
 
 # --- the supported ansible-core range: sanity + module tests on the lowest and newest ------
