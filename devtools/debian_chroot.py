@@ -278,7 +278,8 @@ class DebianChroot(object):
         if user:
             uid, gid = self.ids(user)
             prefix.append('--userspec=%d:%d' % (uid, gid))
-        return prefix + [self.root, 'env', 'LC_ALL=C.UTF-8', 'LANG=C.UTF-8'] + list(argv)
+        # TMPDIR of this side (a test run's directory) does not exist inside: the chroot's own /tmp
+        return prefix + [self.root, 'env', 'LC_ALL=C.UTF-8', 'LANG=C.UTF-8', 'TMPDIR=/tmp'] + list(argv)
 
     def run(self, argv, user=None, check=True, **kw):
         return subprocess.run(self.argv(argv, user), check=check, **kw)

@@ -7,11 +7,12 @@ older servers load instead:
     ALTER TABLE t ADD UNIQUE NULLS NOT DISTINCT (a);
     -- @end
     -- @until 15
-    --| ALTER TABLE t ADD UNIQUE (a);
+    -- | ALTER TABLE t ADD UNIQUE (a);
     -- @end
 
 A @since block is dropped for an older server. The lines of an @until block start with
-`--| ` and are loaded, without that prefix, only by older servers. For everyone else all of
+`-- | ` (a comment for PostgreSQL and MySQL alike: MySQL needs the space after `--`) and
+are loaded, without that prefix, only by older servers. For everyone else all of
 this is plain comments, so the core suite loads the fixtures unchanged with plain psql. Versions compare as numbers
 (13 < 15 < 17; 10.5 < 10.11 < 11.8).
 """
@@ -47,10 +48,10 @@ def for_version(text, version):
             out.append(line)
             continue
         if until is not None:
-            if not line.startswith('--|'):
-                raise ValueError('lines of an @until block start with "--| ": %r' % line)
+            if not line.startswith('-- |'):
+                raise ValueError('lines of an @until block start with "-- | ": %r' % line)
             if not skipping:
-                out.append(line[4:] if line.startswith('--| ') else line[3:])
+                out.append(line[5:] if line.startswith('-- | ') else line[4:])
         elif not skipping:
             out.append(line)
     if skipping is not None:

@@ -7,7 +7,7 @@ from plugins.module_utils.mysql.logical.globals import grant_statement
 from plugins.module_utils.postgres.capabilities import Capabilities, check_restore_target
 from tests.support.versioned_sql import for_version
 
-TEXT = 'a\n-- @since 15\nb\n-- @end\n-- @until 15\n--| c\n-- @end\nd\n'
+TEXT = 'a\n-- @since 15\nb\n-- @end\n-- @until 15\n-- | c\n-- @end\nd\n'
 
 
 def test_since_and_until_blocks():
