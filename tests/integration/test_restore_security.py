@@ -164,3 +164,87 @@ def test_restore_runs_no_owner_code_with_superuser_rights(pg_server, owner_db, r
     assert _exec(pg_server, target, 'SELECT current_user', user=roles['owner'], password=PASSWORD)
     assert not _exec(pg_server, target, 'SELECT count(*) FROM pg_catalog.pg_proc WHERE prosecdef '
                                         "AND proname <> 'sd' AND pronamespace = 'public'::regnamespace")[0][0]
+
+
+# --- the database-name token: only where the dumper wrote it ------------------------------
+
+def test_database_token_in_names_comments_and_bodies_round_trips(pg_server, repository, unique_db_name):
+    """'@DBBACKUP_DATABASE@' written by the source (a table name, comments, a function body, a
+    database setting's value) stays as it is; the database's own settings reach the target."""
+    db = unique_db_name('sec_token')
+    pg_server.psql('postgres', 'CREATE DATABASE %s' % db)
+    token = '@DBBACKUP_DATABASE@'
+    _exec(pg_server, db, """
+CREATE TABLE public."tab{t}" (v text);
+INSERT INTO public."tab{t}" VALUES ('{t}');
+COMMENT ON TABLE public."tab{t}" IS 'see {t}';
+CREATE FUNCTION public.f() RETURNS text LANGUAGE sql AS $$ SELECT '{t}'::text $$;
+COMMENT ON DATABASE {db} IS 'db {t} comment';
+ALTER DATABASE {db} SET application_name = '{t}';
+""".format(t=token, db=db))
+    api.run_backup(engine_params(pg_server, db, repository))
+    target = unique_db_name('sec_token_restored')
+    api.run_restore(engine_params(pg_server, db, repository, target_database=target))
+    compare.assert_same_database(pg_server, db, target)
+    assert _exec(pg_server, target, 'SELECT public.f()')[0][0] == token
+    assert _exec(pg_server, 'postgres', "SELECT pg_catalog.shobj_description(oid, 'pg_database') "
+                                        "FROM pg_catalog.pg_database WHERE datname = '%s'" % target)[0][0] \
+        == 'db %s comment' % token
+
+
+# --- if_exists: replace swaps in one transaction ---------------------------------------------
+
+class _KillAfterFirstRename(object):
+    """An admin connection whose session dies right after it renamed the old target away."""
+
+    def __init__(self, conn, server):
+        self._conn, self._server = conn, server
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def cursor(self):
+        conn, server = self._conn, self._server
+
+        class Cursor(object):
+            def __init__(self):
+                self._cur = conn.cursor()
+
+            def __getattr__(self, name):
+                return getattr(self._cur, name)
+
+            def execute(self, sql, args=None):
+                result = self._cur.execute(sql, args)
+                if 'RENAME TO "_dbbackup_old_' in sql:
+                    _exec(server, 'postgres', 'SELECT pg_catalog.pg_terminate_backend(%d)' % conn.get_backend_pid())
+                return result
+        return Cursor()
+
+
+def test_replace_losing_the_session_between_the_renames_keeps_the_target(pg_server, repository,
+                                                                          unique_db_name, monkeypatch):
+    from plugins.module_utils.common.errors import RestoreFailed
+    from plugins.module_utils.postgres import connection
+    src = unique_db_name('sec_swap_src')
+    target = unique_db_name('sec_swap_target')
+    for name, value in ((src, 'new'), (target, 'old')):
+        pg_server.psql('postgres', 'CREATE DATABASE %s' % name)
+        _exec(pg_server, name, "CREATE TABLE t (v text); INSERT INTO t VALUES ('%s')" % value)
+    api.run_backup(engine_params(pg_server, src, repository))
+    real_connect = connection.connect
+
+    def connect(params, dbname=None, **kw):
+        conn = real_connect(params, dbname=dbname, **kw)
+        return _KillAfterFirstRename(conn, pg_server) if dbname == 'postgres' else conn
+    monkeypatch.setattr(connection, 'connect', connect)
+    with pytest.raises(RestoreFailed) as err:
+        api.run_restore(engine_params(pg_server, src, repository, target_database=target, if_exists='replace'))
+    monkeypatch.undo()
+    assert 'left unchanged' in str(err.value)
+    assert _exec(pg_server, target, 'SELECT v FROM t') == [('old',)]
+    leftovers = _exec(pg_server, 'postgres', "SELECT datname FROM pg_catalog.pg_database "
+                                             "WHERE datname LIKE '\\_dbbackup\\_%'")
+    assert not [n for (n,) in leftovers if n.startswith('_dbbackup_old_')]
+    for (name,) in leftovers:       # the restore database stays when its session is gone
+        pg_server.psql('postgres', 'DROP DATABASE "%s"' % name, check=False)
+

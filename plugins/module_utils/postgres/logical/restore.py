@@ -141,7 +141,7 @@ class LogicalRestore(object):
                 if info.get(opt):
                     sql += " %s '%s'" % (opt.upper(), info[opt].replace("'", "''"))
         try:
-            self.guard.create_closed(admin.cursor(), sql, self.temp)
+            self.guard.create_closed(admin.cursor(), sql)
         except Exception as e:
             self._drop(admin, self.temp)
             raise RestoreFailed('Cannot create the restore database on the target server: %s'

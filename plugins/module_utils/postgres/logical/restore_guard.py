@@ -9,10 +9,9 @@ expressions as the session's user, and a function called there may RESET
 ROLE or SET SESSION AUTHORIZATION back to the superuser, so SET ROLE is no
 boundary. The guard therefore:
 
-1. creates the restore database closed to every other role (CONNECTION
-   LIMIT 0, or CONNECT revoked before connections are allowed); it opens, and
-   gets the source database's privileges, only in the swap transaction that
-   gives it its final name;
+1. creates the restore database closed to every role but superusers
+   (CONNECTION LIMIT 0); it opens, and gets the source database's privileges,
+   only in the swap transaction that gives it its final name;
 2. gives every object its owner right after its CREATE (pg_restore's order;
    relations at the end of pre-data, when their sequences are linked to them),
    taking the ALTER ... OWNER statement from the object's owner/ACL item, and
@@ -88,36 +87,24 @@ class RestoreGuard(object):
             self.post_items.append(item)
         self.wrapped = []         # regprocedures made SECURITY DEFINER for the restore
         self._last_oid = 0
-        self.closed_by = None     # 'limit' or 'revoke': how create_closed() closed the database
 
     # --- the restore database --------------------------------------------------------
 
-    def create_closed(self, cur, create_sql, name):
-        """CREATE DATABASE that no other role can connect to (docs/security.md).
+    @staticmethod
+    def create_closed(cur, create_sql):
+        """CREATE DATABASE that no role but superusers can connect to (docs/security.md).
 
-        A superuser creates it with CONNECTION LIMIT 0, which binds every role but
-        superusers and leaves the database's privileges as a new database has them.
-        Any other login (the database's owner) revokes CONNECT from PUBLIC while the
-        database does not allow connections yet.
+        CONNECTION LIMIT 0 binds every role but superusers from the first moment, and
+        leaves the database's privileges as a new database has them. (A restore needs
+        a superuser login: it sets the restore marker and every owner.)
         """
-        cur.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
-        row = cur.fetchone()
-        self.closed_by = 'limit' if row and row[0] else 'revoke'
-        if self.closed_by == 'limit':
-            cur.execute(create_sql + ' CONNECTION LIMIT 0')
-            return
-        cur.execute(create_sql + ' ALLOW_CONNECTIONS false')
-        cur.execute('REVOKE CONNECT ON DATABASE %s FROM PUBLIC' % quote_ident(name))
-        cur.execute('ALTER DATABASE %s ALLOW_CONNECTIONS true' % quote_ident(name))
+        cur.execute(create_sql + ' CONNECTION LIMIT 0')
 
     def swap_statements(self, name):
-        """Run in the swap transaction, after the rename: the database open again as a new one
-        is, then the source database's privileges (which may close it again)."""
-        if self.closed_by == 'limit':
-            reopen = 'ALTER DATABASE %s CONNECTION LIMIT -1' % quote_ident(name)
-        else:
-            reopen = 'GRANT CONNECT ON DATABASE %s TO PUBLIC' % quote_ident(name)
-        return [reopen] + [database_sql(s, name) for s in self.at_swap]
+        """Run in the swap transaction, after the rename: the database open again, then the
+        source database's privileges."""
+        return (['ALTER DATABASE %s CONNECTION LIMIT -1' % quote_ident(name)]
+                + [database_sql(s, name) for s in self.at_swap])
 
     # --- pre-data ---------------------------------------------------------------------
 
