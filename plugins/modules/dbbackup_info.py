@@ -194,13 +194,15 @@ series:
   sample: [{"server": "db1", "kind": "logical", "database": "app", "backups": 14, "oldest": "20251218T020000Z",
             "newest": "20260101T020000Z", "size_bytes": 14680064, "incomplete": 0}]
 incomplete:
-  description: Backup directories without a manifest (interrupted or running backups), or with one this
-    version cannot read (key C(problem)).
+  description: Backup directories without a manifest, or with one this version cannot read (key C(problem)).
+    C(running) is true while the backup's writer renews its lease (C(lease_age_seconds) since the last
+    renewal); false for an interrupted backup, which dbbackup_prune removes after its grace period.
   returned: success
   type: list
   elements: dict
   sample: [{"server": "db1", "kind": "logical", "database": "app", "backup_id": "20260102T020000Z",
-            "complete": false, "location": "/var/backups/dbbackup/db1/logical/app/20260102T020000Z"}]
+            "complete": false, "location": "/var/backups/dbbackup/db1/logical/app/20260102T020000Z",
+            "running": true, "lease_age_seconds": 12.5}]
 summary:
   description: Counts over the listed backups.
   returned: success

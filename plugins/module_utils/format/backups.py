@@ -6,10 +6,12 @@ start time YYYYMMDDTHHMMSSZ (with -N on collision), so they sort by time.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import re
 
 from ..common.errors import BadInput, IntegrityError, NotFound
 from ..common.times import parse_iso, utcnow
+from .lease import leased
 from .manifest import MANIFEST_NAME, read_manifest
 
 ID_RE = re.compile(r'^\d{8}T\d{6}Z(-\d+)?$')
@@ -51,6 +53,15 @@ def reserve_backup_id(repo, base, start):
         if repo.reserve_dir(path):
             return backup_id, path
     raise BadInput('Could not allocate a backup id under %s.' % repo.location(base))
+
+
+@contextlib.contextmanager
+def new_backup(repo, base, start):
+    """Reserve the directory of a new backup and hold its lease (lease.py) while the block
+    writes it; on any error, the directory is removed: (backup_id, path)."""
+    backup_id, path = reserve_backup_id(repo, base, start)
+    with leased(repo, path):
+        yield backup_id, path
 
 
 def list_backups(repo, base):

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import json
 
-from ..common.errors import BadInput, IntegrityError
+from ..common.errors import BackupFailed, BadInput, IntegrityError
 from ..storage.base import MANIFEST_NAME   # fixed by the storage layer, which keeps it readable
 
 FORMAT = 'dbbackup-manifest'
@@ -40,8 +40,20 @@ def dumps(manifest):
 
 
 def write_manifest(repo, backup_path, manifest):
-    """Validate and publish the manifest; this is the commit point of a backup."""
+    """Validate and publish the manifest; this is the commit point of a backup.
+
+    Every file it lists must be in the repository with its size (one listing): a backup
+    whose files went missing while it ran (pruned, deleted) is never committed.
+    """
     validate(manifest, backup_path)
+    sizes = repo.file_sizes(backup_path)
+    bad = [f['path'] for f in manifest['files'] if sizes.get(f['path']) != f['stored_bytes']]
+    if bad:
+        raise BackupFailed('%d file(s) of backup %s are missing or changed in the repository: %s.'
+                           % (len(bad), repo.location(backup_path), ', '.join(bad[:5])),
+                           'Something deleted or changed them while the backup ran (a prune without '
+                           'lease support, a person, a bucket lifecycle rule); no backup was recorded. '
+                           'Run the backup again.')
     repo.write_bytes(backup_path + '/' + MANIFEST_NAME, dumps(manifest))
 
 

@@ -41,7 +41,7 @@ import time
 
 from ..common.errors import BackupFailed, BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
 from ..common.times import isoformat, utcnow
-from ..format.backups import find_backup, kind_path, reserve_backup_id, reuse_fresh, safe_name
+from ..format.backups import find_backup, kind_path, new_backup, reuse_fresh, safe_name
 from ..format.item_file import read_framed, write_framed
 from ..format.keys import encryption_field, new_data_key
 from ..format.manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
@@ -140,13 +140,9 @@ def run_cluster_backup(p, check_mode):
                     'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
                     'server_version': None, 'encrypted': encryption is not None}, None
         start = utcnow()
-        backup_id, path = reserve_backup_id(repo, base, start)
-        try:
+        with new_backup(repo, base, start) as (backup_id, path):
             manifest = _ClusterDump(engine, p, repo, path, backup_id, compression, level, encryption,
                                     include_passwords).run(admin, databases, start)
-        except BaseException:
-            repo.delete_tree(path)
-            raise
     finally:
         admin.close()
     result = cluster_summary(manifest, repo.location(path))

@@ -6,7 +6,8 @@ encryption, the outcome of the last verification (verify.json, format/verificati
 for base backups, PITR coverage: start/stop LSN and timeline, and whether the
 archived WAL is continuous from the backup's start_wal_file up to the newest
 archived segment (postgres/wal_chain.check_chain). Directories with a backup id
-but no manifest are reported as incomplete (an interrupted or running backup).
+but no manifest are reported as incomplete: running when their writer holds the
+lease (format/lease.py), else interrupted.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -15,6 +16,7 @@ import datetime
 
 from ..common.errors import BadInput, DbBackupError, IntegrityError, NotFound
 from ..format.backups import ID_RE, backups_path, kind_path, safe_name
+from ..format.lease import is_running, lease_age
 from ..format.manifest import read_manifest
 from ..format.verification import verification
 
@@ -184,8 +186,11 @@ def collect(repo, server_names, kind='all', database=None, backup_id='all', chec
                                                     for b, m in complete),
                                   'incomplete': len(partial)})
             for name in partial:
+                age = lease_age(repo, '%s/%s' % (path, name))
                 incomplete.append({'server': server, 'kind': k, 'database': db, 'backup_id': name,
-                                   'complete': False, 'location': repo.location('%s/%s' % (path, name))})
+                                   'complete': False, 'location': repo.location('%s/%s' % (path, name)),
+                                   'running': is_running(age),
+                                   'lease_age_seconds': None if age is None else round(age, 1)})
             for name, msg in unreadable:
                 incomplete.append({'server': server, 'kind': k, 'database': db, 'backup_id': name,
                                    'complete': False, 'location': repo.location('%s/%s' % (path, name)),

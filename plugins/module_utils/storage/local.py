@@ -17,6 +17,7 @@ import datetime
 import errno
 import os
 import shutil
+import stat
 import uuid
 
 from ..common.errors import BadInput, NotFound, DbBackupError
@@ -157,6 +158,17 @@ class LocalRepository(Repository):
         except OSError as e:
             raise DbBackupError('Cannot list %s (%s).' % (self._path(relpath), e.strerror or e),
                                 'Check the owner and mode of the repository directory for the user running dbbackup.')
+
+    def file_sizes(self, relpath):
+        top = self._path(relpath)
+        out = {}
+        for root, dirs, files in os.walk(top):       # never follows links to directories
+            for name in files:
+                full = os.path.join(root, name)
+                st = os.lstat(full)
+                if stat.S_ISREG(st.st_mode):
+                    out[os.path.relpath(full, top).replace(os.sep, '/')] = st.st_size
+        return out
 
     def modified_at(self, relpath):
         try:

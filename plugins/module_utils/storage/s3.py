@@ -710,6 +710,13 @@ class S3Repository(Repository):
         except Exception as e:  # pylint: disable=broad-except
             raise self.error(e, 'listing', key)
 
+    def file_sizes(self, relpath):
+        out = {}
+        for prefix, page in self._pages(self._key(relpath)):
+            for obj in page.get('Contents', []) or []:
+                out[obj['Key'][len(prefix):]] = obj['Size']
+        return out
+
     def list_dir(self, relpath):
         key = self._key(relpath)
         names = set()
