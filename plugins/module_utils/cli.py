@@ -100,6 +100,8 @@ def _parser():
     r.add_argument('--backup-id', default='latest')
     r.add_argument('--if-exists', default='fail', choices=('fail', 'replace'))
     r.add_argument('--metrics-dir', help='node_exporter textfile directory: record the verification state')
+    r.add_argument('--allow-unencrypted', action='store_true', default=None,
+                   help='restore an unencrypted backup although a key is given (one made before encryption)')
     r.add_argument('--check', action='store_true', help='report what would happen, change nothing')
     # a private copy of the parent: argparse shares parent actions between subparsers, so
     # changing `required` or a default on one subcommand would change it for all of them

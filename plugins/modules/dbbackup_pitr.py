@@ -229,8 +229,9 @@ options:
   allow_unencrypted:
     description:
       - O(state=restored). Accept archived logs (PostgreSQL WAL, MySQL binlogs) stored unencrypted although the archive
-        is encrypted (a key is given, or the archive has a key file). By default such files are refused, because anyone
-        able to write to the repository could have placed them there and recovery would apply them.
+        is encrypted (a key is given, or the archive has a key file), and a base or logical backup stored unencrypted
+        although a key is given. By default both are refused, because anyone able to write to the repository could
+        have placed them there and recovery would apply them.
       - Set it only for a recovery that needs logs archived before encryption was switched on. For PostgreSQL it adds
         C(--allow-unencrypted) to the C(restore_command) of the recovered server.
     type: bool

@@ -111,6 +111,14 @@ options:
       - Number of parallel sessions that load table data and build indexes (1 to 64).
     type: int
     default: 2
+  allow_unencrypted:
+    description:
+      - Restore a backup stored unencrypted although a key is given (O(encryption_key_file),
+        O(encryption_key_env) or O(encryption_passphrase)). By default such a backup is refused, because
+        anyone able to write to the repository could have placed it there, and restoring it runs its SQL.
+      - Set it only to restore a backup made before encryption was switched on.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -319,6 +327,7 @@ def main():
         if_exists=dict(type='str', default='fail', choices=['fail', 'replace']),
         jobs=dict(type='int', default=2),
         metrics_dir=dict(type='path'),
+        allow_unencrypted=dict(type='bool', default=False),
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

@@ -289,7 +289,7 @@ def run_cluster_restore(p, check_mode):
     if target_name and len(selected) != 1:
         raise BadInput('target_database renames one database; %d are selected (%s).'
                        % (len(selected), ', '.join(selected)), 'Select exactly one with databases.')
-    data_key = backup_data_key(encryption, manifest)     # before anything touches the target
+    data_key = backup_data_key(encryption, manifest, p.get('allow_unencrypted'))   # before anything touches the target
     restores = []
     for db in selected:
         sub = member_manifest(repo, path, manifest, db)
@@ -297,7 +297,7 @@ def run_cluster_restore(p, check_mode):
         marked = dict(sub, backup_id='%s-%s' % (KIND, manifest['backup_id']))
         restores.append((db, engine.Restore(dict(p, database=db), repo, '%s/%s' % (path, db), marked,
                                             target_name or db, p['if_exists'], p['jobs'],
-                                            data_key=backup_data_key(encryption, sub))))
+                                            data_key=backup_data_key(encryption, sub, p.get('allow_unencrypted')))))
     globals_restore = None
     if restore_globals:
         entry = [f for f in manifest['files'] if f['role'] == GLOBALS_ROLE][0]

@@ -48,7 +48,7 @@ def restore(params, check_mode=False):
     manifest = find_backup(repo, base, p['backup_id'])
     check_db_type(manifest, p)
     path = base + '/' + manifest['backup_id']
-    data_key = backup_data_key(encryption, manifest)   # before anything touches the target
+    data_key = backup_data_key(encryption, manifest, p.get('allow_unencrypted'))   # before anything touches the target
     if p['db_type'] == 'mysql':
         from ..mysql.logical.restore import MysqlLogicalRestore
         from ..mysql.connection import connect as mysql_connect
