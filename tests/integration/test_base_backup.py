@@ -182,8 +182,10 @@ def test_base_backup_round_trip_with_writer_and_tablespace(archiving, repository
     with pytest.raises(errors.BadInput, match='is not empty'):
         extract_base_backup(repo, path, manifest, occupied)
     shutil.rmtree(occupied)
-    with pytest.raises(errors.BadInput, match='PG_15_'):
+    with pytest.raises(errors.BadInput, match='not encrypted.*tablespace_mapping'):   # unauthenticated map
         extract_base_backup(repo, path, manifest, os.path.join(rbase, 'data'))
+    with pytest.raises(errors.BadInput, match='PG_15_'):        # mapped in place: it is in use there
+        extract_base_backup(repo, path, manifest, os.path.join(rbase, 'data'), tablespace_mapping={tsdir: tsdir})
     assert not os.path.exists(os.path.join(rbase, 'data'))
     new_ts = os.path.join(rbase, 'ts-moved')
     out = extract_base_backup(repo, path, manifest, os.path.join(rbase, 'data'),
