@@ -53,7 +53,7 @@ KIND_MAC_FIELDS = {
 SCRYPT_PARAMS = {'n': 1 << 17, 'r': 8, 'p': 1}                        # 128 MiB, OWASP
 ARGON2ID_PARAMS = {'iterations': 3, 'lanes': 4, 'memory_cost': 65536}  # 64 MiB, RFC 9106 option 2
 SALT_SIZE = 16
-_HEX_RE = re.compile(r'^[0-9a-fA-F]{64}$')
+_HEX_RE = re.compile(r'^[0-9a-fA-F]{64}\Z')
 
 
 # --- key material --------------------------------------------------------------

@@ -15,9 +15,8 @@ __metaclass__ = type
 import datetime
 
 from ..common.errors import BadInput, DbBackupError, IntegrityError, NotFound
-from ..format.backups import ID_RE, backups_path, kind_path, safe_name
+from ..format.backups import ID_RE, backups_path, kind_path, read_backup, safe_name
 from ..format.lease import is_running, lease_age
-from ..format.manifest import read_manifest
 from ..format.verification import verification
 
 KINDS = ('logical', 'base', 'cluster')
@@ -71,15 +70,15 @@ def scan(repo, path):
     """Every backup directory of a series: (complete, incomplete, unreadable).
 
     complete: [(id, manifest)] oldest first; incomplete: [id] (no manifest.json);
-    unreadable: [(id, message)] (a manifest this engine cannot read: left alone).
+    unreadable: [(id, message)] (a manifest this engine cannot read or that is invalid, a symbolic
+    link: left alone).
     """
     complete, incomplete, unreadable = [], [], []
     for name in repo.list_dir(path):
         if not ID_RE.match(name):
             continue
-        where = '%s/%s' % (path, name)
         try:                   # one request per backup: a missing manifest raises NotFound
-            complete.append((name, read_manifest(repo, where)))
+            complete.append((name, read_backup(repo, path, name)))
         except NotFound:
             incomplete.append(name)
         except IntegrityError as e:

@@ -37,9 +37,9 @@ from ..format.manifest import MANIFEST_NAME
 from .info import KINDS, databases, id_time, scan
 from .retention import decide, make_policy
 
-_TLI_DIR = re.compile(r'^[0-9A-F]{8}$')
+_TLI_DIR = re.compile(r'^[0-9A-F]{8}\Z')
 _WAL_FILE = re.compile(r'^([0-9A-F]{8})([0-9A-F]{16})')
-_TEMP_FILE = re.compile(r'^\..+\.(?:tmp|push)-[0-9a-f]{12}$')     # storage/local.py LocalAtomicFile
+_TEMP_FILE = re.compile(r'^\..+\.(?:tmp|push)-[0-9a-f]{12}\Z')     # storage/local.py LocalAtomicFile
 
 
 def _series(repo, p):

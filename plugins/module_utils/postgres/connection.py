@@ -26,7 +26,7 @@ DUMP_SESSION_SQL = ("SET search_path = ''; SET DateStyle = ISO; SET IntervalStyl
                     "SET idle_in_transaction_session_timeout = 0; SET row_security = off; "
                     "SET client_encoding = 'UTF8'")  # = SESSION_ENCODING
 
-_ENCODING_NAME = re.compile(r'^[A-Za-z0-9_]{1,32}$')
+_ENCODING_NAME = re.compile(r'^[A-Za-z0-9_]{1,32}\Z')
 
 
 def copy_options(encoding, *options):

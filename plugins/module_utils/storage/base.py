@@ -81,6 +81,11 @@ class Repository(object):
         """When relpath was last written (aware UTC datetime), or None when absent or unknown."""
         return None
 
+    def is_link(self, relpath):
+        """True when relpath, or a directory on the way to it, is a symbolic link (never followed
+        by deletes; object stores have none)."""
+        return False
+
     def delete_tree(self, relpath):
         raise NotImplementedError
 

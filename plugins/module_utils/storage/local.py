@@ -177,10 +177,23 @@ class LocalRepository(Repository):
             return None
         return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc)
 
+    def is_link(self, relpath):
+        path = self.root
+        for part in [p for p in relpath.split('/') if p]:
+            path = os.path.join(path, part)
+            if os.path.islink(path):
+                return True
+        return False
+
     def delete_tree(self, relpath):
-        shutil.rmtree(self._path(relpath), ignore_errors=True)
+        """Remove relpath and what is below it; a link on the way is never followed (nothing removed)."""
+        if self.is_link(relpath):
+            return
+        shutil.rmtree(self._path(relpath), ignore_errors=True)   # unlinks links inside, never follows them
 
     def delete_file(self, relpath):
+        if self.is_link(relpath):
+            return False
         try:
             os.unlink(self._path(relpath))
         except FileNotFoundError:

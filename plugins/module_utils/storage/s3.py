@@ -57,7 +57,7 @@ READ_TIMEOUT = 60
 SSE_CHOICES = ('AES256', 'aws:kms')
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
 
-_BUCKET_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$')
+_BUCKET_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]\Z')
 _AUTH_CODES = ('InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken',
                'TokenRefreshRequired', 'InvalidClientTokenId', 'UnrecognizedClientException',
                'InvalidSecurity', 'ExpiredTokenException')
@@ -122,7 +122,7 @@ def _check_options(params):
         if not os.path.isfile(opts['s3_ca_bundle']):
             raise BadInput('s3_ca_bundle %s is not a readable file.' % opts['s3_ca_bundle'])
     storage_class = opts['s3_storage_class']
-    if storage_class and not re.match(r'^[A-Z0-9_]+$', storage_class):
+    if storage_class and not re.match(r'^[A-Z0-9_]+\Z', storage_class):
         raise BadInput('s3_storage_class must look like STANDARD_IA or GLACIER_IR, got %r.' % (storage_class,))
     return opts
 

@@ -34,7 +34,7 @@ from .schema.model import DATABASE_TOKEN
 from .sql_scan import masked, replace_in_code, split_statements
 
 FIRST_USER_OID = 16384
-OWNER_RE = re.compile(r'^ALTER\s+[A-Z][A-Z ]*\s.*\sOWNER\s+TO\s+\S+\s*;$', re.S)
+OWNER_RE = re.compile(r'^ALTER\s+[A-Z][A-Z ]*\s.*\sOWNER\s+TO\s+\S+\s*;\Z', re.S)
 # statements of the database item that may run inside the restore (the rest runs at the swap)
 INSIDE_RE = re.compile(r'^(ALTER\s+DATABASE\s+\S+\s+(SET|RESET)\s|ALTER\s+ROLE\s.*\sIN\s+DATABASE\s+\S+\s+'
                        r'(SET|RESET)\s|COMMENT\s+ON\s+DATABASE\s)', re.S | re.I)
