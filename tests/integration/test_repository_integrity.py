@@ -123,3 +123,29 @@ def test_prune_never_follows_a_linked_backup_directory(two, tmp_path):
 def test_names_are_checked_to_their_true_end(name):
     with pytest.raises(BadInput):
         safe_name(name, 'server_name')
+
+
+def test_s3_reservation_survives_a_connection_reset_after_it_was_stored(s3_repo):
+    """The marker PUT reaches S3, the connection breaks before the answer, botocore retries the
+    create-if-absent request and gets 412: the reservation is still ours (no <id>-1, no stray marker)."""
+    import datetime
+    import urllib3
+    from botocore.exceptions import ConnectionClosedError
+    from plugins.module_utils.format.backups import reserve_backup_id
+    from plugins.module_utils.storage.factory import open_repository
+    from plugins.module_utils.storage.s3 import RESERVED_MARKER
+    repo = open_repository(s3_repo.params())
+    resets = []
+
+    def reset_after_sending(request, **kwargs):
+        if request.url.endswith(RESERVED_MARKER) and not resets:
+            resets.append(urllib3.PoolManager().request(request.method, request.url, body=request.body,
+                                                        headers=dict(request.headers)).status)
+            raise ConnectionClosedError(endpoint_url=request.url)
+    repo.client.meta.events.register('before-send.s3.PutObject', reset_after_sending)
+    start = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    backup_id, path = reserve_backup_id(repo, 'srv/logical/db', start)
+    assert resets == [200], 'the fault was not injected'
+    assert backup_id == '20260102T030405Z'
+    keys = [o['Key'] for o in s3_repo.client.list_objects_v2(Bucket=s3_repo.bucket).get('Contents', [])]
+    assert keys == ['%s/srv/logical/db/20260102T030405Z/%s' % (s3_repo.prefix, RESERVED_MARKER)]
