@@ -6,7 +6,9 @@ show in process lists; so do encryption passphrases
 (DBBACKUP_ENCRYPTION_PASSPHRASE, and DBBACKUP_NEW_ENCRYPTION_PASSPHRASE for
 rekey). Keys are given as a file (--encryption-key-file) or the name of an
 environment variable holding them (--encryption-key-env). Prints the result
-as JSON; errors go to stderr with exit status 1 (2 for usage errors).
+as JSON; errors go to stderr with exit status 1 (2 for usage errors). SIGINT and
+SIGTERM stop a run the same way (exit status 130 and 143): a backup removes its
+directory, a restore drops its temporary database.
 `pitr-status` also exits 1 when the archive is not healthy (after printing it).
 """
 from __future__ import absolute_import, division, print_function
@@ -16,6 +18,7 @@ import argparse
 import copy
 import json
 import os
+import signal
 import sys
 
 from .cli_config import apply_config, fill_secrets
@@ -251,7 +254,16 @@ def _list(params):
         for bid, m in list_backups(repo, base)]}
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (systemctl stop, timeouts) ends a run as SIGINT does: everything cleans up."""
+
+
+def _stop(signum, frame):
+    raise Stopped()
+
+
 def main(argv=None):
+    signal.signal(signal.SIGTERM, _stop)
     parser = _parser()
     try:   # --config FILE: option values and secrets from a file (cli_config.py)
         secrets = apply_config(parser, sys.argv[1:] if argv is None else argv)
@@ -270,9 +282,10 @@ def main(argv=None):
         # one line: archive_command/restore_command output lands in the server log
         sys.stderr.write('dbbackup: %s\n' % ' '.join(str(e).split()))
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write('dbbackup: interrupted; nothing incomplete was recorded.\n')
-        return 130
+    except KeyboardInterrupt as e:
+        sys.stderr.write('dbbackup: %s; nothing incomplete was recorded.\n'
+                         % ('stopped (SIGTERM)' if isinstance(e, Stopped) else 'interrupted'))
+        return 143 if isinstance(e, Stopped) else 130
     if args.command not in QUIET_COMMANDS:
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
     if args.command == 'pitr-status' and not result.get('healthy'):
