@@ -99,6 +99,8 @@ def _parser():
                    help='kind=cluster: do not restore roles and tablespaces')
     r.add_argument('--tablespace-location', dest='tablespace_locations', action='append', metavar='NAME=DIR',
                    help='kind=cluster: create tablespace NAME in DIR instead of its source location')
+    r.add_argument('--leftovers', action='store_true', default=None,
+                   help='with --state absent: drop the databases killed restores left (none a running restore uses)')
     r.add_argument('--target-database')
     r.add_argument('--backup-id', default='latest')
     r.add_argument('--if-exists', default='fail', choices=('fail', 'replace'))
@@ -177,6 +179,8 @@ def _repository_parsers(sub, common):
     inf.add_argument('--backup-id', default='all', help="'all', 'latest' (per series) or an id")
     inf.add_argument('--no-check-wal', dest='check_wal', action='store_false', default=True,
                      help='do not check the WAL archive of base backups')
+    inf.add_argument('--leftovers', action='store_true', default=None,
+                     help='also list the databases killed restores left on the server (--login-* options)')
     inf.add_argument('--check', action='store_true', help='no effect (info never changes anything)')
     pr.add_argument('--kind', default='logical', choices=('logical', 'base', 'cluster'))
     for rule in ('keep-last', 'keep-daily', 'keep-weekly', 'keep-monthly'):

@@ -94,9 +94,19 @@ options:
         O(server_name)) is dropped, never O(database) itself; any other database fails the task untouched.
         A database that does not exist is already absent (RV(ignore:changed=false)). Sessions connected to it are
         terminated (PostgreSQL 13 and later).
+      - V(absent) with O(leftovers=true) drops the databases restores that were killed left behind instead.
     type: str
     default: present
     choices: [ present, absent ]
+  leftovers:
+    description:
+      - PostgreSQL, with O(state=absent). Drop the databases that restores killed outright (SIGKILL, a lost session)
+        left behind, C(_dbbackup_restore_<hex>) and C(_dbbackup_old_<hex>), except those a running restore or any
+        session uses (see M(dbbackup.dbbackup.dbbackup_info) O(dbbackup.dbbackup.dbbackup_info#module:leftovers)).
+        No other database is ever dropped. O(database) and O(target_database) are not used.
+      - Returns RV(ignore:dropped) and RV(ignore:in_use), lists of database names.
+    type: bool
+    default: false
   if_exists:
     description:
       - What to do when O(target_database) already exists (and does not hold exactly this backup).
@@ -328,6 +338,7 @@ def main():
         jobs=dict(type='int', default=2),
         metrics_dir=dict(type='path'),
         allow_unencrypted=dict(type='bool', default=False),
+        leftovers=dict(type='bool', default=False),
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

@@ -62,7 +62,10 @@ BEGIN RETURN public.pwn('{dom}'); END $f$;
 CREATE FUNCTION public.sd() RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS $f$
 BEGIN RETURN public.pwn('{sd}'); END $f$;
 CREATE FUNCTION public.f_slow(x integer) RETURNS boolean LANGUAGE plpgsql AS $f$
-BEGIN PERFORM pg_catalog.pg_sleep(0.3); RETURN true; END $f$;
+BEGIN
+  IF pg_catalog.current_setting('application_name') LIKE 'dbbackup%' THEN PERFORM pg_catalog.pg_sleep(0.3); END IF;
+  RETURN true;
+END $f$;
 CREATE DOMAIN public.d_evil AS integer CHECK (public.f_dom(VALUE));
 
 CREATE TABLE public.t_idx (x integer);

@@ -15,6 +15,7 @@ __metaclass__ = type
 import datetime
 
 from ..common.errors import BadInput, DbBackupError, IntegrityError, NotFound
+from ..common.times import isoformat
 from ..format.backups import ID_RE, backups_path, kind_path, read_backup, safe_name
 from ..format.lease import is_running, lease_age
 from ..format.verification import verification
@@ -226,10 +227,15 @@ def run_info(p, check_mode=False):
     if backup_id not in ('all', 'latest') and not backups:
         raise NotFound('Backup %s not found in %s.' % (backup_id, repo.location(names[0] if len(names) == 1 else '')),
                        'List the backups without backup_id to see the ids.')
+    uploads = []
+    for name in names:    # object stores only: multipart uploads never completed (a killed writer)
+        uploads.extend({'server': name, 'location': repo.location(u['path']), 'upload_id': u['upload_id'],
+                        'initiated': isoformat(_aware(u['initiated']))} for u in repo.incomplete_uploads(name))
+    leftovers = _leftover_databases(p) if p.get('leftovers') else None
     summary = {
         'backups': len(backups), 'servers': len(set(b['server'] for b in backups)),
         'series': len(summaries), 'size_bytes': sum(b['size_bytes'] or 0 for b in backups),
-        'incomplete': len(incomplete),
+        'incomplete': len(incomplete), 'incomplete_uploads': len(uploads),
         'verification_failed': sum(1 for b in backups if b['verification'] == 'failed'),
         'never_verified': sum(1 for b in backups if b['verification'] == 'never'),
         'encrypted': sum(1 for b in backups if b['encrypted']),
@@ -244,5 +250,31 @@ def run_info(p, check_mode=False):
         msg += '; %d failed verification' % summary['verification_failed']
     if summary['pitr_not_ready']:
         msg += '; %d base backup(s) without continuous WAL' % summary['pitr_not_ready']
-    return {'changed': False, 'backups': backups, 'series': summaries, 'incomplete': incomplete,
-            'summary': summary, 'msg': msg + '.'}
+    if uploads:
+        msg += '; %d incomplete upload(s)' % len(uploads)
+    result = {'changed': False, 'backups': backups, 'series': summaries, 'incomplete': incomplete,
+              'incomplete_uploads': uploads, 'summary': summary}
+    if leftovers is not None:
+        result['leftover_databases'] = leftovers
+        if leftovers:
+            msg += '; %d leftover database(s) of killed restores on the server' % len(leftovers)
+    result['msg'] = msg + '.'
+    return result
+
+
+def _aware(ts):
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=datetime.timezone.utc)
+
+
+def _leftover_databases(p):
+    """leftovers: true: the restore databases killed restores left on the server (PostgreSQL)."""
+    if (p.get('db_type') or 'postgresql') != 'postgresql':
+        raise BadInput('leftovers applies to PostgreSQL servers.')
+    from ..postgres.connection import connect
+    from ..postgres.logical.leftovers import find_leftovers
+    from ..postgres.logical.restore import MAINTENANCE_DB
+    admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
+    try:
+        return find_leftovers(admin)
+    finally:
+        admin.close()

@@ -26,7 +26,8 @@ def run_restore(params, check_mode=False):
         raise BadInput('state must be present or absent, got %r.' % (state,))
     if state == 'absent':   # DR-drill clean-up: only databases carrying our restore marker
         from .scratch_drop import drop_restored
-        return drop_restored(prepare(params, RESTORE_DEFAULTS), check_mode)
+        return drop_restored(prepare(params, RESTORE_DEFAULTS, need_database=not params.get('leftovers')),
+                             check_mode)
     return restore(params, check_mode)
 
 

@@ -22,6 +22,7 @@ from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
 from ..connection import copy_options, error_text, connect, quote_ident, server_version
 from .large_objects import restore_large_objects
+from .leftovers import application_name
 from .owner_load import load_as_owner, tables_to_load_as_owner
 from .restore_guard import DATABASE_KIND, RestoreGuard, database_sql
 from .schema.model import PHASE_EVENT_TRIGGER, PHASES, POST, PRE, SERIAL_PHASES
@@ -106,17 +107,25 @@ class LogicalRestore(object):
         files = self.manifest['files']
         pre = self._items(files, 'pre-data', PRE)
         self.guard = RestoreGuard(self._items(files, 'post-data', POST), self._execute_sql)
-        self._create_temp(admin)
+        # every session of this restore says so: its databases are not leftovers (leftovers.py)
+        admin.cursor().execute('SET application_name = %s', (application_name(self.temp),))
         try:
-            self._restore_into_temp(pre, self.guard.post_items)
-            self._swap(admin, action)
-        except psycopg2.Error as e:
-            self._drop(admin, self.temp)
-            raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
-                                'The target was left unchanged.')
-        except BaseException:
-            self._drop(admin, self.temp)
-            raise
+            self._create_temp(admin)
+            try:
+                self._restore_into_temp(pre, self.guard.post_items)
+                self._swap(admin, action)
+            except psycopg2.Error as e:
+                self._drop(admin, self.temp)
+                raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
+                                    'The target was left unchanged.')
+            except BaseException:
+                self._drop(admin, self.temp)
+                raise
+        finally:
+            try:
+                admin.cursor().execute("SET application_name = 'dbbackup'")
+            except Exception:  # pylint: disable=broad-except
+                pass        # the session is gone
         return version
 
     def _rel(self, entry):
@@ -127,7 +136,7 @@ class LogicalRestore(object):
                                   entry['sha256'], entry['stored_bytes'], data_key=self.data_key)
 
     def _connect(self):
-        conn = connect(self.params, dbname=self.temp, autocommit=True)
+        conn = connect(self.params, dbname=self.temp, autocommit=True, application_name=application_name(self.temp))
         conn.cursor().execute(LOAD_SESSION_SQL)
         return conn
 
