@@ -149,3 +149,17 @@ def test_s3_reservation_survives_a_connection_reset_after_it_was_stored(s3_repo)
     assert backup_id == '20260102T030405Z'
     keys = [o['Key'] for o in s3_repo.client.list_objects_v2(Bucket=s3_repo.bucket).get('Contents', [])]
     assert keys == ['%s/srv/logical/db/20260102T030405Z/%s' % (s3_repo.prefix, RESERVED_MARKER)]
+
+
+def test_info_lists_incomplete_s3_uploads(s3_repo):
+    from tests.support.fake_backups import write_backup
+    from plugins.module_utils.storage.factory import open_repository
+    import datetime
+    repo = open_repository(s3_repo.params())
+    write_backup(repo, 'upsrv', 'logical', 'app', datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+    key = '%s/upsrv/logical/app/20260102T000000Z/data/0001.copy.zst' % s3_repo.prefix
+    upload = s3_repo.client.create_multipart_upload(Bucket=s3_repo.bucket, Key=key)['UploadId']
+    info = api.run_info(s3_repo.params(server_name='upsrv'))
+    assert [(u['server'], u['upload_id'], u['location']) for u in info['incomplete_uploads']] == \
+        [('upsrv', upload, 's3://%s/%s' % (s3_repo.bucket, key))]
+    assert info['summary']['incomplete_uploads'] == 1 and '1 incomplete upload' in info['msg']
