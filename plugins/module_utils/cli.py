@@ -266,6 +266,12 @@ def _stop(signum, frame):
     raise Stopped()
 
 
+def _unraisable_in_c(exc_type, value, tb):
+    """While a command runs, C code that cannot raise (psycopg2's callbacks when the server goes
+    away mid-COPY) reports through sys.excepthook: the command's own error says what happened,
+    so those stray tracebacks are not printed. Errors of the command itself still are."""
+
+
 def main(argv=None):
     signal.signal(signal.SIGTERM, _stop)
     parser = _parser()
@@ -276,6 +282,7 @@ def main(argv=None):
         return 2
     args = parser.parse_args(argv)
     params = fill_secrets(_params(args), secrets, args.command)
+    hook, sys.excepthook = sys.excepthook, _unraisable_in_c
     try:
         if args.command == 'list':
             result = _list(params)
@@ -290,6 +297,8 @@ def main(argv=None):
         sys.stderr.write('dbbackup: %s; nothing incomplete was recorded.\n'
                          % ('stopped (SIGTERM)' if isinstance(e, Stopped) else 'interrupted'))
         return 143 if isinstance(e, Stopped) else 130
+    finally:
+        sys.excepthook = hook
     if args.command not in QUIET_COMMANDS:
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
     if args.command == 'pitr-status' and not result.get('healthy'):

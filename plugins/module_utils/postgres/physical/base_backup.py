@@ -354,6 +354,7 @@ class BaseBackup(object):
     def _store_tar(self, relpath, fill):
         """A tar stream into the stored file relpath; fill(tar) archives; returns the entry."""
         w = self._writer(relpath)
+        tar = None
         try:
             tar = tarfile.open(fileobj=w, mode='w|', format=tarfile.PAX_FORMAT, bufsize=READ_SIZE)
             tar.copybufsize = READ_SIZE
@@ -361,6 +362,8 @@ class BaseBackup(object):
             tar.close()
             entry = w.commit()
         except BaseException:
+            if tar is not None:       # a failed stream must not try to flush itself later (at exit)
+                tar.closed = tar.fileobj.closed = True
             w.abort()
             raise
         entry['path'] = relpath
