@@ -352,14 +352,14 @@ def test_module_base_backup_check_mode_and_max_age(archiving, repository, tmp_pa
 
 
 def test_full_repository_disk_fails_with_one_line(archiving, tmp_path):
-    """A base backup into a repository that fills up (a 2 MiB tmpfs): exit 1, one line on stderr
+    """A base backup into a repository that fills up (a 1 MiB tmpfs): exit 1, one line on stderr
     (the tar stream of the failed file used to print a traceback at exit), nothing kept."""
     if os.geteuid() != 0:
         pytest.fail('this test mounts a small tmpfs and needs root (as the suite does when it runs as root)')
     server, archive, tsdir = archiving
     tiny = str(tmp_path / 'tiny')
     os.makedirs(tiny)
-    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', tiny])
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', tiny])
     try:
         env = dict(os.environ, DBBACKUP_PYTHON=sys.executable, PGPASSWORD=server.password)
         p = subprocess.run([os.path.join(ROOT, 'scripts', 'dbbackup'), 'backup', '--kind', 'base', '--checkpoint',
