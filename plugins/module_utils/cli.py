@@ -253,9 +253,22 @@ def _list(params):
     p = prepare(params, COMMON_DEFAULTS)
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database'])
-    return {'changed': False, 'backups': [
-        dict(summary(m, repo.location(base + '/' + bid)), started_at=m['started_at'])
-        for bid, m in list_backups(repo, base)]}
+    backups = [dict(summary(m, repo.location(base + '/' + bid)), started_at=m['started_at'])
+               for bid, m in list_backups(repo, base)]
+    result = {'changed': False, 'backups': backups, 'server_name': p['server_name']}
+    if not backups:     # say where backups are, instead of a bare []: the server name is derived
+        from .operations.info import databases, servers
+        names = servers(repo)
+        if p['server_name'] in names:
+            held = databases(repo, p['server_name'])
+            result['msg'] = ('No complete backup of %s under server %s in %s; it holds backups of: %s.'
+                             % (p['database'], p['server_name'], repo.location(''), ', '.join(held) or 'none'))
+        else:
+            result['msg'] = ('No backups under server name %s (derived from --login-host/--login-port unless '
+                             '--server-name is given) in %s; server names there: %s.'
+                             % (p['server_name'], repo.location(''), ', '.join(names) or 'none'))
+        sys.stderr.write('dbbackup: %s\n' % result['msg'])
+    return result
 
 
 class Stopped(KeyboardInterrupt):

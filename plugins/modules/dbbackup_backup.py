@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_backup
 short_description: Back up a PostgreSQL or MySQL/MariaDB database into a dbbackup repository
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Takes a consistent logical backup of one database without C(pg_dump), from one exported snapshot,
     tables copied in parallel by O(jobs) sessions, streamed through compression and SHA-256 hashing

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_info
 short_description: List the backups in a dbbackup repository
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the complete backups of a repository as flat records (one per backup), with a short summary,
     suited to job views such as AWX.
@@ -29,6 +29,8 @@ author:
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -239,7 +241,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, run
+from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, encryption_argument_spec, run
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_info
@@ -257,6 +259,8 @@ def main():
         check_wal=dict(type='bool', default=True),
         leftovers=dict(type='bool', default=False),
     )
+    argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run(module, run_info, import_error=IMPORT_ERROR)
 

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_pitr
 short_description: Point-in-time recovery from dbbackup backups and archived logs (PostgreSQL and MySQL/MariaDB)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - B(PostgreSQL) (O(db_type=postgresql), the default) works on the whole server (cluster) with physical base
     backups (M(dbbackup.dbbackup.dbbackup_backup) with O(dbbackup.dbbackup.dbbackup_backup#module:kind=base)) and

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_restore
 short_description: Restore a dbbackup logical backup of a PostgreSQL or MySQL/MariaDB database
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Restores a complete backup taken by M(dbbackup.dbbackup.dbbackup_backup) into a database,
     under its own name or as a copy (O(target_database)), on the same or another server.

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_verify
 short_description: Check dbbackup backups in a repository against their manifests
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Re-reads the stored files of one backup, the latest, or all complete backups of a database (or, with
     O(kind=base) or O(kind=cluster), of a server) and checks them against the manifest.
@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -230,6 +231,7 @@ def main():
         restored_database=dict(type='str'),
     )
     argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=encryption_mutually_exclusive(),
                            required_if=[('kind', 'logical', ('database',))])

@@ -57,3 +57,14 @@ def test_allow_unencrypted_reaches_wal_fetch_and_restore_command():
         '/usr/local/bin/dbbackup wal-fetch --config /etc/d.conf %f %p'
     assert restore_command('/usr/local/bin/dbbackup', '/etc/d.conf', allow_unencrypted=True) == \
         '/usr/local/bin/dbbackup wal-fetch --config /etc/d.conf --allow-unencrypted %f %p'
+
+
+def test_list_without_backups_says_which_server_names_exist(capsys, tmp_path):
+    import json
+    from plugins.module_utils.cli import main
+    (tmp_path / 'db1' / 'logical' / 'app').mkdir(parents=True)
+    assert main(['list', '--database', 'app', '--repository', str(tmp_path), '--login-host', '10.0.0.9']) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)['backups'] == [] and 'server name 10.0.0.9' in err and 'server names there: db1' in err
+    assert main(['list', '--database', 'other', '--repository', str(tmp_path), '--server-name', 'db1']) == 0
+    assert 'it holds backups of: app' in capsys.readouterr().err

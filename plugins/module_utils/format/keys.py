@@ -323,7 +323,7 @@ def mismatch_error(source, manifest):
     return WrongKey('The key from %s does not match the key backup %s was encrypted with '
                     '(key id %s).' % (source.what, _where(manifest), field.get('kek_id')),
                     'Give the key or passphrase that was used for this backup (or for the last rekey of '
-                    'it); nothing was restored or changed.')
+                    'it). Nothing was changed.')
 
 
 def unwrap_data_key(source, manifest):

@@ -15,7 +15,7 @@ from .manifest_schema import problems
 
 FORMAT = 'dbbackup-manifest'
 FORMAT_VERSION = 1
-ENGINE_VERSION = '0.1.0'
+ENGINE_VERSION = '1.0.0'   # the collection's version (galaxy.yml; tests/unit/test_release.py)
 MAX_BYTES = 256 << 20          # a manifest of a million files is about 300 MB; beyond: not ours
 
 

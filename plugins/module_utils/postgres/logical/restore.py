@@ -20,6 +20,7 @@ from ...common.deps import require
 from ...common.errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
+from ..capabilities import check_restore_target
 from ..connection import copy_options, error_text, connect, quote_ident, server_version
 from .large_objects import restore_large_objects
 from .leftovers import application_name
@@ -85,7 +86,10 @@ class LogicalRestore(object):
 
     # --- planning -------------------------------------------------------
     def plan(self, admin):
-        """'unchanged' | 'create' | 'replace'; raises TargetExists when not allowed."""
+        """'unchanged' | 'create' | 'replace'; raises TargetExists when not allowed, BadInput for a
+        target server older than the backup's (capabilities.check_restore_target)."""
+        check_restore_target(self.manifest.get('server_version_num'), admin.server_version,
+                             self.manifest.get('server_version'), server_version(admin)[1])
         exists, marker = target_state(admin, self.target)
         if exists and marker == marker_value(self.manifest):
             return 'unchanged'

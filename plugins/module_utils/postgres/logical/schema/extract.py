@@ -6,6 +6,7 @@ so extractors keep control of the order inside a phase).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ...capabilities import Capabilities
 from .model import PRE, POST
 from .order import order_pre_items
 from .post_data import extract_post
@@ -17,6 +18,7 @@ class ExtractContext(object):
 
     def __init__(self, server_version_num, database, is_superuser=True):
         self.server_version_num = server_version_num
+        self.caps = Capabilities(server_version_num)
         self.database = database
         self.is_superuser = is_superuser
 

@@ -171,7 +171,7 @@ def _object_lines(row, quote):
         lines.append('ALTER %s %s OWNER TO %s;' % (row['alter_kw'], row['ident'], quote(row['owner'])))
     if row['grant_kw']:
         target = AclTarget('%s %s' % (row['grant_kw'], row['ident']), row['owner'], quote)
-        lines.extend(acl_statements(target, row['acl'], _baseline(row)))
+        lines.extend(acl_statements(target, row['acl'], _baseline(row), reset=bool(row['initprivs'])))
     return lines
 
 

@@ -91,7 +91,7 @@ ORDER BY 2
 
 def collation_items(cur, ctx):
     v = ctx.server_version_num
-    locale = 'c.colllocale' if v >= 170000 else ('c.colliculocale' if v >= 150000 else 'NULL::text')
+    locale = ctx.caps.icu_locale_column
     rules = 'c.collicurules' if v >= 160000 else 'NULL::text'
     rows = fetch_dicts(cur, COLLATIONS_SQL % {
         'locale': locale, 'rules': rules, 'filter': user_object('n', 'pg_collation', 'c.oid')})
