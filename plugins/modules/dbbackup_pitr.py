@@ -254,7 +254,7 @@ options:
       - PostgreSQL only, O(state=restored). New locations for tablespaces, a dictionary from the tablespace OID or its
         old location to the new location (the old location itself restores a tablespace in place); that location must
         not hold this version's directory.
-      - An unencrypted base backup must map every tablespace: nothing proves its C(tablespace_map) was written by the
+      - An unencrypted base backup must map every tablespace, since nothing proves its C(tablespace_map) was written by the
         backup, and an edited one would extract files into any directory. Unmapped tablespaces of an encrypted backup
         (whose map is authenticated) go back to their original location.
     type: dict
