@@ -42,12 +42,14 @@ DATABASE_KIND = 'DATABASE PROPERTIES'
 # pre-data kinds that may create functions (extensions and range types create some too)
 DEFINES_FUNCTIONS = frozenset(('FUNCTION', 'PROCEDURE', 'AGGREGATE', 'EXTENSION', 'TYPE'))
 
-# functions of roles that are not superusers, not yet security definer; oid > %s: the new ones
+# the functions created since oid %s; wrap: those of roles that are not superusers, not yet
+# security definer (each sweep reads only the new ones)
 WRAP_SQL = """
-SELECT p.oid, p.oid::pg_catalog.regprocedure::text
+SELECT p.oid, p.oid::pg_catalog.regprocedure::text,
+       p.prokind IN ('f', 'w') AND NOT p.prosecdef AND NOT r.rolsuper AS wrap
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
- WHERE p.oid > %s AND p.prokind IN ('f', 'w') AND NOT p.prosecdef AND NOT r.rolsuper
+ WHERE p.oid > %s
  ORDER BY p.oid
 """
 
@@ -133,12 +135,14 @@ class RestoreGuard(object):
 
     def wrap(self, conn):
         cur = conn.cursor()
-        cur.execute(WRAP_SQL, (self._last_oid,))
+        cur.execute(WRAP_SQL, (self._last_oid or FIRST_USER_OID - 1,))
         rows = cur.fetchall()
-        if rows:
-            self.execute(conn, ''.join('ALTER FUNCTION %s SECURITY DEFINER;\n' % name for oid, name in rows),
+        names = [name for oid, name, wrap in rows if wrap]
+        if names:
+            self.execute(conn, ''.join('ALTER FUNCTION %s SECURITY DEFINER;\n' % name for name in names),
                          'marking functions of roles that are not superusers security definer')
-            self.wrapped.extend(name for oid, name in rows)
+            self.wrapped.extend(names)
+        if rows:
             self._last_oid = rows[-1][0]
 
     def unwrap(self, conn):
