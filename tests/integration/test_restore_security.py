@@ -25,20 +25,9 @@ import pytest
 from plugins.module_utils import api
 from tests.support import compare
 from tests.support.params import engine_params
+from tests.support.sessions import query as _exec
 
 PASSWORD = 'evil-owner-pw'
-
-
-def _exec(server, db, sql, user=None, password=None):
-    conn = psycopg2.connect(host=server.host, port=server.port, dbname=db,
-                            user=user or server.user, password=password or server.password)
-    conn.autocommit = True
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def _attack_sql(pwn):
@@ -224,8 +213,8 @@ class _KillAfterFirstRename(object):
         return Cursor()
 
 
-def test_replace_losing_the_session_between_the_renames_keeps_the_target(pg_server, repository,
-                                                                          unique_db_name, monkeypatch):
+def test_replace_losing_the_session_between_the_renames_keeps_the_target(
+        pg_server, repository, unique_db_name, monkeypatch):
     from plugins.module_utils.common.errors import RestoreFailed
     from plugins.module_utils.postgres import connection
     src = unique_db_name('sec_swap_src')
@@ -250,4 +239,3 @@ def test_replace_losing_the_session_between_the_renames_keeps_the_target(pg_serv
     assert not [n for (n,) in leftovers if n.startswith('_dbbackup_old_')]
     for (name,) in leftovers:       # the restore database stays when its session is gone
         pg_server.psql('postgres', 'DROP DATABASE "%s"' % name, check=False)
-

@@ -14,6 +14,8 @@ import psycopg2
 
 from plugins.module_utils import api
 from tests.support.params import engine_params
+from tests.support.sessions import query as _query
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # a CHECK that takes 0.1 s per row in a restore's sessions only (the source loads at full speed)
@@ -21,11 +23,13 @@ SLOW_IN_RESTORES = ("CREATE FUNCTION slow(x int) RETURNS boolean LANGUAGE plpgsq
                     "IF current_setting('application_name') LIKE 'dbbackup%' THEN PERFORM pg_sleep(0.1); END IF; "
                     "RETURN true; END $$; ")
 
+
 def _start_cli(pg_server, args):
     env = dict(os.environ, DBBACKUP_PYTHON=sys.executable, PGPASSWORD=pg_server.password)
     return subprocess.Popen([os.path.join(ROOT, 'scripts', 'dbbackup')] + args + [
         '--login-host', pg_server.host, '--login-port', str(pg_server.port), '--login-user', pg_server.user],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
 
 def _wait_for(check, proc, what, timeout=60):
     deadline = time.time() + timeout
@@ -36,15 +40,6 @@ def _wait_for(check, proc, what, timeout=60):
         time.sleep(0.02)
     raise AssertionError('%s did not happen' % what)
 
-
-def _query(pg_server, db, sql):
-    conn = pg_server.connect(db)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 def test_sigterm_during_a_restore_drops_the_restore_database(pg_server, repository, unique_db_name):
     db = unique_db_name('sig_src')
@@ -64,6 +59,7 @@ def test_sigterm_during_a_restore_drops_the_restore_database(pg_server, reposito
     assert err.strip().splitlines() == ['dbbackup: stopped (SIGTERM); nothing incomplete was recorded.'], err
     assert not _query(pg_server, 'postgres', "SELECT datname FROM pg_database WHERE datname LIKE '\\_dbbackup\\_%%' "
                                              "OR datname = '%s'" % target)
+
 
 def test_sigterm_during_a_backup_removes_its_directory(pg_server, tmp_path, unique_db_name):
     db = unique_db_name('sig_bk')

@@ -88,9 +88,8 @@ def validate(manifest, where):
                              % (where, version, FORMAT_VERSION), 'Upgrade the dbbackup collection.')
     wrong = problems(manifest)
     if wrong:
-        raise IntegrityError('The manifest of %s is invalid: %s%s.' % (where, '; '.join(wrong[:5]),
-                                                                      ' (and %d more)' % (len(wrong) - 5)
-                                                                      if len(wrong) > 5 else ''),
+        more = ' (and %d more)' % (len(wrong) - 5) if len(wrong) > 5 else ''
+        raise IntegrityError('The manifest of %s is invalid: %s%s.' % (where, '; '.join(wrong[:5]), more),
                              'The backup cannot be used; restore another backup_id.')
 
 

@@ -53,6 +53,7 @@ SELECT p.oid, p.oid::pg_catalog.regprocedure::text,
  ORDER BY p.oid
 """
 
+
 def database_sql(sql, name):
     """The database item's SQL for the database `name`: the token is replaced where the dumper wrote it."""
     return replace_in_code(sql, DATABASE_TOKEN, quote_ident(name))
