@@ -30,12 +30,21 @@ def small(pg_server):
     return name
 
 
-@pytest.fixture
-def two(pg_server, small, repository):
+@pytest.fixture(scope='module')
+def two_made(pg_server, small, tmp_path_factory):
+    """A repository with two backups of small, made once for the module."""
+    repository = str(tmp_path_factory.mktemp('integ') / 'repo')
     params = engine_params(pg_server, small, repository, server_name=SERVER)
-    old = api.run_backup(params)['backup_id']
-    new = api.run_backup(params)['backup_id']
-    return params, old, new, os.path.join(repository, backups_path(SERVER, 'logical', small))
+    return repository, api.run_backup(params)['backup_id'], api.run_backup(params)['backup_id']
+
+
+@pytest.fixture
+def two(pg_server, small, two_made, tmp_path):
+    """(params, older id, newer id, series directory) of a private copy of two_made's repository."""
+    repository = str(tmp_path / 'repo')
+    shutil.copytree(two_made[0], repository)
+    params = engine_params(pg_server, small, repository, server_name=SERVER)
+    return params, two_made[1], two_made[2], os.path.join(repository, backups_path(SERVER, 'logical', small))
 
 
 def _edit(path, change):
