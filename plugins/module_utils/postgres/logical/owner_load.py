@@ -82,8 +82,9 @@ UNION ALL SELECT t.oid, 'type', a.atttypid FROM pg_catalog.pg_type t
 UNION ALL SELECT r.rngtypid, 'type', r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid >= %(f)d
 UNION ALL SELECT r.rngtypid, 'proc', r.rngcanonical FROM pg_catalog.pg_range r
  WHERE r.rngtypid >= %(f)d AND r.rngcanonical <> 0
-UNION ALL SELECT r.rngmultitypid, 'type', r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid >= %(f)d
-""" % {'f': FIRST_USER_OID}
+%(multirange)s""" % {'f': FIRST_USER_OID, 'multirange': '%s'}
+MULTIRANGE_SQL = ("UNION ALL SELECT r.rngmultitypid, 'type', r.rngtypid FROM pg_catalog.pg_range r "
+                  "WHERE r.rngmultitypid >= %d\n" % FIRST_USER_OID)      # PostgreSQL 14+
 
 OPERATORS_SQL = "SELECT oid, oprcode::pg_catalog.oid FROM pg_catalog.pg_operator WHERE oid = ANY(%s)"
 
@@ -142,7 +143,7 @@ def tables_to_load_as_owner(conn):
     cur.execute(EXPRESSIONS_SQL)
     for kind, oid, tree in cur.fetchall():
         uses[(kind, oid)] = _references(tree)
-    for src, targets in _edges(cur, TYPES_SQL).items():
+    for src, targets in _edges(cur, TYPES_SQL % (MULTIRANGE_SQL if conn.server_version >= 140000 else '')).items():
         uses.setdefault(('type', src), []).extend(targets)
 
     reached = {}             # table oid -> set of function oids its COPY may call
