@@ -86,7 +86,7 @@ def _sample_locks(server, stop, peak, phase):
             cur.execute("SELECT count(DISTINCT (l.locktype, l.database, l.relation, l.classid, l.objid, "
                         "l.objsubid, l.virtualxid, l.transactionid::text)) "
                         "FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                        "WHERE a.application_name = 'dbbackup'")
+                        "WHERE a.application_name LIKE 'dbbackup%'")  # restores: 'dbbackup restore <hex>'
             n = cur.fetchone()[0]
             peak[phase[0]] = max(peak.get(phase[0], 0), n)
     finally:

@@ -11,7 +11,7 @@ __metaclass__ = type
 
 from ..common.errors import BadInput
 from ..common.times import utcnow
-from ..format.backups import backups_path, reserve_backup_id, reuse_fresh
+from ..format.backups import backups_path, new_backup, reuse_fresh
 from ..format.keys import key_source
 from ..storage.factory import open_repository
 from .metrics import backup_metrics
@@ -67,18 +67,14 @@ def _run_logical_backup(p, check_mode):
                 'backup_id': None, 'location': repo.location(base), 'database': p['database'],
                 'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
                 'server_version': _server_version(p), 'encrypted': encryption is not None}, None
-    start = utcnow()
-    backup_id, path = reserve_backup_id(repo, base, start)
     if p['db_type'] == 'mysql':
         from ..mysql.logical.dump import MysqlLogicalDump as dump_class
     else:
         from ..postgres.logical.dump import LogicalDump as dump_class
-    try:
+    start = utcnow()
+    with new_backup(repo, base, start) as (backup_id, path):
         manifest = dump_class(p, repo, path, backup_id, compression, level, p['jobs'],
                               encryption=encryption).run(start)
-    except BaseException:
-        repo.delete_tree(path)
-        raise
     result = summary(manifest, repo.location(path))
     result.update(changed=True, msg='Backup %s of %s written.' % (backup_id, p['database']))
     return result, (repo, path, manifest, encryption)

@@ -41,7 +41,7 @@ import time
 
 from ..common.errors import BackupFailed, BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
 from ..common.times import isoformat, utcnow
-from ..format.backups import find_backup, kind_path, reserve_backup_id, reuse_fresh, safe_name
+from ..format.backups import find_backup, kind_path, new_backup, reuse_fresh, safe_name
 from ..format.item_file import read_framed, write_framed
 from ..format.keys import encryption_field, new_data_key
 from ..format.manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
@@ -140,13 +140,9 @@ def run_cluster_backup(p, check_mode):
                     'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
                     'server_version': engine.server_version(admin)[1], 'encrypted': encryption is not None}, None
         start = utcnow()
-        backup_id, path = reserve_backup_id(repo, base, start)
-        try:
+        with new_backup(repo, base, start) as (backup_id, path):
             manifest = _ClusterDump(engine, p, repo, path, backup_id, compression, level, encryption,
                                     include_passwords).run(admin, databases, start)
-        except BaseException:
-            repo.delete_tree(path)
-            raise
     finally:
         admin.close()
     result = cluster_summary(manifest, repo.location(path))
@@ -293,7 +289,7 @@ def run_cluster_restore(p, check_mode):
     if target_name and len(selected) != 1:
         raise BadInput('target_database renames one database; %d are selected (%s).'
                        % (len(selected), ', '.join(selected)), 'Select exactly one with databases.')
-    data_key = backup_data_key(encryption, manifest)     # before anything touches the target
+    data_key = backup_data_key(encryption, manifest, p.get('allow_unencrypted'))   # before anything touches the target
     restores = []
     for db in selected:
         sub = member_manifest(repo, path, manifest, db)
@@ -301,7 +297,7 @@ def run_cluster_restore(p, check_mode):
         marked = dict(sub, backup_id='%s-%s' % (KIND, manifest['backup_id']))
         restores.append((db, engine.Restore(dict(p, database=db), repo, '%s/%s' % (path, db), marked,
                                             target_name or db, p['if_exists'], p['jobs'],
-                                            data_key=backup_data_key(encryption, sub))))
+                                            data_key=backup_data_key(encryption, sub, p.get('allow_unencrypted')))))
     globals_restore = None
     if restore_globals:
         entry = [f for f in manifest['files'] if f['role'] == GLOBALS_ROLE][0]

@@ -5,8 +5,10 @@ is touched. The restore goes into a temporary database: pre-data items in
 order, parallel COPY FROM STDIN (a single-file table is truncated and loaded
 with FREEZE in one transaction), large-object contents, then post-data phase
 by phase in parallel. Only a complete restore is renamed to the target name
-(replacing the old database when if_exists=replace); on failure the
-temporary database is dropped and the target is left as it was.
+(replacing the old database when if_exists=replace, both renames in one
+transaction); on failure the temporary database is dropped and the target is
+left as it was. restore_guard.py keeps the source owners' code from running
+with the restoring role's rights (docs/security.md).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -21,7 +23,10 @@ from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_fi
 from ..capabilities import check_restore_target
 from ..connection import copy_options, error_text, connect, quote_ident, server_version
 from .large_objects import restore_large_objects
-from .schema.model import DATABASE_TOKEN, PHASES, POST, PRE, SERIAL_PHASES
+from .leftovers import application_name
+from .owner_load import load_as_owner, tables_to_load_as_owner
+from .restore_guard import DATABASE_KIND, RestoreGuard, database_sql
+from .schema.model import PHASE_EVENT_TRIGGER, PHASES, POST, PRE, SERIAL_PHASES
 from .schema.sql_file import read_items
 
 MARKER = 'dbbackup.restored_backup'
@@ -35,6 +40,7 @@ LOAD_SESSION_SQL = ("SET search_path = ''; SET check_function_bodies = false; "
                     # are applied before the last phases run
                     "SET default_transaction_read_only = off")
 DEADLOCK = '40P01'
+OBJECT_IN_USE = '55006'
 RETRIES = 3
 
 
@@ -75,6 +81,8 @@ class LogicalRestore(object):
         # encoding of the data files (the source database's); absent in older backups, whose
         # data files are UTF8
         self.data_encoding = (manifest.get('database_info') or {}).get('data_encoding')
+        self.guard = None           # RestoreGuard, once the schema files are read
+        self.as_owner = {}          # (schema, table) -> owner: tables loaded through owner_load
 
     # --- planning -------------------------------------------------------
     def plan(self, admin):
@@ -100,17 +108,28 @@ class LogicalRestore(object):
         self.verify_files()
         version = server_version(admin)[1]
         psycopg2 = require('psycopg2')
-        self._create_temp(admin)
+        files = self.manifest['files']
+        pre = self._items(files, 'pre-data', PRE)
+        self.guard = RestoreGuard(self._items(files, 'post-data', POST), self._execute_sql)
+        # every session of this restore says so: its databases are not leftovers (leftovers.py)
+        admin.cursor().execute('SET application_name = %s', (application_name(self.temp),))
         try:
-            self._restore_into_temp()
-            self._swap(admin, action)
-        except psycopg2.Error as e:
-            self._drop(admin, self.temp)
-            raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
-                                'The target was left unchanged.')
-        except BaseException:
-            self._drop(admin, self.temp)
-            raise
+            self._create_temp(admin)
+            try:
+                self._restore_into_temp(pre, self.guard.post_items)
+                self._swap(admin, action)
+            except psycopg2.Error as e:
+                self._drop(admin, self.temp)
+                raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
+                                    'The target was left unchanged.')
+            except BaseException:
+                self._drop(admin, self.temp)
+                raise
+        finally:
+            try:
+                admin.cursor().execute("SET application_name = 'dbbackup'")
+            except Exception:  # pylint: disable=broad-except
+                pass        # the session is gone
         return version
 
     def _rel(self, entry):
@@ -121,7 +140,7 @@ class LogicalRestore(object):
                                   entry['sha256'], entry['stored_bytes'], data_key=self.data_key)
 
     def _connect(self):
-        conn = connect(self.params, dbname=self.temp, autocommit=True)
+        conn = connect(self.params, dbname=self.temp, autocommit=True, application_name=application_name(self.temp))
         conn.cursor().execute(LOAD_SESSION_SQL)
         return conn
 
@@ -135,25 +154,29 @@ class LogicalRestore(object):
                 if info.get(opt):
                     sql += " %s '%s'" % (opt.upper(), info[opt].replace("'", "''"))
         try:
-            admin.cursor().execute(sql)
+            self.guard.create_closed(admin.cursor(), sql)
         except Exception as e:
+            self._drop(admin, self.temp)
             raise RestoreFailed('Cannot create the restore database on the target server: %s'
                                 % error_text(e),
                                 'The login user needs CREATEDB, and the encoding/locale of the '
                                 'backup (%s) must exist there.' % info)
 
-    def _restore_into_temp(self):
+    def _restore_into_temp(self, pre, post):
         files = self.manifest['files']
-        pre = self._items(files, 'pre-data', PRE)
-        post = self._items(files, 'post-data', POST)
         conn = self._connect()
         try:
             for item in pre:
                 self._execute(conn, item)
+                self.guard.after(conn, item)      # owner right after CREATE; functions run as owners
+            self.guard.after_pre_data(conn)
+            self.as_owner = tables_to_load_as_owner(conn)
         finally:
             conn.close()
         self._load_data([f for f in files if f['role'] in ('data', 'blobs')])
         for phase in PHASES:
+            if phase == PHASE_EVENT_TRIGGER:      # no more DDL of ours after event triggers exist
+                self._with_connection(self.guard.unwrap)
             items = [i for i in post if i.phase == phase]
             self._run_items(items, 1 if phase in SERIAL_PHASES else self.jobs)
         conn = self._connect()
@@ -175,7 +198,10 @@ class LogicalRestore(object):
         return items
 
     def _execute(self, conn, item):
-        sql = item.sql.replace(DATABASE_TOKEN, quote_ident(self.temp))
+        sql = database_sql(item.sql, self.temp) if item.kind == DATABASE_KIND else item.sql
+        self._execute_sql(conn, sql, '%s %s' % (item.kind, item.name))
+
+    def _execute_sql(self, conn, sql, what):
         for attempt in range(RETRIES + 1):
             try:
                 conn.cursor().execute(sql)
@@ -184,8 +210,15 @@ class LogicalRestore(object):
                 if getattr(e, 'pgcode', None) == DEADLOCK and attempt < RETRIES:
                     time.sleep(0.1 * (attempt + 1))
                     continue
-                raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind, item.name, error_text(e)),
+                raise RestoreFailed('Restoring %s failed: %s' % (what, error_text(e)),
                                     'The target was left unchanged.')
+
+    def _with_connection(self, work):
+        conn = self._connect()
+        try:
+            work(conn)
+        finally:
+            conn.close()
 
     def _run_items(self, items, jobs):
         self._parallel(items, jobs, self._execute)
@@ -221,13 +254,18 @@ class LogicalRestore(object):
             copy = 'COPY %s%s FROM STDIN%s' % (table, ' (%s)' % cols if cols else '',
                                                copy_options(self.data_encoding, *(['FREEZE'] if single else [])))
             cur = conn.cursor()
+            owner = self.as_owner.get((entry['schema'], entry['name']))
             try:
-                if single:
-                    cur.execute('BEGIN; TRUNCATE ONLY %s' % table)
-                cur.copy_expert(copy, reader, size=BUFFER_SIZE)
-                rows = cur.rowcount
-                if single:
-                    cur.execute('COMMIT')
+                if owner:     # its COPY would run code as the restoring role (owner_load.py)
+                    rows = load_as_owner(cur, table, owner, entry['columns'], copy_options(self.data_encoding),
+                                         reader, BUFFER_SIZE)
+                else:
+                    if single:
+                        cur.execute('BEGIN; TRUNCATE ONLY %s' % table)
+                    cur.copy_expert(copy, reader, size=BUFFER_SIZE)
+                    rows = cur.rowcount
+                    if single:
+                        cur.execute('COMMIT')
             except DbBackupError:
                 raise
             except Exception as e:
@@ -242,21 +280,40 @@ class LogicalRestore(object):
             reader.close()
 
     def _swap(self, admin, action):
+        """Renames, the database's privileges and its owner in one transaction: all or nothing.
+
+        A lost session rolls everything back, so the target keeps its old content and name.
+        Sessions that connect to the target between the kick and the rename make the rename
+        fail (object in use): the kick and the transaction are tried again a few times.
+        """
+        old = '_dbbackup_old_%s' % self.temp.rsplit('_', 1)[-1] if action == 'replace' else None
         cur = admin.cursor()
-        if action == 'replace':
-            old = '_dbbackup_old_%s' % uuid.uuid4().hex[:12]
-            self._kick(admin, self.target)
-            cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.target), quote_ident(old)))
+        for attempt in range(RETRIES + 1):
+            if old:
+                self._kick(admin, self.target)
             try:
+                cur.execute('BEGIN')
+                if old:
+                    cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.target), quote_ident(old)))
                 cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.temp), quote_ident(self.target)))
-            except Exception:
-                cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(old), quote_ident(self.target)))
-                raise
+                for statement in self.guard.swap_statements(self.target):
+                    cur.execute(statement)
+                self._set_owner(cur)
+                cur.execute('COMMIT')
+                break
+            except Exception as e:
+                try:
+                    cur.execute('ROLLBACK')
+                except Exception:  # pylint: disable=broad-except
+                    pass           # the session is gone: the server rolled the transaction back
+                if getattr(e, 'pgcode', None) != OBJECT_IN_USE or attempt == RETRIES:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        if old:
             self._drop(admin, old)
-        else:
-            cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.temp), quote_ident(self.target)))
-        info = self.manifest.get('database_info') or {}
-        owner = info.get('owner')
+
+    def _set_owner(self, cur):
+        owner = (self.manifest.get('database_info') or {}).get('owner')
         if owner:
             cur.execute('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s', (owner,))
             if cur.fetchone():
