@@ -17,7 +17,7 @@ import time
 import uuid
 
 from ...common.deps import require
-from ...common.errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
+from ...common.errors import BadInput, DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
 from ..capabilities import check_restore_target
@@ -65,6 +65,18 @@ def target_state(admin, target):
     return True, None
 
 
+def _check_superuser(admin):
+    """A restore needs a superuser: say so before anything, not through the first statement that fails."""
+    cur = admin.cursor()
+    cur.execute('SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user')
+    user, is_super = cur.fetchone()
+    if not is_super:
+        raise BadInput('Restoring needs a superuser login: the restore creates the database, gives every object '
+                       'its owner, sets privileges and runs functions as their owners. %s is not a superuser; '
+                       'nothing was changed.' % user,
+                       'Set login_user to a superuser (for example postgres). Backups need no superuser.')
+
+
 class LogicalRestore(object):
     def __init__(self, params, repo, backup_path, manifest, target, if_exists, jobs, data_key=None):
         self.params = params
@@ -90,6 +102,7 @@ class LogicalRestore(object):
         target server older than the backup's (capabilities.check_restore_target)."""
         check_restore_target(self.manifest.get('server_version_num'), admin.server_version,
                              self.manifest.get('server_version'), server_version(admin)[1])
+        _check_superuser(admin)
         exists, marker = target_state(admin, self.target)
         if exists and marker == marker_value(self.manifest):
             return 'unchanged'
