@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import json
 
-from ..common.errors import BadInput, IntegrityError
+from ..common.errors import BadInput, IntegrityError, name_some
 from ..storage.base import MANIFEST_NAME   # fixed by the storage layer, which keeps it readable
 
 FORMAT = 'dbbackup-manifest'
@@ -69,6 +69,10 @@ def validate(manifest, where):
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:
         raise IntegrityError('The manifest of %s lacks %s.' % (where, ', '.join(missing)))
+    if (manifest.get('totals') or {}).get('objects') is not None and not manifest.get('inventory'):
+        raise IntegrityError('The manifest of %s counts %s objects but holds no inventory of them.'
+                             % (where, manifest['totals']['objects']),
+                             'The manifest was changed after the backup; do not use it.')
     for entry in manifest['files']:
         lacks = [k for k in FILE_REQUIRED if k not in entry]
         if lacks or '..' in entry.get('path', '').split('/'):
@@ -82,3 +86,15 @@ def check_db_type(manifest, p):
         raise BadInput('Backup %s of %s is a %s backup, but db_type is %s.'
                        % (manifest['backup_id'], manifest['database'], kind, p['db_type']),
                        'Set db_type: %s (and the matching login options).' % kind)
+
+
+def unsupported_warning(manifest):
+    """The warning for a backup taken with unsupported_objects: warn, else None.
+
+    `unsupported_objects` lists [type, identity] of the objects that backup lacks.
+    """
+    lacking = manifest.get('unsupported_objects')
+    if not lacking:
+        return None
+    return ('Backup %s lacks %d object(s) it cannot reproduce: %s.'
+            % (manifest['backup_id'], len(lacking), name_some(('%s %s' % tuple(o)).strip() for o in lacking)))

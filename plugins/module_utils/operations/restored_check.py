@@ -1,15 +1,17 @@
-"""Prove a restored database against the backup's manifest: rows per table.
+"""Prove a restored database against the backup's manifest: rows per table, and objects.
 
-Restore already checks the rows each COPY/LOAD loaded; this check is independent
-of the restore run: it counts the rows of every table the manifest lists in a
-live database (a DR-drill copy, or the database itself after a restore) and
-compares them with the rows the backup recorded. Tables missing in the database
-count as problems too.
+Restore already checks the rows each COPY/LOAD loaded and (PostgreSQL) every object
+against the backup's inventory; this check is independent of the restore run: it
+counts the rows of every table the manifest lists in a live database (a DR-drill
+copy, or the database itself after a restore) and compares them with the rows the
+backup recorded, and for PostgreSQL compares the database's objects with the
+inventory (postgres/logical/restored_inventory.py). Tables or objects missing in
+the database count as problems too.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ..common.errors import BadInput, DbBackupError
+from ..common.errors import BadInput, DbBackupError, name_some
 
 
 def expected_rows(manifest):
@@ -75,6 +77,7 @@ def check_restored(p, manifest, database):
             counts = _mysql_counts(p, database, sorted(expected))
         else:
             counts = _pg_counts(p, database, sorted(expected))
+        inventory, diff = _pg_inventory(p, manifest, database)
     except DbBackupError as e:
         return {'database': database, 'ok': False, 'problems': [str(e)], 'tables': 0, 'rows': 0}
     problems = []
@@ -85,5 +88,20 @@ def check_restored(p, manifest, database):
         elif counts[key] != expected[key]:
             problems.append('table %s holds %d rows in %s, the backup recorded %d'
                             % (label, counts[key], database, expected[key]))
-    return {'database': database, 'ok': not problems, 'problems': problems, 'tables': len(expected),
-            'rows': sum(c for c in counts.values() if c is not None)}
+    for key, text in (('missing', 'missing in %s' % database), ('different', 'with another definition'),
+                      ('unexpected', 'in %s but not in the backup' % database)):
+        if diff and diff[key]:
+            problems.append('%d object(s) %s: %s' % (len(diff[key]), text, name_some(diff[key])))
+    result = {'database': database, 'ok': not problems, 'problems': problems, 'tables': len(expected),
+              'rows': sum(c for c in counts.values() if c is not None)}
+    if inventory is not None:
+        result['inventory'] = inventory
+    return result
+
+
+def _pg_inventory(p, manifest, database):
+    """(report, differences) of the inventory comparison; (None, None) for MySQL/MariaDB."""
+    if manifest.get('db_type', 'postgresql') == 'mysql':
+        return None, None
+    from ..postgres.logical.restored_inventory import inventory_report
+    return inventory_report(p, database, manifest)

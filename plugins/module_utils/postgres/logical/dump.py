@@ -12,7 +12,7 @@ __metaclass__ = type
 import time
 
 from ...common.deps import require
-from ...common.errors import BackupFailed, DbBackupError
+from ...common.errors import BackupFailed, DbBackupError, name_some
 from ...common.parallel import TaskError, run_parallel
 from ...common.times import isoformat, utcnow
 from ...format.keys import encryption_field, new_data_key
@@ -24,6 +24,7 @@ from ..connection import error_text, DUMP_SESSION_SQL, SESSION_ENCODING, connect
 from .data_tables import list_data_tables, plan_copy_tasks
 from .large_objects import dump_large_objects
 from .schema.extract import ExtractContext, extract_schema
+from .schema.inventory import manifest_form, read_inventory, uncovered
 from .schema.model import PRE, POST
 from .schema.sql_file import write_items
 from .schema.utf8_check import UNCONVERTIBLE, schema_text_error
@@ -96,6 +97,7 @@ class LogicalDump(object):
             tables = self._list_and_lock_tables(cur)
             ctx = ExtractContext(version_num, self.params['database'], is_super)
             pre, post = extract_schema(cur, ctx)
+            inventory = read_inventory(cur, version_num)
         except UnicodeDecodeError as e:
             raise schema_text_error(self.params, data_encoding, repr(e.object[max(0, e.start - 40):e.end + 40]))
         except require('psycopg2').Error as e:
@@ -103,8 +105,12 @@ class LogicalDump(object):
                 raise
             raise schema_text_error(self.params, data_encoding, error_text(e))
 
+        unsupported = self._unsupported(inventory, pre + post)
         manifest = new_manifest('logical', 'postgresql', self.backup_id,
                                 self.params['server_name'], self.params['database'])
+        manifest['inventory'] = manifest_form(inventory)
+        if unsupported:
+            manifest['unsupported_objects'] = [[e.type, e.identity] for e in unsupported]
         manifest.update({
             'started_at': isoformat(start),
             'server_version': version, 'server_version_num': version_num,
@@ -133,11 +139,24 @@ class LogicalDump(object):
             'tables': len(tables),
             'rows': sum(f['rows'] for f in data),
             'large_objects': sum(f.get('count', 0) for f in files if f['role'] == 'blobs'),
+            'objects': len(inventory),   # the inventory's size (format/manifest.py: it must be there)
         }
         if self.encryption is not None:
             manifest['encryption'] = encryption_field(self.encryption, self.data_key, manifest)
         write_manifest(self.repo, self.path, manifest)
         return manifest
+
+    def _unsupported(self, inventory, items):
+        """Objects of the inventory no dump item creates: the backup fails naming them, or
+        (unsupported_objects: warn) they are recorded in the manifest and returned as a warning."""
+        missing = uncovered(inventory, items)
+        if missing and self.params.get('unsupported_objects', 'fail') != 'warn':
+            raise BackupFailed('The backup of %s cannot reproduce %d object(s): %s.'
+                               % (self.params['database'], len(missing), name_some([e.label for e in missing])),
+                               'No backup was recorded. Remove or change those objects, back them up another '
+                               'way, or set unsupported_objects: warn to back up everything else (a restore '
+                               'of that backup lacks them and says so).')
+        return missing
 
     def _list_and_lock_tables(self, cur):
         """The tables with data, each locked ACCESS SHARE as pg_dump does, within lock_wait_timeout.

@@ -20,6 +20,7 @@ from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
 from ..connection import copy_options, error_text, connect, quote_ident, server_version
 from .large_objects import restore_large_objects
+from .restored_inventory import check_restored
 from .schema.model import DATABASE_TOKEN, PHASES, POST, PRE, SERIAL_PHASES
 from .schema.sql_file import read_items
 
@@ -71,6 +72,7 @@ class LogicalRestore(object):
         # the unwrapped data key of an encrypted backup (keys.unwrap_data_key), else None
         self.data_key = data_key
         self.temp = '_dbbackup_restore_%s' % uuid.uuid4().hex[:12]
+        self.inventory = None   # what check_restored compared (restored_inventory.py)
         # encoding of the data files (the source database's); absent in older backups, whose
         # data files are UTF8
         self.data_encoding = (manifest.get('database_info') or {}).get('data_encoding')
@@ -99,6 +101,8 @@ class LogicalRestore(object):
         self._create_temp(admin)
         try:
             self._restore_into_temp()
+            # every object the backup recorded, before the copy takes the target's name
+            self.inventory = check_restored(self.params, self.temp, self.manifest)
             self._swap(admin, action)
         except psycopg2.Error as e:
             self._drop(admin, self.temp)
