@@ -134,6 +134,16 @@ options:
       - When not set, the backup waits as long as it takes, as pg_dump does by default.
       - PostgreSQL only.
     type: int
+  unsupported_objects:
+    description:
+      - What a PostgreSQL backup does with an object of the database that it cannot reproduce (every object is
+        listed in the backup's inventory, and each must be created by the backup's schema).
+      - V(fail) fails the backup with a message naming those objects and records nothing.
+      - V(warn) writes the backup without them, records them in its manifest and returns a warning naming them;
+        a restore of that backup does not expect them and warns too.
+    type: str
+    choices: [fail, warn]
+    default: fail
   verify:
     description:
       - Re-read the new backup after writing it and check it against its manifest.
@@ -392,6 +402,7 @@ def main():
         jobs=dict(type='int', default=2),
         verify=dict(type='str', default='none', choices=['none', 'quick', 'deep']),
         lock_wait_timeout=dict(type='int'),
+        unsupported_objects=dict(type='str', default='fail', choices=['fail', 'warn']),
         metrics_dir=dict(type='path'),
     )
     argument_spec.update(encryption_argument_spec())

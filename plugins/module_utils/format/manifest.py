@@ -13,7 +13,11 @@ from ..common.errors import BadInput, IntegrityError, name_some
 from ..storage.base import MANIFEST_NAME   # fixed by the storage layer, which keeps it readable
 
 FORMAT = 'dbbackup-manifest'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1       # what a new manifest says, unless its backup needs more (below)
+# The newest format this engine reads. 2: a logical PostgreSQL backup with postponed schema
+# items (post-data phase 12, postgres/logical/schema/postpone.py), which older engines skip.
+READABLE_VERSION = 2
+POSTPONED_ITEMS_VERSION = 2
 ENGINE_VERSION = '0.1.0'
 REQUIRED = ('format', 'format_version', 'kind', 'db_type', 'backup_id', 'server_name',
             'database', 'started_at', 'finished_at', 'compression', 'files', 'totals')
@@ -62,9 +66,9 @@ def read_manifest(repo, backup_path):
 def validate(manifest, where):
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise IntegrityError('%s has no dbbackup manifest.' % where)
-    if manifest.get('format_version', 0) > FORMAT_VERSION:
+    if manifest.get('format_version', 0) > READABLE_VERSION:
         raise IntegrityError('The manifest of %s has format version %s; this engine reads up to %d.'
-                             % (where, manifest.get('format_version'), FORMAT_VERSION),
+                             % (where, manifest.get('format_version'), READABLE_VERSION),
                              'Upgrade the dbbackup collection.')
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:

@@ -16,7 +16,7 @@ from ...common.errors import BackupFailed, DbBackupError, name_some
 from ...common.parallel import TaskError, run_parallel
 from ...common.times import isoformat, utcnow
 from ...format.keys import encryption_field, new_data_key
-from ...format.manifest import new_manifest, write_manifest
+from ...format.manifest import POSTPONED_ITEMS_VERSION, new_manifest, write_manifest
 from ...stream.compress import SUFFIX
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import store_file
@@ -25,7 +25,7 @@ from .data_tables import list_data_tables, plan_copy_tasks
 from .large_objects import dump_large_objects
 from .schema.extract import ExtractContext, extract_schema
 from .schema.inventory import manifest_form, read_inventory, uncovered
-from .schema.model import PRE, POST
+from .schema.model import PHASE_POSTPONED, PRE, POST
 from .schema.sql_file import write_items
 from .schema.utf8_check import UNCONVERTIBLE, schema_text_error
 
@@ -109,6 +109,8 @@ class LogicalDump(object):
         manifest = new_manifest('logical', 'postgresql', self.backup_id,
                                 self.params['server_name'], self.params['database'])
         manifest['inventory'] = manifest_form(inventory)
+        if any(i.phase == PHASE_POSTPONED for i in post):   # older engines would skip those items
+            manifest['format_version'] = POSTPONED_ITEMS_VERSION
         if unsupported:
             manifest['unsupported_objects'] = [[e.type, e.identity] for e in unsupported]
         manifest.update({

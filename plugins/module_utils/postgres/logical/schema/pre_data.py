@@ -20,6 +20,7 @@ __metaclass__ = type
 
 from .deps import DependencyMap
 from .foreign import foreign_items
+from .pre_common import calling_user_functions
 from .functions import function_items, aggregate_items
 from .operators import operator_items, cast_items
 from .schemas import schema_items, extension_items
@@ -32,13 +33,20 @@ from .views import view_items
 def extract_pre(cur, ctx):
     """All PRE DdlItems of the database cur is connected to, deps filled in, unordered."""
     seqs = read_sequences(cur, ctx)
-    items = (schema_items(cur, ctx) + extension_items(cur, ctx) + type_items(cur, ctx)
+    split = calling_user_functions(cur)
+    types, io_redirects = type_items(cur, ctx, split)
+    items = (schema_items(cur, ctx) + extension_items(cur, ctx) + types
              + function_items(cur, ctx) + aggregate_items(cur, ctx)
              + operator_items(cur, ctx) + cast_items(cur, ctx) + foreign_items(cur, ctx)
-             + sequence_items(cur, ctx, seqs) + table_items(cur, ctx, seqs) + view_items(cur, ctx))
-    depmap = DependencyMap(cur, ctx)
+             + sequence_items(cur, ctx, seqs) + table_items(cur, ctx, seqs, split) + view_items(cur, ctx))
+    depmap = DependencyMap(cur, ctx, own=split)
     for item in items:
         if len(item.key) == 2:
             item.deps |= depmap.deps_of(item.key)
+        if item.key in io_redirects:   # a base type's functions need only its shell
+            full, shell = io_redirects[item.key]
+            if full in item.deps:
+                item.deps.discard(full)
+                item.deps.add(shell)
         item.deps.discard(item.key)
     return items
