@@ -630,8 +630,9 @@ SELECT 'privileges of ' || o.type AS type, o.identity,
   LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = x.classid AND ip.objoid = x.oid AND ip.objsubid = x.sub,
        pg_catalog.pg_identify_object(x.classid, x.oid, x.sub) o
  WHERE x.ns IS DISTINCT FROM (SELECT i.oid FROM pg_catalog.pg_namespace i WHERE i.nspname = 'information_schema')
-   AND (x.oid < %(first)d OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = x.classid
-                                        AND xd.objid = x.oid AND xd.deptype = 'e'))
+   AND (x.oid < %(first)d OR x.sub < 0 OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd
+                                                     WHERE xd.classid = x.classid AND xd.objid = x.oid
+                                                       AND xd.deptype = 'e'))
    AND (COALESCE(x.acl, x.base) IS DISTINCT FROM COALESCE(ip.initprivs::text[], x.base)
         OR (x.oid < %(first)d AND x.owner <> 10))
 """ % {'first': FIRST_USER_OID}

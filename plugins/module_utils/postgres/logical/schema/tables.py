@@ -186,9 +186,12 @@ def _table_sql(t, cols, checks, all_cols, identity_seqs):
         if is_child and not c['attislocal']:
             stmts += _inherited_fixes(name, c, parent_cols)
         if c['attidentity'] in ('a', 'd') and (t['oid'], c['attnum']) in identity_seqs:
+            seq = identity_seqs[(t['oid'], c['attnum'])]
             stmts.append('ALTER TABLE %s ALTER COLUMN %s ADD GENERATED %s AS IDENTITY %s;' % (
-                name, c['attname'], 'ALWAYS' if c['attidentity'] == 'a' else 'BY DEFAULT',
-                identity_options(identity_seqs[(t['oid'], c['attnum'])])))
+                name, c['attname'], 'ALWAYS' if c['attidentity'] == 'a' else 'BY DEFAULT', identity_options(seq)))
+            if seq['relpersistence'] != t['relpersistence']:   # the sequence was made (un)logged alone
+                stmts.append('ALTER SEQUENCE %s SET %s;' % (seq['name'], 'UNLOGGED' if seq['relpersistence'] == 'u'
+                                                            else 'LOGGED'))
         stmts += column_settings(name, c)
     return '\n'.join(stmts)
 
