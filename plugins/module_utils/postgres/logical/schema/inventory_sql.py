@@ -555,13 +555,20 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
 """ % {'owner': OWNER % 'l.lomowner', 'ident': _identify('pg_largeobject', 'l.oid')}
 
 # The database itself: settings (not the restore's own dbbackup.* marker), comment, ACL;
-# and per-role settings in it. The owner and name are the restore's choice.
+# and per-role settings in it. The owner and name are the restore's choice (it may set the
+# owner after this check), so the owner appears in the ACL as "owner".
+_DB_ROLE = ("CASE a.{0} WHEN d.datdba THEN 'owner' WHEN 0 THEN 'PUBLIC' "
+            "ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.{0})) END")
 DATABASE = """
 SELECT 'database' AS type, '' AS identity, pg_catalog.jsonb_build_object(
          'settings', (SELECT pg_catalog.array_agg(c ORDER BY c) FROM pg_catalog.pg_db_role_setting s,
                         pg_catalog.unnest(s.setconfig) c
-                       WHERE s.setdatabase = d.oid AND s.setrole = 0 AND c NOT LIKE 'dbbackup.%'),
-         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(d.datacl, pg_catalog.acldefault('d', d.datdba))) x), 'comment', pg_catalog.shobj_description(d.oid, 'pg_database')) AS def,
+                       WHERE s.setdatabase = d.oid AND s.setrole = 0 AND c NOT LIKE 'dbbackup.%%'),
+         'acl', (SELECT pg_catalog.array_agg(x ORDER BY x) FROM (
+                   SELECT pg_catalog.concat_ws(' ', %(role)s, a.privilege_type, a.is_grantable,
+                                               %(grantor)s) AS x
+                     FROM pg_catalog.aclexplode(COALESCE(d.datacl, pg_catalog.acldefault('d', d.datdba))) a) e),
+         'comment', pg_catalog.shobj_description(d.oid, 'pg_database')) AS def,
        '{}'::text[] AS claims
   FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
 UNION ALL
@@ -570,7 +577,7 @@ SELECT 'role setting in database', pg_catalog.pg_get_userbyid(s.setrole),
   FROM pg_catalog.pg_db_role_setting s
  WHERE s.setrole <> 0
    AND s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-"""
+""" % {'role': _DB_ROLE.format('grantee'), 'grantor': _DB_ROLE.format('grantor')}
 
 # Security labels need a label provider on the target; none is loaded here, so they are
 # listed with no claim: a backup of a database that has them fails, naming them.
