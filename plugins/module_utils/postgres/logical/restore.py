@@ -20,6 +20,7 @@ from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
 from ..connection import copy_options, error_text, connect, quote_ident, server_version
 from .large_objects import restore_large_objects
+from .restore_errors import cause_text, item_failed
 from .restored_inventory import check_restored
 from .schema.model import DATABASE_TOKEN, PHASES, POST, PRE, SERIAL_PHASES
 from .schema.sql_file import read_items
@@ -184,8 +185,7 @@ class LogicalRestore(object):
                 if getattr(e, 'pgcode', None) == DEADLOCK and attempt < RETRIES:
                     time.sleep(0.1 * (attempt + 1))
                     continue
-                raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind, item.name, error_text(e)),
-                                    'The target was left unchanged.')
+                raise item_failed(item, sql, e, conn)   # names the statement and the cause
 
     def _run_items(self, items, jobs):
         self._parallel(items, jobs, self._execute)
@@ -233,7 +233,7 @@ class LogicalRestore(object):
             except Exception as e:
                 raise RestoreFailed('Loading data into %s (%s) failed: %s'
                                     % (entry['table'], entry['path'], error_text(e)),
-                                    'The target was left unchanged.')
+                                    '%s The target was left unchanged.' % cause_text(e))
             if rows != entry['rows']:
                 raise IntegrityError('%s loaded %d rows, the manifest recorded %d.'
                                      % (entry['path'], rows, entry['rows']))
