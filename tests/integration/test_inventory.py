@@ -164,3 +164,19 @@ def test_unsupported_object_fails_the_backup_naming_it(pg_server, subscribed_db,
                                          'pg_catalog.pg_database d ON d.oid = s.subdbid '
                                          "WHERE d.datname = 'inv_unsub'") == 0
     assert pg_server.scalar('inv_unsub', 'SELECT a FROM kept') == 1
+
+
+def test_rows_of_extension_configuration_tables_are_not_lost_silently(pg_server, tmp_path):
+    """pg_dump dumps the user's rows of an extension's configuration tables; this engine does not yet,
+    so a backup holding some fails, naming the table. The catalog state is what
+    pg_extension_config_dump() leaves (contrib extensions of PostgreSQL 15 use none)."""
+    pg_server.create_database('inv_extcfg')
+    pg_server.psql('inv_extcfg', "CREATE EXTENSION citext; CREATE TABLE cfg (a int); "
+                                 "ALTER EXTENSION citext ADD TABLE cfg; "
+                                 "UPDATE pg_catalog.pg_extension SET extconfig = ARRAY['cfg'::regclass::oid], "
+                                 "extcondition = ARRAY['WHERE a > 0'] WHERE extname = 'citext'; "
+                                 "INSERT INTO cfg VALUES (0)")
+    api.run_backup(engine_params(pg_server, 'inv_extcfg', str(tmp_path / 'a')))   # the extension's own row only
+    pg_server.psql('inv_extcfg', 'INSERT INTO cfg VALUES (7)')
+    with pytest.raises(errors.BackupFailed, match=r'extension configuration data public\.cfg'):
+        api.run_backup(engine_params(pg_server, 'inv_extcfg', str(tmp_path / 'b')))

@@ -15,12 +15,16 @@ from ..common.errors import BadInput, DbBackupError, name_some
 
 
 def expected_rows(manifest):
-    """{(schema, table): rows} summed over the data files (chunks/pieces) of the manifest."""
+    """{(schema, table): rows} summed over the data files (chunks/pieces) of the manifest.
+
+    Partitions restored through a partitioned table (load_via: hash partitions on an enum,
+    whose rows may land in another partition) count under that table, with all its partitions.
+    """
     expected = {}
     for entry in manifest['files']:
         if entry.get('role') != 'data':
             continue
-        key = (entry.get('schema'), entry.get('name'))
+        key = tuple(entry['load_via']) if entry.get('load_via') else (entry.get('schema'), entry.get('name'))
         expected[key] = expected.get(key, 0) + int(entry.get('rows') or 0)
     return expected
 
@@ -32,12 +36,14 @@ def _pg_counts(p, database, tables):
         cur = conn.cursor()
         counts = {}
         for schema, name in tables:
-            cur.execute('SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace '
+            cur.execute('SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace '
                         'WHERE n.nspname = %s AND c.relname = %s', (schema, name))
-            if cur.fetchone() is None:
+            row = cur.fetchone()
+            if row is None:
                 counts[(schema, name)] = None
                 continue
-            cur.execute('SELECT count(*) FROM ONLY %s.%s' % (_pg_ident(schema), _pg_ident(name)))
+            only = '' if row[0] == 'p' else 'ONLY '   # a partitioned table counts with its partitions
+            cur.execute('SELECT count(*) FROM %s%s.%s' % (only, _pg_ident(schema), _pg_ident(name)))
             counts[(schema, name)] = cur.fetchone()[0]
         return counts
     finally:

@@ -222,4 +222,6 @@ class LogicalDump(object):
                  'columns': t.columns, 'rows': cur.rowcount}
         if task.chunks > 1:
             entry.update({'chunk': task.chunk, 'chunks': task.chunks})
+        if t.load_via:   # hash partitions on an enum: restored through the root (data_tables.py)
+            entry['load_via'] = t.load_via
         return entry

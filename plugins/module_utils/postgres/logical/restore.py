@@ -213,9 +213,11 @@ class LogicalRestore(object):
         try:
             if entry['role'] == 'blobs':
                 return restore_large_objects(conn, reader, entry['path'])
-            table = '%s.%s' % (quote_ident(entry['schema']), quote_ident(entry['name']))
+            # load_via: a partition restored through the root of its tree (data_tables.py)
+            schema, name = entry.get('load_via') or (entry['schema'], entry['name'])
+            table = '%s.%s' % (quote_ident(schema), quote_ident(name))
             cols = ', '.join(quote_ident(c) for c in entry['columns'])
-            single = files_per_table[(entry['schema'], entry['name'])] == 1
+            single = files_per_table[(entry['schema'], entry['name'])] == 1 and not entry.get('load_via')
             # the reader yields bytes: psycopg2 sends them as they are, the server reads them in
             # the recorded data encoding
             copy = 'COPY %s%s FROM STDIN%s' % (table, ' (%s)' % cols if cols else '',
