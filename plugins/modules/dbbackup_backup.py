@@ -367,6 +367,13 @@ encrypted:
   returned: success
   type: bool
   sample: true
+warnings:
+  description: With O(unsupported_objects=warn), the objects the backup lacks because it cannot reproduce them
+    (with O(kind=cluster), per database); also when O(max_age) reuses such a backup.
+  returned: when the backup lacks objects
+  type: list
+  elements: str
+  sample: ["Backup 20260101T020000Z lacks 1 object(s) it cannot reproduce: subscription orders_sub."]
 verification:
   description: Outcome of the check asked for with O(verify) (not returned when O(verify=none)).
   returned: when O(verify) is not V(none) and a backup was written

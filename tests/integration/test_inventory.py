@@ -164,6 +164,13 @@ def test_unsupported_object_fails_the_backup_naming_it(pg_server, subscribed_db,
                                          'pg_catalog.pg_database d ON d.oid = s.subdbid '
                                          "WHERE d.datname = 'inv_unsub'") == 0
     assert pg_server.scalar('inv_unsub', 'SELECT a FROM kept') == 1
+    # a cluster backup says which database lacks what
+    cluster_params = dict(params, kind='cluster', databases=[subscribed_db], unsupported_objects='warn',
+                          repository=str(tmp_path / 'cluster'))
+    cluster_params.pop('database')
+    cluster = api.run_backup(cluster_params)
+    assert cluster['warnings'] == ['Backup %s (%s) lacks 1 object(s) it cannot reproduce: subscription inv_sub.'
+                                   % (cluster['backup_id'], subscribed_db)]
 
 
 def test_rows_of_extension_configuration_tables_are_not_lost_silently(pg_server, tmp_path):

@@ -129,10 +129,16 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
        'ident': _identify('pg_class', 'c.oid'), 'user': _user('pg_class', 'c', 'c.oid', 'n'),
        'table_member': NOT_MEMBER.format(cat='pg_class', oid='x.indrelid')}
 
-# Columns of tables, views, materialized views, foreign tables and composite types.
+# Columns of tables, views, materialized views, foreign tables and composite types, named
+# as pg_identify_object names them (spelled out here: the most numerous objects by far).
 # Partitions: whether a column or constraint is local is not compared (see above).
 COLUMNS = """
-SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
+SELECT CASE c.relkind WHEN 'v' THEN 'view column' WHEN 'm' THEN 'materialized view column'
+                      WHEN 'f' THEN 'foreign table column' WHEN 'c' THEN 'composite type column'
+                      ELSE 'table column' END AS type,
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || '.'
+         || pg_catalog.quote_ident(a.attname) AS identity,
+       pg_catalog.jsonb_build_object(
          'position', pg_catalog.row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
          'type', pg_catalog.format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull,
          'local', CASE WHEN NOT c.relispartition THEN a.attislocal END,
@@ -146,8 +152,7 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
-       %(ident)s o
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND a.attnum > 0 AND NOT a.attisdropped AND %(user)s
    AND (c.relkind <> 'c' OR %(type_member)s)
 """
@@ -613,10 +618,8 @@ SELECT 'extension configuration data' AS type, c.table_name AS identity,
 # Objects of the system and of extensions whose ACL differs from the initial one
 # (pg_init_privs, else the built-in default), and system objects given another owner.
 SYSTEM_ACLS = """
-SELECT 'privileges of ' || o.type AS type, o.identity,
-       pg_catalog.jsonb_build_object('acl', (SELECT pg_catalog.array_agg(a ORDER BY a) FROM pg_catalog.unnest(x.acl) a), 'owner', CASE WHEN x.oid < %(first)d AND x.owner <> 10
-                                                               THEN pg_catalog.pg_get_userbyid(x.owner) END) AS def,
-       ARRAY[x.cat || ':' || x.oid] AS claims
+WITH changed AS MATERIALIZED (
+SELECT x.*
   FROM (SELECT 'pg_class' AS cat, 'pg_catalog.pg_class'::regclass AS classid, c.oid, 0 AS sub, c.relnamespace AS ns,
                c.relowner AS owner,
                c.relacl::text[] AS acl, pg_catalog.acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
@@ -651,14 +654,20 @@ SELECT 'privileges of ' || o.type AS type, o.identity,
         SELECT 'pg_foreign_server', 'pg_catalog.pg_foreign_server'::regclass, s.oid, 0, NULL, s.srvowner,
                s.srvacl::text[], pg_catalog.acldefault('S', s.srvowner)::text[]
           FROM pg_catalog.pg_foreign_server s) x
-  LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = x.classid AND ip.objoid = x.oid AND ip.objsubid = x.sub,
-       pg_catalog.pg_identify_object(x.classid, x.oid, x.sub) o
+  LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = x.classid AND ip.objoid = x.oid AND ip.objsubid = x.sub
  WHERE x.ns IS DISTINCT FROM (SELECT i.oid FROM pg_catalog.pg_namespace i WHERE i.nspname = 'information_schema')
    AND (x.oid < %(first)d OR x.sub < 0 OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd
                                                      WHERE xd.classid = x.classid AND xd.objid = x.oid
                                                        AND xd.deptype = 'e'))
    AND (COALESCE(x.acl, x.base) IS DISTINCT FROM COALESCE(ip.initprivs::text[], x.base)
         OR (x.oid < %(first)d AND x.owner <> 10))
+)
+SELECT 'privileges of ' || o.type AS type, o.identity,
+       pg_catalog.jsonb_build_object(
+         'acl', (SELECT pg_catalog.array_agg(a ORDER BY a) FROM pg_catalog.unnest(x.acl) a),
+         'owner', CASE WHEN x.oid < %(first)d AND x.owner <> 10 THEN pg_catalog.pg_get_userbyid(x.owner) END) AS def,
+       ARRAY[x.cat || ':' || x.oid] AS claims
+  FROM changed x, pg_catalog.pg_identify_object(x.classid, x.oid, x.sub) o
 """ % {'first': FIRST_USER_OID}
 
 
@@ -674,7 +683,7 @@ def queries(version_num):
         'collation': COLLATION % 'a.attcollation',
         'compression': 'a.attcompression' if v >= 140000 else "''::\"char\"",
         'type_member': NOT_MEMBER.format(cat='pg_type', oid='c.reltype'),
-        'fdwoptions': OPTIONS % 'a.attfdwoptions', 'attoptions': SORTED % 'a.attoptions', 'ident': _identify('pg_class', 'c.oid', 'a.attnum'),
+        'fdwoptions': OPTIONS % 'a.attfdwoptions', 'attoptions': SORTED % 'a.attoptions',
         'user': _user('pg_class', 'c', 'c.oid', 'n')}
     types = TYPES % dict(
         [(k, PROC.format('t.typ' + col)) for k, col in (
