@@ -235,7 +235,8 @@ kind:
 databases:
   description:
     - With O(kind=cluster), one entry per database - C(database), C(target_database), C(action)
-      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) when restored.
+      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) and (PostgreSQL)
+      C(inventory) (as the top-level RV(inventory) of a single restore) when restored.
       In check mode the action that would be taken.
   returned: when O(kind=cluster)
   type: list

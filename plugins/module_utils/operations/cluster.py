@@ -349,6 +349,8 @@ def run_cluster_restore(p, check_mode):
                 failures.append('%s: %s' % (db, e))
                 continue
             item['duration_seconds'] = round(time.time() - t1, 3)
+            if getattr(r, 'inventory', None):   # PostgreSQL: what proved the copy complete
+                item['inventory'] = r.inventory
         if globals_restore is not None:   # MySQL: grants, once the tables exist
             try:
                 result['globals'] = globals_restore.after(admin, check_mode=check_mode)

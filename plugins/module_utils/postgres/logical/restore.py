@@ -213,7 +213,7 @@ class LogicalRestore(object):
         try:
             if entry['role'] == 'blobs':
                 return restore_large_objects(conn, reader, entry['path'])
-            # load_via: a partition restored through the root of its tree (data_tables.py)
+            # load_via: a partition loaded through the partitioned table above it (data_tables.py)
             schema, name = entry.get('load_via') or (entry['schema'], entry['name'])
             table = '%s.%s' % (quote_ident(schema), quote_ident(name))
             cols = ', '.join(quote_ident(c) for c in entry['columns'])
