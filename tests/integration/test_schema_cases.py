@@ -93,7 +93,6 @@ def test_case_round_trips(pg_server, case_roles, tmp_path, name, sql):
     compare.assert_same_database(pg_server, source, source + '_copy', src_snapshot=before)
 
 
-
 def test_hash_partitions_on_an_enum_are_loaded_through_their_root(pg_server, tmp_path):
     """An enum's hash depends on OIDs the restore assigns anew: rows may change partition (as with
     pg_dump, which loads such trees through the root); the table as a whole holds the same rows."""

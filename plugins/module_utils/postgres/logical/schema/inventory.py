@@ -40,7 +40,7 @@ class Entry(object):
 
 
 def _claim(text):
-    cat, _, oid = text.partition(':')
+    cat, dummy, oid = text.partition(':')
     return (cat, int(oid)) if oid.isdigit() else (cat, oid)
 
 
@@ -100,9 +100,12 @@ def compare(expected_form, entries, definitions=True, skip=()):
     missing = sorted(k for k in expected if k not in actual and k not in skip)
     unexpected = sorted(k for k in actual if k not in expected)
     different = sorted(k for k in expected if k in actual and definitions and actual[k] != expected[k])
-    label = lambda k: ('%s %s' % k).strip()   # noqa: E731
-    return {'missing': [label(k) for k in missing], 'different': [label(k) for k in different],
-            'unexpected': [label(k) for k in unexpected]}
+    return {'missing': [_label(k) for k in missing], 'different': [_label(k) for k in different],
+            'unexpected': [_label(k) for k in unexpected]}
+
+
+def _label(key):
+    return ('%s %s' % key).strip()
 
 
 def describe(diff):

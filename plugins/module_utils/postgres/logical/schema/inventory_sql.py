@@ -55,8 +55,11 @@ COLLATION = ("(SELECT pg_catalog.format('%%I.%%I', cn.nspname, co.collname) FROM
 
 SCHEMAS = """
 SELECT o.type, o.identity,
-       pg_catalog.jsonb_build_object('owner', %(owner)s, 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) x),
-                                     'comment', %(comment)s) AS def,
+       pg_catalog.jsonb_build_object(
+         'owner', %(owner)s,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                   FROM pg_catalog.unnest(COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) x),
+         'comment', %(comment)s) AS def,
        CASE WHEN n.oid < %(first)d THEN '{}'::text[] ELSE ARRAY['pg_namespace:' || n.oid] END AS claims
   FROM pg_catalog.pg_namespace n, %(ident)s o
  WHERE %(ns)s AND %(member)s AND (n.oid >= %(first)d OR n.nspname = 'public')
@@ -109,7 +112,10 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
                        WHERE c.relkind = 'S' AND d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
                          AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1),
          'owner', CASE WHEN c.relkind NOT IN ('i', 'I') THEN %(owner)s END,
-         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(c.relacl, pg_catalog.acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) x), 'comment', %(comment)s) AS def,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                 FROM pg_catalog.unnest(COALESCE(c.relacl, pg_catalog.acldefault(
+                     CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) x),
+         'comment', %(comment)s) AS def,
        ARRAY['pg_class:' || c.oid]
          || (SELECT pg_catalog.array_agg('pg_constraint:' || k.oid) FROM pg_catalog.pg_constraint k
               WHERE k.conindid = c.oid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))
@@ -124,7 +130,8 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
        %(ident)s o
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND %(user)s
    AND (x.indrelid IS NULL OR %(table_member)s)
-""" % {'of': TYPE.format('c.reloftype'), 'sorted_options': SORTED % 'c.reloptions', 'sorted_toast': SORTED % 'tc.reloptions', 'ftoptions': OPTIONS % 'f.ftoptions',
+""" % {'of': TYPE.format('c.reloftype'), 'sorted_options': SORTED % 'c.reloptions',
+       'sorted_toast': SORTED % 'tc.reloptions', 'ftoptions': OPTIONS % 'f.ftoptions',
        'owner': OWNER % 'c.relowner', 'comment': COMMENT % ('c.oid', 'pg_class'),
        'ident': _identify('pg_class', 'c.oid'), 'user': _user('pg_class', 'c', 'c.oid', 'n'),
        'table_member': NOT_MEMBER.format(cat='pg_class', oid='x.indrelid')}
@@ -146,7 +153,9 @@ SELECT CASE c.relkind WHEN 'v' THEN 'view column' WHEN 'm' THEN 'materialized vi
          'identity', a.attidentity, 'generated', a.attgenerated,
          'collation', CASE WHEN a.attcollation <> t.typcollation THEN %(collation)s END,
          'statistics', a.attstattarget, 'storage', a.attstorage, 'compression', %(compression)s,
-         'options', %(attoptions)s, 'fdw_options', %(fdwoptions)s, 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(a.attacl) x),
+         'options', %(attoptions)s, 'fdw_options', %(fdwoptions)s,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                 FROM pg_catalog.unnest(a.attacl) x),
          'comment', pg_catalog.col_description(c.oid, a.attnum)) AS def,
        ARRAY['pg_class:' || c.oid, 'pg_type:' || c.reltype] AS claims
   FROM pg_catalog.pg_attribute a
@@ -249,7 +258,10 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
                      'collation', CASE WHEN r.rngcollation <> 0 THEN %(rngcollation)s END,
                      'canonical', %(canonical)s, 'subdiff', %(subdiff)s, 'multirange', %(multirange)s)
                      FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid),
-         'owner', %(owner)s, 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(t.typacl, pg_catalog.acldefault('T', t.typowner))) x), 'comment', %(comment)s) AS def,
+         'owner', %(owner)s,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                 FROM pg_catalog.unnest(COALESCE(t.typacl, pg_catalog.acldefault('T', t.typowner))) x),
+         'comment', %(comment)s) AS def,
        ARRAY['pg_type:' || t.oid, 'pg_class:' || t.typrelid] AS claims
   FROM pg_catalog.pg_type t
   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace,
@@ -274,7 +286,10 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
                           'aggtranstype', pg_catalog.format_type(g.aggtranstype, NULL),
                           'aggmtranstype', pg_catalog.format_type(g.aggmtranstype, NULL))
                          FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid = p.oid),
-         'owner', %(owner)s, 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) x), 'comment', %(comment)s) AS def,
+         'owner', %(owner)s,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                 FROM pg_catalog.unnest(COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) x),
+         'comment', %(comment)s) AS def,
        ARRAY['pg_proc:' || p.oid] AS claims
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,
@@ -412,7 +427,9 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
 LANGUAGES = """
 SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
          'trusted', l.lanpltrusted, 'procedural', l.lanispl, 'handler', %(handler)s, 'inline', %(inline)s,
-         'validator', %(validator)s, 'owner', %(owner)s, 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(l.lanacl, pg_catalog.acldefault('l', l.lanowner))) x),
+         'validator', %(validator)s, 'owner', %(owner)s,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                 FROM pg_catalog.unnest(COALESCE(l.lanacl, pg_catalog.acldefault('l', l.lanowner))) x),
          'comment', %(comment)s) AS def,
        ARRAY['pg_language:' || l.oid] AS claims
   FROM pg_catalog.pg_language l, %(ident)s o
@@ -465,7 +482,8 @@ SELECT o.type, o.identity, x.def, ARRAY[x.cat || ':' || x.oid] AS claims
   FROM (SELECT 'pg_foreign_data_wrapper' AS cat, 'pg_catalog.pg_foreign_data_wrapper'::regclass AS classid,
                w.oid, pg_catalog.jsonb_build_object('handler', %(handler)s, 'validator', %(validator)s,
                  'options', %(woptions)s, 'owner', pg_catalog.pg_get_userbyid(w.fdwowner),
-                 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(w.fdwacl, pg_catalog.acldefault('F', w.fdwowner))) x),
+                 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                         FROM pg_catalog.unnest(COALESCE(w.fdwacl, pg_catalog.acldefault('F', w.fdwowner))) x),
                  'comment', pg_catalog.obj_description(w.oid, 'pg_foreign_data_wrapper')) AS def
           FROM pg_catalog.pg_foreign_data_wrapper w
         UNION ALL
@@ -473,7 +491,9 @@ SELECT o.type, o.identity, x.def, ARRAY[x.cat || ':' || x.oid] AS claims
                pg_catalog.jsonb_build_object('wrapper', (SELECT w.fdwname FROM pg_catalog.pg_foreign_data_wrapper w
                                                           WHERE w.oid = s.srvfdw),
                  'type', s.srvtype, 'version', s.srvversion, 'options', %(soptions)s,
-                 'owner', pg_catalog.pg_get_userbyid(s.srvowner), 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(s.srvacl, pg_catalog.acldefault('S', s.srvowner))) x),
+                 'owner', pg_catalog.pg_get_userbyid(s.srvowner),
+                 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                         FROM pg_catalog.unnest(COALESCE(s.srvacl, pg_catalog.acldefault('S', s.srvowner))) x),
                  'comment', pg_catalog.obj_description(s.oid, 'pg_foreign_server'))
           FROM pg_catalog.pg_foreign_server s
         UNION ALL
@@ -546,14 +566,18 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
        'ident': _identify('pg_event_trigger', 'e.oid'), 'user': _user('pg_event_trigger', 'e', 'e.oid')}
 
 DEFAULT_ACLS = """
-SELECT o.type, o.identity, pg_catalog.jsonb_build_object('acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(d.defaclacl) x)) AS def,
+SELECT o.type, o.identity,
+       pg_catalog.jsonb_build_object('acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                                               FROM pg_catalog.unnest(d.defaclacl) x)) AS def,
        ARRAY['pg_default_acl:' || d.oid] AS claims
   FROM pg_catalog.pg_default_acl d, %(ident)s o
 """ % {'ident': _identify('pg_default_acl', 'd.oid')}
 
 LARGE_OBJECTS = """
 SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
-         'owner', %(owner)s, 'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text) FROM pg_catalog.unnest(COALESCE(l.lomacl, pg_catalog.acldefault('L', l.lomowner))) x),
+         'owner', %(owner)s,
+         'acl', (SELECT pg_catalog.array_agg(x::text ORDER BY x::text)
+                 FROM pg_catalog.unnest(COALESCE(l.lomacl, pg_catalog.acldefault('L', l.lomowner))) x),
          'comment', pg_catalog.obj_description(l.oid, 'pg_largeobject')) AS def,
        ARRAY['pg_largeobject_metadata:' || l.oid] AS claims
   FROM pg_catalog.pg_largeobject_metadata l, %(ident)s o
