@@ -187,3 +187,29 @@ def test_rows_of_extension_configuration_tables_are_not_lost_silently(pg_server,
     pg_server.psql('inv_extcfg', 'INSERT INTO cfg VALUES (7)')
     with pytest.raises(errors.BackupFailed, match=r'extension configuration data public\.cfg'):
         api.run_backup(engine_params(pg_server, 'inv_extcfg', str(tmp_path / 'b')))
+
+
+def test_child_table_column_order_a_restore_cannot_keep_is_named(pg_server, tmp_path):
+    """CREATE TABLE ... INHERITS puts the parents' columns first: a column added to the parent
+    later ends up elsewhere (pg_dump moves it silently). The backup names the columns that move."""
+    pg_server.create_database('inv_order')
+    pg_server.psql('inv_order', 'CREATE TABLE parent (a int); CREATE TABLE child (b int) INHERITS (parent); '
+                                'ALTER TABLE parent ADD COLUMN c int; INSERT INTO child VALUES (1, 2, 3); '
+                                'CREATE TABLE grandchild () INHERITS (child)')
+    with pytest.raises(errors.BackupFailed) as e:
+        api.run_backup(engine_params(pg_server, 'inv_order', str(tmp_path)))
+    assert ('cannot reproduce 4 object(s): table column public.child.b, table column public.child.c, '
+            'table column public.grandchild.b, table column public.grandchild.c '
+            '(a restore cannot give this child table its column order') in str(e.value), str(e.value)
+    result = api.run_backup(engine_params(pg_server, 'inv_order', str(tmp_path), unsupported_objects='warn'))
+    assert 'table column public.child.b, table column public.child.c' in result['warnings'][0]
+    restored = api.run_restore(engine_params(pg_server, 'inv_order', str(tmp_path), target_database='inv_order_copy'))
+    assert restored['warnings'] == result['warnings'] and restored['inventory']['compared'] == 'definitions'
+    columns = "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '%s'::regclass " \
+              "AND attnum > 0"
+    assert pg_server.scalar('inv_order', columns % 'child') == 'a,b,c'
+    assert pg_server.scalar('inv_order_copy', columns % 'child') == 'a,c,b'     # as said
+    assert pg_server.scalar('inv_order_copy', columns % 'grandchild') == 'a,c,b'
+    assert pg_server.scalar('inv_order_copy', 'SELECT b FROM child') == 2        # data by column name
+    proof = api.run_verify(engine_params(pg_server, 'inv_order', str(tmp_path), restored_database='inv_order_copy'))
+    assert proof['restored']['ok']

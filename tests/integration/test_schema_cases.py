@@ -79,7 +79,22 @@ def case_roles(pg_server):
                                "CREATE ROLE case_owner; CREATE ROLE case_member; END IF; END$$")
 
 
-@pytest.mark.parametrize('name, sql', CASES, ids=[c[0] for c in CASES])
+# Beyond pg_dump: names it does not keep.
+MORE = [
+    ('foreign_keys_of_partitions_keep_their_names',
+     "CREATE TABLE pk (a int PRIMARY KEY); INSERT INTO pk VALUES (1), (15); "
+     "CREATE TABLE fk (a int) PARTITION BY RANGE (a); "
+     "CREATE TABLE fk1 (a int); ALTER TABLE fk1 ADD CONSTRAINT fk1_own_fkey FOREIGN KEY (a) REFERENCES pk; "
+     "ALTER TABLE fk ATTACH PARTITION fk1 FOR VALUES FROM (0) TO (10); "
+     "ALTER TABLE fk ADD CONSTRAINT fk_a_fkey FOREIGN KEY (a) REFERENCES pk; INSERT INTO fk VALUES (1); "
+     "CREATE TABLE pkp (a int PRIMARY KEY) PARTITION BY RANGE (a); "
+     "CREATE TABLE pkp2 PARTITION OF pkp FOR VALUES FROM (10) TO (20); "
+     "CREATE TABLE pkp1 PARTITION OF pkp FOR VALUES FROM (0) TO (10); "
+     "CREATE TABLE r (a int REFERENCES pkp); INSERT INTO pkp VALUES (1); INSERT INTO r VALUES (1)"),
+]
+
+
+@pytest.mark.parametrize('name, sql', CASES + MORE, ids=[c[0] for c in CASES + MORE])
 def test_case_round_trips(pg_server, case_roles, tmp_path, name, sql):
     source = 'case_%s' % name
     pg_server.create_database(source)

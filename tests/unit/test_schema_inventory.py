@@ -14,10 +14,14 @@ def entries():
 def test_objects_no_item_creates_are_uncovered():
     items = [DdlItem(('pg_class', 10), 'TABLE', 'public.t', 'x;'),
              DdlItem(('pg_class', 10, 'owner_acl'), 'ACL', 'public.t', 'y;')]
-    assert [e.label for e in uncovered(entries(), items)] == [
-        'operator class public.c USING btree', 'security label table public.t (selinux)']
+    assert [(e.label, why) for e, why in uncovered(entries(), items)] == [
+        ('operator class public.c USING btree', None), ('security label table public.t (selinux)', None)]
     items.append(DdlItem(('pg_opclass', 20), 'OPERATOR CLASS', 'public.c', 'z;'))
-    assert [e.label for e in uncovered(entries(), items)] == ['security label table public.t (selinux)']
+    assert [e.label for e, why in uncovered(entries(), items)] == ['security label table public.t (selinux)']
+    # an item that makes an object, but not exactly as it is, says so
+    items[0].lossy = {('table column', 'public.t.x'): 'its position'}
+    assert [(e.label, why) for e, why in uncovered(entries(), items)] == [
+        ('table column public.t.x', 'its position'), ('security label table public.t (selinux)', None)]
 
 
 def test_compare_names_missing_different_and_unexpected():
@@ -31,4 +35,6 @@ def test_compare_names_missing_different_and_unexpected():
     assert describe(diff) == ('1 missing: schema public; 1 with another definition: operator class '
                               'public.c USING btree; 1 not in the backup: view public.extra')
     assert compare(form, live, definitions=False)['different'] == []
+    assert compare(form, live, skip=[['operator class', 'public.c USING btree'], ['view', 'public.extra']]) == {
+        'missing': ['schema public', 'security label table public.t (selinux)'], 'different': [], 'unexpected': []}
     assert compare(form, entries()) == {'missing': [], 'different': [], 'unexpected': []}

@@ -112,7 +112,7 @@ class LogicalDump(object):
         if any(i.phase == PHASE_POSTPONED for i in post):   # older engines would skip those items
             manifest['format_version'] = POSTPONED_ITEMS_VERSION
         if unsupported:
-            manifest['unsupported_objects'] = [[e.type, e.identity] for e in unsupported]
+            manifest['unsupported_objects'] = [[e.type, e.identity] for e, why in unsupported]
         manifest.update({
             'started_at': isoformat(start),
             'server_version': version, 'server_version_num': version_num,
@@ -153,11 +153,15 @@ class LogicalDump(object):
         (unsupported_objects: warn) they are recorded in the manifest and returned as a warning."""
         missing = uncovered(inventory, items)
         if missing and self.params.get('unsupported_objects', 'fail') != 'warn':
-            raise BackupFailed('The backup of %s cannot reproduce %d object(s): %s.'
-                               % (self.params['database'], len(missing), name_some([e.label for e in missing])),
+            reasons = {}
+            for e, why in missing:
+                reasons.setdefault(why or 'no part of a backup creates them', []).append(e.label)
+            raise BackupFailed('The backup of %s cannot reproduce %d object(s): %s.' % (
+                self.params['database'], len(missing),
+                '; '.join('%s (%s)' % (name_some(labels), why) for why, labels in sorted(reasons.items()))),
                                'No backup was recorded. Remove or change those objects, back them up another '
-                               'way, or set unsupported_objects: warn to back up everything else (a restore '
-                               'of that backup lacks them and says so).')
+                               'way, or set unsupported_objects: warn to back up anyway (the backup records '
+                               'them; its restores lack them, or have them changed as said, and warn).')
         return missing
 
     def _list_and_lock_tables(self, cur):

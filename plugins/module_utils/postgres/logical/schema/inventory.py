@@ -69,13 +69,23 @@ def manifest_form(entries):
 
 
 def uncovered(entries, items):
-    """Entries that no dump item creates (claims matched on (catalog, oid) of item keys).
+    """[(entry, reason)] of entries no dump item creates, or not exactly (DdlItem.lossy).
 
-    An entry with no claims comes with every database (the public schema, the
-    database's own properties) and is always covered.
+    Claims are matched on (catalog, oid) of item keys. An entry with no claims comes
+    with every database (the public schema, the database's own properties) and is
+    always covered.
     """
     keys = set(tuple(i.key[:2]) for i in items)
-    return [e for e in entries if e.claims and not any(c in keys for c in e.claims)]
+    lossy = {}
+    for item in items:
+        lossy.update(item.lossy)
+    out = []
+    for e in entries:
+        if e.claims and not any(c in keys for c in e.claims):
+            out.append((e, None))
+        elif (e.type, e.identity) in lossy:
+            out.append((e, lossy[(e.type, e.identity)]))
+    return out
 
 
 def _flat(form):
@@ -98,8 +108,9 @@ def compare(expected_form, entries, definitions=True, skip=()):
     skip = set(tuple(s) for s in skip)
     actual = dict(((e.type, e.identity), e.digest) for e in entries)
     missing = sorted(k for k in expected if k not in actual and k not in skip)
-    unexpected = sorted(k for k in actual if k not in expected)
-    different = sorted(k for k in expected if k in actual and definitions and actual[k] != expected[k])
+    unexpected = sorted(k for k in actual if k not in expected and k not in skip)
+    different = sorted(k for k in expected if k in actual and definitions and actual[k] != expected[k]
+                       and k not in skip)
     return {'missing': [_label(k) for k in missing], 'different': [_label(k) for k in different],
             'unexpected': [_label(k) for k in unexpected]}
 

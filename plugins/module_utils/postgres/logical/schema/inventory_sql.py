@@ -177,9 +177,26 @@ SELECT o.type, o.identity,
  WHERE %(user)s
 """ % {'ident': _identify('pg_attrdef', 'd.oid'), 'user': _user('pg_class', 'c', 'c.oid', 'n')}
 
-# Table and domain constraints; constraint triggers are their trigger's (TRIGGERS).
+# Table and domain constraints; constraint triggers are their trigger's (TRIGGERS). A foreign
+# key to a partitioned table has a row per partition of that table, named by the server in the
+# order partitions happened to come; those are named here by their key and that partition.
 CONSTRAINTS = """
-SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
+SELECT o.type,
+       CASE WHEN k.conparentid <> 0 AND k.confrelid <> 0 AND k.conrelid = (
+                 SELECT p.conrelid FROM pg_catalog.pg_constraint p WHERE p.oid = k.conparentid)
+            THEN (WITH RECURSIVE up(oid, parent) AS (
+                    SELECT k.conparentid, (SELECT p.conparentid FROM pg_catalog.pg_constraint p
+                                            WHERE p.oid = k.conparentid AND p.conrelid = k.conrelid)
+                    UNION ALL
+                    SELECT up.parent, (SELECT p.conparentid FROM pg_catalog.pg_constraint p
+                                        WHERE p.oid = up.parent AND p.conrelid = k.conrelid)
+                      FROM up WHERE up.parent IS NOT NULL AND up.parent <> 0)
+                  SELECT pg_catalog.quote_ident(r.conname) || ' on ' || k.conrelid::pg_catalog.regclass::text
+                         || ' for ' || k.confrelid::pg_catalog.regclass::text
+                    FROM up JOIN pg_catalog.pg_constraint r ON r.oid = up.oid
+                   WHERE up.parent IS NULL OR up.parent = 0 LIMIT 1)
+            ELSE o.identity END AS identity,
+       pg_catalog.jsonb_build_object(
          'kind', k.contype, 'definition', pg_catalog.pg_get_constraintdef(k.oid), 'valid', k.convalidated,
          'local', CASE WHEN NOT COALESCE(c.relispartition, false) THEN k.conislocal END,
          'inherited', CASE WHEN NOT COALESCE(c.relispartition, false) THEN k.coninhcount END,

@@ -59,11 +59,14 @@ class DdlItem(object):
              dependency loop through it, a view with NULL columns of the right
              types first and CREATE OR REPLACE VIEW later (order.py, postpone.py).
              Extraction-time only; not stored.
+    lossy:   {(type, identity): reason} of inventory objects this item makes but
+             cannot make exactly as they are (inventory.uncovered reports them).
+             Extraction-time only; not stored.
     """
 
-    __slots__ = ('key', 'kind', 'name', 'sql', 'section', 'phase', 'deps', 'split')
+    __slots__ = ('key', 'kind', 'name', 'sql', 'section', 'phase', 'deps', 'split', 'lossy')
 
-    def __init__(self, key, kind, name, sql, section=PRE, phase=0, deps=(), split=None):
+    def __init__(self, key, kind, name, sql, section=PRE, phase=0, deps=(), split=None, lossy=None):
         self.key = tuple(key)
         self.kind = kind
         self.name = name
@@ -72,6 +75,7 @@ class DdlItem(object):
         self.phase = phase
         self.deps = set(tuple(d) for d in deps)
         self.split = split
+        self.lossy = lossy or {}
 
     def __repr__(self):
         return 'DdlItem(%r, %r, %r)' % (self.kind, self.name, self.key)

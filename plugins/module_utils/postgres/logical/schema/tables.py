@@ -216,6 +216,48 @@ def _split_out(t, cols, checks, split):
     return items
 
 
+def _restored_orders(tables, all_cols):
+    """{table oid: column names in the order a restore creates them}.
+
+    CREATE TABLE ... INHERITS puts the parents' columns first (each parent's in the order
+    the restore gives it, merged by name) and the child's own after them. A partition or a
+    table without parents is created with its columns in their order.
+    """
+    by_oid = dict((t['oid'], t) for t in tables)
+    orders = {}
+
+    def order(oid, seen=()):
+        if oid not in orders:
+            t = by_oid.get(oid)
+            names = [c['attname'] for c in all_cols.get(oid, ())]
+            if t is not None and t['parents'] and not t['relispartition'] and oid not in seen:
+                inherited = []
+                for parent in t['parent_oids']:
+                    for name in order(parent, seen + (oid,)):
+                        if name not in inherited:
+                            inherited.append(name)
+                names = inherited + [n for n in names if n not in inherited]
+            orders[oid] = names
+        return orders[oid]
+
+    for t in tables:
+        order(t['oid'])
+    return orders
+
+
+def _column_order_losses(t, cols, restored):
+    """{('table column', identity): reason} for the columns of child table t that a restore moves.
+
+    A column added to a parent after the child existed, or a child made with its own order and
+    then given a parent (ALTER TABLE ... INHERIT), has another position than CREATE TABLE ...
+    INHERITS gives it. pg_dump moves such columns silently; here the backup names them.
+    """
+    actual = [c['attname'] for c in cols]
+    return dict((('table column', '%s.%s' % (t['name'], name)),
+                 'a restore cannot give this child table its column order: the parents\' columns come first')
+                for position, name in enumerate(actual) if restored[position] != name)
+
+
 def table_items(cur, ctx, seqs, split=()):
     """CREATE TABLE items plus ATTACH PARTITION items; seqs from read_sequences.
 
@@ -232,11 +274,13 @@ def table_items(cur, ctx, seqs, split=()):
                                          if c['attname'] == s['column_name']), None))
             identity_seqs[key] = s
     items = []
+    restored = _restored_orders(tables, cols)
     for t in tables:
         key = ('pg_class', t['oid'])
+        lossy = _column_order_losses(t, cols.get(t['oid'], []), restored[t['oid']])
         items.append(DdlItem(key, 'TABLE', t['name'],
                              _table_sql(t, cols.get(t['oid'], []), checks.get(t['oid'], []),
-                                        cols, identity_seqs)))
+                                        cols, identity_seqs), lossy=lossy))
         items.extend(separate[t['oid']])
         if t['relispartition']:
             parent = ('pg_class', t['parent_oids'][0])
