@@ -136,9 +136,9 @@ options:
     type: int
   unsupported_objects:
     description:
-      - What a PostgreSQL backup does with an object of the database that it cannot reproduce exactly (every
-        object is listed in the backup's inventory, and each must be created by the backup's schema): for
-        example a security label, a subscription when the login role is not a superuser, or a column of an
+      - What a PostgreSQL backup does with an object of the database that it cannot reproduce exactly. Every
+        object is listed in the backup's inventory, and each must be created by the backup's schema. Examples
+        are a security label, a subscription when the login role is not a superuser, or a column of an
         inheritance child whose position a restore cannot keep.
       - V(fail) fails the backup with a message naming those objects and records nothing.
       - V(warn) writes the backup without them, records them in its manifest and returns a warning naming them;

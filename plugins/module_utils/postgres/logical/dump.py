@@ -156,9 +156,9 @@ class LogicalDump(object):
             reasons = {}
             for e, why in missing:
                 reasons.setdefault(why or 'no part of a backup creates them', []).append(e.label)
-            raise BackupFailed('The backup of %s cannot reproduce %d object(s): %s.' % (
-                self.params['database'], len(missing),
-                '; '.join('%s (%s)' % (name_some(labels), why) for why, labels in sorted(reasons.items()))),
+            named = '; '.join('%s (%s)' % (name_some(labels), why) for why, labels in sorted(reasons.items()))
+            raise BackupFailed('The backup of %s cannot reproduce %d object(s): %s.'
+                               % (self.params['database'], len(missing), named),
                                'No backup was recorded. Remove or change those objects, back them up another '
                                'way, or set unsupported_objects: warn to back up anyway (the backup records '
                                'them; its restores lack them, or have them changed as said, and warn).')
