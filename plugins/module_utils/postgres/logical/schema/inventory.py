@@ -46,18 +46,23 @@ def _claim(text):
 
 def read_inventory(cur, version_num):
     """Every object of the database cur is connected to, as Entry objects."""
-    found = {}
+    found, digests = {}, {}
     for label, sql in queries(version_num):
         cur.execute('SELECT q.type, q.identity, q.def::text, q.claims FROM (%s) q' % sql)
         for type_, identity, definition, claims in cur.fetchall():
-            digest = hashlib.sha256((definition or '').encode('utf-8')).hexdigest()[:32]
             key = (type_, identity)
-            if key in found:   # never expected; keep both definitions in one digest
-                digest = hashlib.sha256(''.join(sorted((found[key].digest, digest))).encode()).hexdigest()[:32]
-            found[key] = Entry(type_, identity, digest,
-                               [_claim(c) for c in (claims or ()) if c and not c.endswith(':0')
-                                or c == 'unsupported:0'])
+            digests.setdefault(key, []).append(_digest(definition or ''))
+            entry = found.setdefault(key, Entry(type_, identity, None, []))
+            entry.claims.extend(_claim(c) for c in (claims or ()) if c and not c.endswith(':0')
+                                or c == 'unsupported:0')
+    for key, entry in found.items():
+        # objects sharing one identity (not expected, but possible) get one digest over all, in any order
+        entry.digest = digests[key][0] if len(digests[key]) == 1 else _digest(''.join(sorted(digests[key])))
     return [found[k] for k in sorted(found)]
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:32]
 
 
 def manifest_form(entries):
