@@ -213,3 +213,17 @@ def test_child_table_column_order_a_restore_cannot_keep_is_named(pg_server, tmp_
     assert pg_server.scalar('inv_order_copy', 'SELECT b FROM child') == 2        # data by column name
     proof = api.run_verify(engine_params(pg_server, 'inv_order', str(tmp_path), restored_database='inv_order_copy'))
     assert proof['restored']['ok']
+
+
+def test_invalid_index_is_left_out_as_pg_dump_does(pg_server, tmp_path):
+    """A failed CREATE INDEX CONCURRENTLY leaves an invalid index: neither dumped nor expected back."""
+    pg_server.create_database('inv_invalid')
+    pg_server.psql('inv_invalid', 'CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1)')
+    pg_server.psql('inv_invalid', 'CREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a)', check=False)
+    pg_server.psql('inv_invalid', "COMMENT ON INDEX t_a IS 'half built'")
+    assert pg_server.scalar('inv_invalid', "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = 't_a'::regclass")
+    api.run_backup(engine_params(pg_server, 'inv_invalid', str(tmp_path)))
+    restored = api.run_restore(engine_params(pg_server, 'inv_invalid', str(tmp_path), target_database='inv_invalid_c'))
+    assert restored['inventory']['compared'] == 'definitions'
+    assert pg_server.scalar('inv_invalid_c', "SELECT count(*) FROM pg_class WHERE relname = 't_a'") == 0
+    compare.assert_same_database(pg_server, 'inv_invalid', 'inv_invalid_c')

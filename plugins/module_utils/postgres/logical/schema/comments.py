@@ -68,6 +68,9 @@ SELECT c.classoid::pg_catalog.regclass::text AS catalog, c.objoid, c.objsubid, c
             SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = c.objoid AND t.typtype IN ('b', 'p')
                AND (t.typisdefined OR t.typtype <> 'p')
                AND EXISTS (SELECT 1 FROM pg_catalog.pg_type a WHERE a.typarray = t.oid)))
+   AND NOT (c.classoid = 'pg_catalog.pg_class'::regclass AND EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+             WHERE i.indexrelid = c.objoid AND NOT i.indisvalid AND ic.relkind = 'i'))
    AND NOT (c.classoid = 'pg_catalog.pg_trigger'::regclass AND EXISTS (
             SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.oid = c.objoid AND ({trigger_clone})))
  ORDER BY gcat, grp, c.classoid, c.objoid, c.objsubid

@@ -130,6 +130,7 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
        %(ident)s o
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND %(user)s
    AND (x.indrelid IS NULL OR %(table_member)s)
+   AND (c.relkind <> 'i' OR x.indisvalid)   -- an invalid index (a failed CREATE INDEX CONCURRENTLY) is not dumped
 """ % {'of': TYPE.format('c.reloftype'), 'sorted_options': SORTED % 'c.reloptions',
        'sorted_toast': SORTED % 'tc.reloptions', 'ftoptions': OPTIONS % 'f.ftoptions',
        'owner': OWNER % 'c.relowner', 'comment': COMMENT % ('c.oid', 'pg_class'),
