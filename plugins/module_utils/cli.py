@@ -78,6 +78,8 @@ def _parser():
     b.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_* metrics')
     b.add_argument('--lock-wait-timeout', type=int, metavar='SECONDS',
                    help='fail instead of waiting longer for the table locks (PostgreSQL)')
+    b.add_argument('--unsupported-objects', choices=('fail', 'warn'), default=None,
+                   help='PostgreSQL: fail (default) on objects the backup cannot reproduce, or warn and record them')
     b.add_argument('--checkpoint', choices=('spread', 'fast'),
                    help='kind=base: checkpoint that starts the backup (default spread, as pg_basebackup)')
     b.add_argument('--archive-wait-timeout', type=int, metavar='SECONDS',

@@ -253,7 +253,8 @@ kind:
 databases:
   description:
     - With O(kind=cluster), one entry per database - C(database), C(target_database), C(action)
-      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) when restored.
+      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) and (PostgreSQL)
+      C(inventory) (as the top-level RV(inventory) of a single restore) when restored.
       In check mode the action that would be taken.
   returned: when O(kind=cluster)
   type: list
@@ -302,6 +303,23 @@ server_version:
   returned: success
   type: str
   sample: "15.8"
+inventory:
+  description:
+    - PostgreSQL logical restores - how the restored database was proven complete before it was renamed into
+      place. C(compared) is V(definitions) (every object recorded by the backup exists with the same
+      definition; nothing else exists), V(presence) (the backup comes from another major version, which
+      prints some definitions differently - C(reason) says which) or V(nothing) (a backup without an
+      inventory, taken by an older version). C(objects) is the number of objects compared.
+    - A missing, different or unexpected object fails the restore instead and leaves the target as it was.
+  returned: when a PostgreSQL logical backup was restored
+  type: dict
+  sample: {"compared": "definitions", "objects": 1290}
+warnings:
+  description: For a backup taken with O(dbbackup.dbbackup.dbbackup_backup#module:unsupported_objects=warn),
+    the objects it lacks (they are not restored).
+  returned: when the backup lacks objects
+  type: list
+  elements: str
 encrypted:
   description:
     - Whether the restored backup is encrypted. An encrypted backup needs its key (one of the encryption

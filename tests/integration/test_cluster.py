@@ -225,6 +225,7 @@ def test_restore_one_database_renamed_and_bad_choices(src, cluster_backup):
     assert out['changed'] and out['globals']['changed'] is False
     assert [(d['database'], d['target_database'], d['action']) for d in out['databases']] == \
         [('c_small', 'c_small_copy', 'create')]
+    assert out['databases'][0]['inventory']['compared'] == 'definitions'   # proven before the rename
     problems = compare.differences(compare.snapshot(src, 'c_small'), compare.snapshot(src, 'c_small_copy'))
     assert not problems, '\n'.join(problems)
     assert not api.run_restore(params)['changed']

@@ -140,8 +140,13 @@ def test_items_have_the_right_sections_and_phases(env):
     assert any(i.phase == PHASE_INDEX_ATTACH and 'ATTACH PARTITION' in i.sql for i in post)
     refresh = [i.name for i in post if i.phase == PHASE_REFRESH]
     assert refresh == ['post_fx.mv_base', 'post_fx.mv_top']   # mv_top reads mv_base via a view
-    # partition copies of the parent's foreign key are not separate items
-    assert not any('FOREIGN KEY' in i.sql and 'sale_2023' in i.sql for i in post)
+    # a partition's copy of the parent's foreign key is added first, under its own name, in the
+    # parent's item: the parent's key then takes it over instead of making one with another name
+    sale_fk = [i for i in fks if 'ADD CONSTRAINT sale_dept_fk' in i.sql]
+    assert len(sale_fk) == 1, [i.sql for i in fks]
+    sql = sale_fk[0].sql
+    assert sql.index('ALTER TABLE ONLY post_fx.sale_2023 ADD CONSTRAINT sale_dept_fk') < \
+        sql.index('ALTER TABLE post_fx.sale ADD CONSTRAINT sale_dept_fk')
     assert not any('dbbackup.' in i.sql for i in pre + post)
     assert any(DATABASE_TOKEN in i.sql and i.phase == PHASE_DECORATION for i in post)
 

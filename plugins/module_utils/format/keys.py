@@ -50,6 +50,9 @@ KIND_MAC_FIELDS = {
              'system_identifier', 'tablespaces', 'tablespace_dir'),
     'cluster': ('databases', 'members', 'globals'),
 }
+# Covered when present (absent from older manifests, whose MACs stay valid); a manifest
+# whose totals count objects must carry its inventory (format/manifest.py checks that).
+OPTIONAL_MAC_FIELDS = ('inventory', 'unsupported_objects')
 SCRYPT_PARAMS = {'n': 1 << 17, 'r': 8, 'p': 1}                        # 128 MiB, OWASP
 ARGON2ID_PARAMS = {'iterations': 3, 'lanes': 4, 'memory_cost': 65536}  # 64 MiB, RFC 9106 option 2
 SALT_SIZE = 16
@@ -402,6 +405,7 @@ def manifest_mac(data_key, manifest):
     """
     mac_key = hmac.new(data_key, MAC_INFO, hashlib.sha256).digest()
     covered = dict((k, manifest.get(k)) for k in MAC_FIELDS + KIND_MAC_FIELDS.get(manifest.get('kind'), ()))
+    covered.update((k, manifest[k]) for k in OPTIONAL_MAC_FIELDS if k in manifest)
     enc = manifest.get('encryption') or {}
     covered['encryption'] = dict((k, enc.get(k)) for k in ('version', 'algorithm', 'chunk_size'))
     text = json.dumps(covered, sort_keys=True, separators=(',', ':'), ensure_ascii=True)

@@ -9,12 +9,16 @@ __metaclass__ = type
 
 import json
 
-from ..common.errors import BackupFailed, BadInput, IntegrityError
+from ..common.errors import BackupFailed, BadInput, IntegrityError, name_some
 from ..storage.base import MANIFEST_NAME   # fixed by the storage layer, which keeps it readable
 from .manifest_schema import problems
 
 FORMAT = 'dbbackup-manifest'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1       # what a new manifest says, unless its backup needs more (below)
+# The newest format this engine reads. 2: a logical PostgreSQL backup with postponed schema
+# items (post-data phase 12, postgres/logical/schema/postpone.py), which older engines skip.
+READABLE_VERSION = 2
+POSTPONED_ITEMS_VERSION = 2
 ENGINE_VERSION = '1.0.0'   # the collection's version (galaxy.yml; tests/unit/test_release.py)
 MAX_BYTES = 256 << 20          # a manifest of a million files is about 300 MB; beyond: not ours
 
@@ -83,14 +87,18 @@ def validate(manifest, where):
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise IntegrityError('%s has no dbbackup manifest.' % where)
     version = manifest.get('format_version')
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > READABLE_VERSION:
         raise IntegrityError('The manifest of %s has format version %s; this engine reads up to %d.'
-                             % (where, version, FORMAT_VERSION), 'Upgrade the dbbackup collection.')
+                             % (where, version, READABLE_VERSION), 'Upgrade the dbbackup collection.')
     wrong = problems(manifest)
     if wrong:
         more = ' (and %d more)' % (len(wrong) - 5) if len(wrong) > 5 else ''
         raise IntegrityError('The manifest of %s is invalid: %s%s.' % (where, '; '.join(wrong[:5]), more),
                              'The backup cannot be used; restore another backup_id.')
+    if (manifest.get('totals') or {}).get('objects') is not None and not manifest.get('inventory'):
+        raise IntegrityError('The manifest of %s counts %s objects but holds no inventory of them.'
+                             % (where, manifest['totals']['objects']),
+                             'The manifest was changed after the backup; do not use it.')
 
 
 def check_db_type(manifest, p):
@@ -100,3 +108,15 @@ def check_db_type(manifest, p):
         raise BadInput('Backup %s of %s is a %s backup, but db_type is %s.'
                        % (manifest['backup_id'], manifest['database'], kind, p['db_type']),
                        'Set db_type: %s (and the matching login options).' % kind)
+
+
+def unsupported_warning(manifest):
+    """The warning for a backup taken with unsupported_objects: warn, else None.
+
+    `unsupported_objects` lists [type, identity] of the objects that backup lacks.
+    """
+    lacking = manifest.get('unsupported_objects')
+    if not lacking:
+        return None
+    return ('Backup %s lacks %d object(s) it cannot reproduce: %s.'
+            % (manifest['backup_id'], len(lacking), name_some(('%s %s' % tuple(o)).strip() for o in lacking)))

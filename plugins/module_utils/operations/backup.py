@@ -13,6 +13,7 @@ from ..common.errors import BadInput
 from ..common.times import utcnow
 from ..format.backups import backups_path, new_backup, reuse_fresh
 from ..format.keys import key_source
+from ..format.manifest import unsupported_warning
 from ..storage.factory import open_repository
 from .metrics import backup_metrics
 from .params import BACKUP_DEFAULTS, logical_backup_options, prepare
@@ -24,7 +25,7 @@ KINDS = ('logical', 'base', 'cluster')
 def summary(manifest, location):
     """The result fields of a logical backup (also what `dbbackup list` prints per backup)."""
     t = manifest['totals']
-    return {
+    out = {
         'backup_id': manifest['backup_id'], 'location': location,
         'database': manifest['database'], 'size_bytes': t['stored_bytes'],
         'raw_bytes': t['raw_bytes'], 'duration_seconds': manifest.get('duration_seconds'),
@@ -32,6 +33,10 @@ def summary(manifest, location):
         'server_version': manifest.get('server_version'),
         'encrypted': bool(manifest.get('encryption')),
     }
+    lacking = unsupported_warning(manifest)
+    if lacking:   # taken with unsupported_objects: warn (postgres/logical/dump.py)
+        out['warnings'] = [lacking]
+    return out
 
 
 @backup_metrics   # params['metrics_dir']: node_exporter textfile metrics (operations/metrics.py)

@@ -44,7 +44,7 @@ from ..common.times import isoformat, utcnow
 from ..format.backups import find_backup, kind_path, new_backup, reuse_fresh, safe_name
 from ..format.item_file import read_framed, write_framed
 from ..format.keys import encryption_field, new_data_key
-from ..format.manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
+from ..format.manifest import MANIFEST_NAME, new_manifest, read_manifest, unsupported_warning, write_manifest
 from ..format.verification import VERIFY_NAME
 from ..stream.compress import SUFFIX
 from ..stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
@@ -195,6 +195,8 @@ class _ClusterDump(object):
                 'database_info': m.get('database_info'), 'consistent_position': m.get('consistent_position'),
                 'encrypted': bool(m.get('encryption')),
             }
+            if m.get('unsupported_objects'):   # unsupported_objects: warn (postgres/logical/dump.py)
+                members[db]['unsupported_objects'] = m['unsupported_objects']
         if failures:
             raise BackupFailed('Cluster backup failed for %d of %d database(s): %s'
                                % (len(failures), len(databases),
@@ -229,7 +231,7 @@ class _ClusterDump(object):
 
 def cluster_summary(manifest, location):
     t = manifest['totals']
-    return {
+    out = {
         'backup_id': manifest['backup_id'], 'location': location, 'kind': KIND, 'database': None,
         'databases': list(manifest.get('databases') or []),
         'size_bytes': t['stored_bytes'], 'raw_bytes': t['raw_bytes'],
@@ -237,6 +239,11 @@ def cluster_summary(manifest, location):
         'server_version': manifest.get('server_version'), 'encrypted': bool(manifest.get('encryption')),
         'globals': dict(manifest.get('globals') or {}),
     }
+    lacking = [unsupported_warning(dict(m, backup_id='%s (%s)' % (manifest['backup_id'], db)))
+               for db, m in sorted((manifest.get('members') or {}).items()) if m.get('unsupported_objects')]
+    if lacking:
+        out['warnings'] = lacking
+    return out
 
 
 def member_manifest(repo, path, manifest, db):
@@ -338,6 +345,8 @@ def run_cluster_restore(p, check_mode):
                 failures.append('%s: %s' % (db, e))
                 continue
             item['duration_seconds'] = round(time.time() - t1, 3)
+            if getattr(r, 'inventory', None):   # PostgreSQL: what proved the copy complete
+                item['inventory'] = r.inventory
         if globals_restore is not None:   # MySQL: grants, once the tables exist
             try:
                 result['globals'] = globals_restore.after(admin, check_mode=check_mode)

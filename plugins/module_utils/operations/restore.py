@@ -79,4 +79,6 @@ def restore(params, check_mode=False):
         admin.close()
     result.update(changed=True, server_version=version, duration_seconds=round(time.time() - t0, 3),
                   msg='Backup %s restored into %s.' % (manifest['backup_id'], target))
+    if getattr(restorer, 'inventory', None):   # PostgreSQL: the restored objects against the backup's
+        result['inventory'] = restorer.inventory
     return result

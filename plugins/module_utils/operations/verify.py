@@ -302,6 +302,9 @@ def run_verify(params, check_mode=False):
             raise IntegrityError('Database %s does not hold what backup %s recorded: %s'
                                  % (check['database'], manifests[0]['backup_id'], '; '.join(check['problems'])),
                                  'Do not trust that copy; restore the backup again and investigate.')
-        result['msg'] += ' %s holds the recorded %d rows in %d tables.' % (
+        result['msg'] += ' %s holds the recorded %d rows in %d tables' % (
             check['database'], check['rows'], check['tables'])
+        inventory = check.get('inventory') or {}
+        result['msg'] += (' and the %d recorded objects (%s compared).' % (inventory['objects'], inventory['compared'])
+                          if inventory.get('objects') else '.')
     return result

@@ -25,7 +25,9 @@ from ..connection import copy_options, error_text, connect, quote_ident, server_
 from .large_objects import restore_large_objects
 from .leftovers import application_name
 from .owner_load import load_as_owner, tables_to_load_as_owner
+from .restore_errors import cause_text, item_failed
 from .restore_guard import DATABASE_KIND, RestoreGuard, database_sql
+from .restored_inventory import check_database_in_swap, check_restored
 from .schema.model import PHASE_EVENT_TRIGGER, PHASES, POST, PRE, SERIAL_PHASES
 from .schema.sql_file import read_items
 
@@ -90,6 +92,7 @@ class LogicalRestore(object):
         # the unwrapped data key of an encrypted backup (keys.unwrap_data_key), else None
         self.data_key = data_key
         self.temp = '_dbbackup_restore_%s' % uuid.uuid4().hex[:12]
+        self.inventory = None   # what check_restored compared (restored_inventory.py)
         # encoding of the data files (the source database's); absent in older backups, whose
         # data files are UTF8
         self.data_encoding = (manifest.get('database_info') or {}).get('data_encoding')
@@ -130,6 +133,9 @@ class LogicalRestore(object):
             self._create_temp(admin)
             try:
                 self._restore_into_temp(pre, self.guard.post_items)
+                # every object the backup recorded, before the copy takes the target's name (the
+                # database's own privileges are checked inside the swap, which sets them)
+                self.inventory = check_restored(self.params, self.temp, self.manifest, database_later=True)
                 self._swap(admin, action)
             except psycopg2.Error as e:
                 self._drop(admin, self.temp)
@@ -212,9 +218,9 @@ class LogicalRestore(object):
 
     def _execute(self, conn, item):
         sql = database_sql(item.sql, self.temp) if item.kind == DATABASE_KIND else item.sql
-        self._execute_sql(conn, sql, '%s %s' % (item.kind, item.name))
+        self._execute_sql(conn, sql, '%s %s' % (item.kind, item.name), item)
 
-    def _execute_sql(self, conn, sql, what):
+    def _execute_sql(self, conn, sql, what, item=None):
         for attempt in range(RETRIES + 1):
             try:
                 conn.cursor().execute(sql)
@@ -223,6 +229,8 @@ class LogicalRestore(object):
                 if getattr(e, 'pgcode', None) == DEADLOCK and attempt < RETRIES:
                     time.sleep(0.1 * (attempt + 1))
                     continue
+                if item is not None:
+                    raise item_failed(item, sql, e, conn)   # names the statement and the cause
                 raise RestoreFailed('Restoring %s failed: %s' % (what, error_text(e)),
                                     'The target was left unchanged.')
 
@@ -259,9 +267,11 @@ class LogicalRestore(object):
         try:
             if entry['role'] == 'blobs':
                 return restore_large_objects(conn, reader, entry['path'])
-            table = '%s.%s' % (quote_ident(entry['schema']), quote_ident(entry['name']))
+            # load_via: a partition loaded through the partitioned table above it (data_tables.py)
+            schema, name = entry.get('load_via') or (entry['schema'], entry['name'])
+            table = '%s.%s' % (quote_ident(schema), quote_ident(name))
             cols = ', '.join(quote_ident(c) for c in entry['columns'])
-            single = files_per_table[(entry['schema'], entry['name'])] == 1
+            single = files_per_table[(entry['schema'], entry['name'])] == 1 and not entry.get('load_via')
             # the reader yields bytes: psycopg2 sends them as they are, the server reads them in
             # the recorded data encoding
             copy = 'COPY %s%s FROM STDIN%s' % (table, ' (%s)' % cols if cols else '',
@@ -284,7 +294,7 @@ class LogicalRestore(object):
             except Exception as e:
                 raise RestoreFailed('Loading data into %s (%s) failed: %s'
                                     % (entry['table'], entry['path'], error_text(e)),
-                                    'The target was left unchanged.')
+                                    '%s The target was left unchanged.' % cause_text(e))
             if rows != entry['rows']:
                 raise IntegrityError('%s loaded %d rows, the manifest recorded %d.'
                                      % (entry['path'], rows, entry['rows']))
@@ -312,6 +322,7 @@ class LogicalRestore(object):
                 for statement in self.guard.swap_statements(self.target):
                     cur.execute(statement)
                 self._set_owner(cur)
+                check_database_in_swap(cur, self.target, self.manifest)   # RestoreFailed rolls back
                 cur.execute('COMMIT')
                 break
             except Exception as e:
