@@ -253,7 +253,8 @@ class GcsRepository(ObjectStoreRepository):
         if isinstance(e, DbBackupError):
             return e
         where = self.location_key(key if key is not None else self.prefix)
-        message = scrub(getattr(e, 'message', None) or str(e), self._secrets)[:500]
+        text = e.args[0] if getattr(e, 'args', None) and isinstance(e.args[0], str) else str(e)
+        message = scrub(getattr(e, 'message', None) or text, self._secrets)[:500]
         auth = require('google.auth.exceptions')
         if isinstance(e, auth.DefaultCredentialsError):
             return RepositoryAccessDenied(
