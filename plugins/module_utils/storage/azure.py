@@ -419,6 +419,12 @@ def make_service(opts):
             credential = {'account_name': account, 'account_key': opts['azure_account_key']}
         elif opts.get('azure_sas_token'):
             credential = require('azure.core.credentials').AzureSasCredential(opts['azure_sas_token'].lstrip('?'))
+        elif url.startswith('http://'):
+            raise RepositoryAccessDenied(
+                'No Azure credentials were found for %s (managed identity and other token credentials need '
+                'an https:// endpoint).' % url,
+                'Give azure_account_key, azure_sas_token or azure_connection_string (CLI: AZURE_STORAGE_KEY, '
+                'AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING).')
         else:
             identity = require('azure.identity')
             credential = identity.DefaultAzureCredential(exclude_interactive_browser_credential=True)
