@@ -20,7 +20,8 @@ description:
     O(keep_daily), O(keep_weekly), O(keep_monthly) and O(max_age) is an error.
   - Only complete backups count. Backup directories without a manifest (interrupted backups) are deleted
     when they are older than O(grace_period) (O(prune_incomplete)), and so are unfinished uploads (S3 multipart
-    uploads, Azure uncommitted blocks, the records of GCS resumable sessions) and hidden temporary files that interrupted writes left in the WAL or binlog archive.
+    uploads, Azure uncommitted blocks, the records of GCS resumable sessions) and hidden temporary files
+    that interrupted writes left in the WAL or binlog archive.
   - With O(kind=base) and O(prune_wal), archived WAL that no kept base backup needs is deleted;
     with O(kind=logical) and O(prune_wal), archived MySQL/MariaDB binary logs older than the oldest kept
     MySQL backup of the server.

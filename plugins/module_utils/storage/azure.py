@@ -243,7 +243,7 @@ class AzureRepository(ObjectStoreRepository):
             return e
         exc = require('azure.core.exceptions')
         where = self.location_key(key if key is not None else self.prefix)
-        message = scrub(getattr(e, 'reason', None) or str(e).split('\n')[0], self._secrets)
+        message = scrub(getattr(e, 'reason', None) or str(e).partition('\n')[0], self._secrets)
         code = self._code(e)
         status = getattr(e, 'status_code', None)
         identity_errors = ()
@@ -297,8 +297,8 @@ class AzureRepository(ObjectStoreRepository):
             return DbBackupError('Azure error while %s %s: %s (%s, HTTP %s).' % (action, where, message, code, status),
                                  'Retries were exhausted or the request is not retryable; check the account and '
                                  'the container, then run again.')
-        return DbBackupError('Azure error while %s %s: %s: %s.' % (action, where, type(e).__name__,
-                                                                    scrub(e, self._secrets)[:500]))
+        detail = scrub(e, self._secrets)[:500]
+        return DbBackupError('Azure error while %s %s: %s: %s.' % (action, where, type(e).__name__, detail))
 
     # --- the Repository interface ---------------------------------------------------
     def open_write(self, relpath, if_absent=False):

@@ -399,7 +399,7 @@ def make_client(opts):
         auth = require('google.auth.exceptions')
         if isinstance(e, auth.DefaultCredentialsError):
             raise RepositoryAccessDenied(
-                'No usable Google credentials were found (%s).' % str(e).split('\n')[0][:300],
+                'No usable Google credentials were found (%s).' % str(e).partition('\n')[0][:300],
                 'Give gcs_credentials_file or gcs_credentials_json, or set GOOGLE_APPLICATION_CREDENTIALS to a '
                 'service-account key file, or run where application default credentials exist.')
         raise
