@@ -335,3 +335,67 @@ class CloudLocation(object):
 
     def tier(self, key):
         return self.server.tier(self.name, key)
+
+
+class FlakyProxy(object):
+    """A loopback TCP proxy whose first `failures` connections get HTTP 503 and are closed; later ones
+    are piped to target (host, port). Proves that a client retries transient errors."""
+
+    def __init__(self, target_port, failures):
+        import socket
+        self.target_port = target_port
+        self.failures = failures
+        self.served_503 = 0
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self._stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import socket
+        while not self._stop:
+            try:
+                conn, dummy = self.sock.accept()
+            except OSError:
+                return
+            if self.served_503 < self.failures:
+                self.served_503 += 1
+                try:
+                    conn.settimeout(2)
+                    conn.recv(65536)
+                    conn.sendall(b'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+                finally:
+                    conn.close()
+                continue
+            try:
+                upstream = socket.create_connection(('127.0.0.1', self.target_port))
+            except OSError:
+                conn.close()
+                continue
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self._stop = True
+        self.sock.close()
