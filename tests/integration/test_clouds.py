@@ -35,6 +35,7 @@ MIB = 1 << 20
 PASSPHRASE = 'Cloud-pa55phrase-41c7'
 _names = itertools.count(1)
 MODULES = {'azure': azure_storage, 'gcs': gcs_storage}
+ACCOUNT_NAME = 'dbbackuptest'        # tests/support/clouds.py ACCOUNT
 
 
 @pytest.fixture(scope='module', params=['azure', 'gcs'])
@@ -482,3 +483,27 @@ def test_transient_errors_are_retried_with_backoff(loc, cloud, emulator):
         assert repo.read_bytes('s/retried') == b'payload'
     finally:
         proxy.stop()
+
+
+def test_azure_sas_and_connection_string(azurite):
+    """A SAS (option or AZURE_STORAGE_SAS_TOKEN) and a connection string work; a forged SAS is one clear
+    message that does not contain its signature."""
+    import datetime
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+    loc = _new_location(azurite, 'azure')
+    sas = generate_account_sas(ACCOUNT_NAME, azurite.key, ResourceTypes(container=True, object=True),
+                               AccountSasPermissions(read=True, write=True, delete=True, list=True, add=True,
+                                                     create=True),
+                               expiry=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1))
+    base = {'repository': loc.url, 'azure_account_url': azurite.url}
+    repo = open_repository(dict(base, azure_sas_token=sas))
+    assert repo.write_bytes('s/sas', b'via sas') is True and repo.read_bytes('s/sas') == b'via sas'
+    conn = open_repository({'repository': loc.url, 'azure_connection_string': azurite.connection_string()})
+    assert conn.read_bytes('s/sas') == b'via sas'
+    forged = sas.replace('sig=', 'sig=AAAA')
+    with pytest.raises(errors.RepositoryAccessDenied) as info:
+        open_repository(dict(base, azure_sas_token=forged)).list_dir('s')
+    msg = str(info.value)
+    sig = [p for p in forged.split('&') if p.startswith('sig=')][0][4:]
+    assert 'rejected the credentials' in msg and 'azure_sas_token' in msg, msg
+    assert sig not in msg and azurite.key not in msg

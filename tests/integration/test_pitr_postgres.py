@@ -547,7 +547,8 @@ def test_encrypted_archive_in_s3(cli, s3_repo, tmp_path):
 @pytest.mark.parametrize('cloud', ['azure', 'gcs'])
 def test_archive_base_backup_and_recovery_in_azure_and_gcs(request, cli, cloud):
     """The S3 case above on Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server):
-    archive_command as postgres with credentials only in the environment, base backup, WAL, recovery."""
+    archive_command as postgres (Azure: the key in its --config file; GCS: GOOGLE_APPLICATION_CREDENTIALS),
+    base backup, WAL, recovery."""
     emulator = request.getfixturevalue('azurite' if cloud == 'azure' else 'fake_gcs')
     loc = emulator.new_location('pitr-%s-%d' % (cloud, os.getpid()))
     server_name = '%ssrc' % cloud
@@ -555,8 +556,9 @@ def test_archive_base_backup_and_recovery_in_azure_and_gcs(request, cli, cloud):
     conf = {'repository': loc.url, 'server_name': server_name}
     params = loc.params()
     if cloud == 'azure':
-        conf.update(azure_account_url=emulator.url, azure_account_name=params['azure_account_name'])
-        env['AZURE_STORAGE_KEY'] = emulator.key
+        # the account key in the 0600 config file (the usual place for archive_command), not the environment
+        conf.update(azure_account_url=emulator.url, azure_account_name=params['azure_account_name'],
+                    azure_account_key=emulator.key)
     else:
         key_file = os.path.join(cli.dir, 'gcs-key.json')
         shutil.copy(emulator.key_file, key_file)

@@ -86,6 +86,15 @@ def _check_options(params):
     return opts
 
 
+def sas_signatures(text):
+    """The sig= values of a SAS, as given and URL-decoded/encoded, so messages can be scrubbed of them."""
+    from urllib.parse import quote, unquote
+    out = []
+    for sig in re.findall(r'(?:^|[?&;])sig=([^&;]+)', text or ''):
+        out += [sig, unquote(sig), quote(unquote(sig), safe='')]
+    return out
+
+
 def block_id(upload_id, started, number):
     """Base64 of dbb-<upload id>-<start unix time>-<number>: all ids of a blob have one length."""
     return base64.b64encode(('dbb-%s-%010d-%06d' % (upload_id, started, number)).encode('ascii')).decode('ascii')
@@ -199,6 +208,7 @@ class AzureRepository(ObjectStoreRepository):
         self._secrets = [options.get(k) for k in SECRET_OPTIONS]
         self._secrets += [v for part in (options.get('azure_connection_string') or '').split(';')
                           for k, s, v in [part.partition('=')] if k.lower() in ('accountkey', 'sharedaccesssignature')]
+        self._secrets += sas_signatures(options.get('azure_sas_token') or options.get('azure_connection_string'))
         self.endpoint = service.url.rstrip('/')
 
     @classmethod
