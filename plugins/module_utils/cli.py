@@ -55,8 +55,8 @@ def _parser():
     s3.add_argument('--s3-no-validate-certs', dest='s3_validate_certs', action='store_false', default=None,
                     help='do not verify the endpoint certificate (testing only)')
     az = common.add_argument_group(
-        'azure:// repositories', 'credentials only from the environment (AZURE_STORAGE_CONNECTION_STRING, '
-        'AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN), a managed identity or another azure-identity source')
+        'azure:// repositories', 'credentials from the environment (AZURE_STORAGE_CONNECTION_STRING, '
+        'AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN), the --config file, or a managed identity')
     az.add_argument('--azure-account-name', help='storage account (default: AZURE_STORAGE_ACCOUNT)')
     az.add_argument('--azure-account-url', help='blob endpoint, e.g. https://myaccount.blob.core.windows.net')
     az.add_argument('--azure-access-tier', choices=('Hot', 'Cool', 'Cold', 'Archive'), help='tier of data blobs')
