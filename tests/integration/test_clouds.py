@@ -129,6 +129,20 @@ def test_repository_contract(loc, small_parts):
     assert repo.list_dir('s/logical/d') == [] and loc.keys('s/logical') == []
 
 
+def test_writer_dropped_without_commit_publishes_nothing(loc, small_parts):
+    """A bug or a dying thread drops an upload half way: no object may appear (a GCS BlobWriter would
+    finalize itself when garbage-collected; storage/gcs.py disables that)."""
+    import gc
+    repo = open_repository(loc.params())
+    f = repo.open_write('x/dropped')
+    f.write(os.urandom(2 * MIB + 5))
+    assert loc.uncommitted()
+    del f
+    gc.collect()
+    assert not repo.exists('x/dropped') and [k for k in loc.keys() if k.endswith('/dropped')] == []
+    assert [u['path'] for u in repo.incomplete_uploads('')] == ['x/dropped']   # left for prune
+
+
 def test_concurrent_create_if_absent_has_one_winner(loc, small_parts):
     repo = open_repository(loc.params())
     bodies = [os.urandom(MIB + 1000 * i) for i in range(4)]      # parted: each over one part

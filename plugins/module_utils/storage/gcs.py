@@ -113,10 +113,9 @@ class GcsUpload(PartedUpload):
         body = json.dumps({'started_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
                            'host': socket.gethostname(), 'pid': os.getpid(), 'object': name}).encode('utf-8')
         self._repo.put_small(self._record, body)
-        fileio = require('google.cloud.storage.fileio')
-        self._writer = fileio.BlobWriter(self._repo.new_blob(self.key), chunk_size=self.part_size,
-                                         retry=self._repo.retry, content_type='application/octet-stream',
-                                         timeout=self._repo.timeout, **self._conditions())
+        self._writer = _writer_class()(self._repo.new_blob(self.key), chunk_size=self.part_size,
+                                       retry=self._repo.retry, content_type='application/octet-stream',
+                                       timeout=self._repo.timeout, **self._conditions())
 
     def _send_part(self, body, number):
         try:
@@ -140,8 +139,10 @@ class GcsUpload(PartedUpload):
 
     def _cancel(self):
         try:
-            if self._writer is not None:
-                self._writer.terminate()        # DELETE on the session URI
+            session = getattr(self._writer, '_upload_and_transport', None)
+            if session:
+                upload, transport = session
+                transport.delete(upload.upload_url)     # cancels the session (BlobWriter.terminate in 3.x)
         finally:
             self._writer = None
             self._drop_record()
@@ -150,6 +151,27 @@ class GcsUpload(PartedUpload):
         if self._record:
             record, self._record = self._record, None
             self._repo.delete_key(record)
+
+
+_WRITER = []
+
+
+def _writer_class():
+    """google-cloud-storage's BlobWriter, minus finalizing on garbage collection.
+
+    BlobWriter is an io object: when one is dropped unclosed, io's __del__ calls
+    close(), which sends the last chunk and publishes a truncated object. Only
+    commit() may finalize an upload here.
+    """
+    if not _WRITER:
+        base = require('google.cloud.storage.fileio').BlobWriter
+
+        class Writer(base):
+            def __del__(self):
+                pass
+
+        _WRITER.append(Writer)
+    return _WRITER[0]
 
 
 class GcsReader(ResumingReader):
