@@ -184,6 +184,9 @@ def test_producer_failure_aborts_the_multipart_upload(s3_repo):
     f = repo.open_write('x/data/partial')
     for dummy in range(PART_SIZE // MIB + 4):
         f.write(os.urandom(MIB))
+    deadline = time.time() + 30             # the transfer manager starts the upload in its own thread
+    while not s3_repo.multipart_uploads() and time.time() < deadline:
+        time.sleep(0.1)
     assert s3_repo.multipart_uploads() == ['backups/x/data/partial']
     f.abort()
     assert s3_repo.multipart_uploads() == [], 'the multipart upload was not aborted'

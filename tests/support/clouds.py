@@ -169,9 +169,11 @@ class TokenServer(object):
                 pass
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get('Content-Length') or 0)).decode('ascii')
-                form = dict(urllib.parse.parse_qsl(body))
-                status, answer = server.answer(form)
+                try:
+                    body = self.rfile.read(int(self.headers.get('Content-Length') or 0)).decode('ascii')
+                    status, answer = server.answer(dict(urllib.parse.parse_qsl(body)))
+                except Exception as e:  # a bug here must not look like a rejected key: 503 is retried
+                    status, answer = 503, {'error': 'internal', 'error_description': repr(e)}
                 data = json.dumps(answer).encode('utf-8')
                 self.send_response(status)
                 self.send_header('Content-Type', 'application/json')
@@ -179,7 +181,11 @@ class TokenServer(object):
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', free_port()), Handler)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 64
+
+        self.httpd = Server(('127.0.0.1', 0), Handler)
         self.uri = 'http://127.0.0.1:%d/token' % self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -141,8 +141,7 @@ class GcsUpload(PartedUpload):
         try:
             session = getattr(self._writer, '_upload_and_transport', None)
             if session:
-                upload, transport = session
-                transport.delete(upload.upload_url)     # cancels the session (BlobWriter.terminate in 3.x)
+                session[1].delete(session[0].upload_url)    # (upload, transport): BlobWriter.terminate in 3.x
         finally:
             self._writer = None
             self._drop_record()
