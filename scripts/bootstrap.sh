@@ -9,6 +9,8 @@
 #    ansible-test's shellcheck sanity test (optional: a warning if it cannot be had).
 # 2. A virtualenv outside the checkout (ansible-test must never scan it):
 #    ${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}, with requirements-test.txt.
+# 2b. Azurite (Azure Blob Storage emulator of the azure:// tests) from npm, run with the
+#    machine's Node.js: ${DBBACKUP_AZURITE_DIR:-$HOME/.cache/dbbackup/azurite-<version>}.
 # 3. The stand-in for ansible-test's pip bootstrap script, which ansible-test would
 #    otherwise download from a host this network cannot reach
 #    (see docs/testing.md).
@@ -246,6 +248,30 @@ make_venv() {
     echo "$want" >"$stamp"
 }
 
+# --- 2b. Azurite from npm (tests/support/azurite.py) ---------------------------
+# 3.35.0 is the newest release that runs on Node.js 18/20 (3.36+ need 22); nodejs and npm
+# come from Debian when the machine has no node. --skipApiVersionCheck lets newer clients in.
+AZURITE_VERSION=3.35.0
+AZURITE_DIR="${DBBACKUP_AZURITE_DIR:-$HOME/.cache/dbbackup/azurite-$AZURITE_VERSION}"
+install_azurite() {
+    if [ -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ] && command -v node >/dev/null 2>&1; then
+        say "Azurite $AZURITE_VERSION present in $AZURITE_DIR"
+        return 0
+    fi
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 || die "node and npm are missing (Azurite needs them) and apt-get is not available."
+        say "installing nodejs npm"
+        apt_install nodejs npm
+    fi
+    node -e 'process.exit(parseInt(process.versions.node) >= 18 ? 0 : 1)' \
+        || die "Azurite needs Node.js 18 or newer; this machine has $(node --version)."
+    say "installing azurite@$AZURITE_VERSION into $AZURITE_DIR"
+    mkdir -p "$AZURITE_DIR"
+    quiet npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" \
+        || die "npm install azurite@$AZURITE_VERSION failed (is the npm registry reachable?)."
+    [ -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ] || die "azurite was installed but azurite-blob is missing in $AZURITE_DIR."
+}
+
 # --- 3. ansible-test pip bootstrap stand-in -------------------------------------
 # ansible-test creates its own virtualenvs and bootstraps pip in them with a script it
 # downloads from ci-files.testing.ansible.com, which this network cannot reach. The
@@ -279,5 +305,6 @@ install_system_packages
 install_mariadb
 install_role_test_packages
 make_venv
+install_azurite
 write_get_pip_standin
 say "ready: venv $VENV"

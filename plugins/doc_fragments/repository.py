@@ -13,11 +13,12 @@ options:
     description:
       - Where backups are stored, either an absolute directory path on the host that runs the module
         or an S3-compatible bucket, C(s3://bucket) or C(s3://bucket/prefix) (see the O(s3_endpoint_url)
-        and C(aws_*) options).
+        and C(aws_*) options), an Azure Blob Storage container, C(azure://container/prefix) (C(azure_*) options),
+        or a Google Cloud Storage bucket, C(gs://bucket/prefix) (C(gcs_*) options).
       - Backups of one database live under C(<repository>/<server_name>/logical/<database>/<backup_id>/);
         a backup is complete only once its C(manifest.json) exists.
       - A directory is created (mode 0700) when missing; files are written with mode 0600.
-        A bucket must exist.
+        A bucket or container must exist.
     type: str
     required: true
   server_name:
@@ -90,4 +91,76 @@ options:
       - Verify the TLS certificate of the endpoint. Set to V(false) only for testing.
     type: bool
     default: true
+  azure_account_name:
+    description:
+      - Storage account of an C(azure://) O(repository). When not set, C(AZURE_STORAGE_ACCOUNT), the connection string
+        or O(azure_account_url) tells it.
+    type: str
+  azure_account_url:
+    description:
+      - Blob service endpoint, for example V(https://myaccount.blob.core.windows.net) (the default for
+        O(azure_account_name)), a sovereign cloud or private endpoint, or Azurite's V(http://127.0.0.1:10000/devstoreaccount1).
+    type: str
+  azure_account_key:
+    description:
+      - Shared key of the storage account. Never logged or returned.
+      - The credentials of an C(azure://) repository are, first found wins, O(azure_connection_string),
+        O(azure_account_key) or O(azure_sas_token) (mutually exclusive), the environment variables
+        C(AZURE_STORAGE_CONNECTION_STRING), C(AZURE_STORAGE_KEY), C(AZURE_STORAGE_SAS_TOKEN) on the host that runs
+        the module, then C(DefaultAzureCredential) of azure-identity (managed identity, workload identity,
+        C(AZURE_CLIENT_ID)/C(AZURE_TENANT_ID)/C(AZURE_CLIENT_SECRET), Azure CLI login).
+    type: str
+  azure_sas_token:
+    description:
+      - Shared access signature with read, add, create, write, delete and list permissions on the container.
+        Never logged or returned.
+    type: str
+  azure_connection_string:
+    description:
+      - Connection string of the storage account (it carries the account, endpoint and key or SAS). Never logged or returned.
+    type: str
+  azure_access_tier:
+    description:
+      - Access tier of the data blobs. C(manifest.json) always stays in the account's default tier, so listing and
+        C(max_age) keep working; blobs in V(Archive) must be rehydrated before a restore.
+      - When not set, the account's default tier applies.
+    type: str
+    choices: [ Hot, Cool, Cold, Archive ]
+  azure_encryption_scope:
+    description:
+      - Encryption scope of every blob (server-side encryption with the scope's key, for example a customer-managed
+        key in Key Vault). Azure always encrypts at rest; without a scope the account's default applies.
+    type: str
+  gcs_endpoint_url:
+    description:
+      - Endpoint of a C(gs://) O(repository) other than V(https://storage.googleapis.com), for example a Private
+        Service Connect endpoint or an emulator. C(STORAGE_EMULATOR_HOST) is honoured too (without credentials).
+    type: str
+  gcs_project:
+    description:
+      - Google Cloud project of the client. Not needed for a bucket that exists.
+    type: str
+  gcs_credentials_file:
+    description:
+      - Service-account key file (JSON) on the host that runs the module.
+      - When neither this nor O(gcs_credentials_json) is given, Google's application default credentials apply
+        (C(GOOGLE_APPLICATION_CREDENTIALS), C(gcloud auth application-default login), the service account of a VM or
+        GKE workload identity).
+    type: path
+  gcs_credentials_json:
+    description:
+      - Content of a service-account key (JSON), for example from Ansible Vault. Never logged or returned.
+      - Mutually exclusive with O(gcs_credentials_file).
+    type: str
+  gcs_storage_class:
+    description:
+      - Storage class of the data objects. C(manifest.json) always stays in the bucket's default class.
+      - When not set, the bucket's default class applies.
+    type: str
+    choices: [ STANDARD, NEARLINE, COLDLINE, ARCHIVE ]
+  gcs_kms_key_name:
+    description:
+      - Cloud KMS key (C(projects/P/locations/L/keyRings/R/cryptoKeys/K)) that encrypts every object
+        (customer-managed encryption). Google always encrypts at rest; without it the bucket's default applies.
+    type: str
 '''

@@ -52,6 +52,20 @@ def repository_argument_spec():
         s3_sse_kms_key_id=dict(type='str', no_log=False),
         s3_ca_bundle=dict(type='path'),
         s3_validate_certs=dict(type='bool', default=True),
+        # Azure Blob Storage (storage/azure.py) and Google Cloud Storage (storage/gcs.py)
+        azure_account_name=dict(type='str'),
+        azure_account_url=dict(type='str'),
+        azure_account_key=dict(type='str', no_log=True),
+        azure_sas_token=dict(type='str', no_log=True),
+        azure_connection_string=dict(type='str', no_log=True),
+        azure_access_tier=dict(type='str', choices=['Hot', 'Cool', 'Cold', 'Archive']),
+        azure_encryption_scope=dict(type='str'),
+        gcs_endpoint_url=dict(type='str'),
+        gcs_project=dict(type='str'),
+        gcs_credentials_file=dict(type='path'),
+        gcs_credentials_json=dict(type='str', no_log=True),
+        gcs_storage_class=dict(type='str', choices=['STANDARD', 'NEARLINE', 'COLDLINE', 'ARCHIVE']),
+        gcs_kms_key_name=dict(type='str', no_log=False),
     )
 
 

@@ -57,6 +57,21 @@ def _parser():
     s3.add_argument('--s3-ca-bundle', help='CA bundle file for the endpoint certificate')
     s3.add_argument('--s3-no-validate-certs', dest='s3_validate_certs', action='store_false', default=None,
                     help='do not verify the endpoint certificate (testing only)')
+    az = common.add_argument_group(
+        'azure:// repositories', 'credentials from the environment (AZURE_STORAGE_CONNECTION_STRING, '
+        'AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN), the --config file, or a managed identity')
+    az.add_argument('--azure-account-name', help='storage account (default: AZURE_STORAGE_ACCOUNT)')
+    az.add_argument('--azure-account-url', help='blob endpoint, e.g. https://myaccount.blob.core.windows.net')
+    az.add_argument('--azure-access-tier', choices=('Hot', 'Cool', 'Cold', 'Archive'), help='tier of data blobs')
+    az.add_argument('--azure-encryption-scope')
+    gs = common.add_argument_group(
+        'gs:// repositories', 'credentials from a key file or application default credentials '
+        '(GOOGLE_APPLICATION_CREDENTIALS, gcloud, the VM or GKE service account)')
+    gs.add_argument('--gcs-endpoint-url')
+    gs.add_argument('--gcs-project')
+    gs.add_argument('--gcs-credentials-file', help='service-account key file (JSON)')
+    gs.add_argument('--gcs-storage-class', choices=('STANDARD', 'NEARLINE', 'COLDLINE', 'ARCHIVE'))
+    gs.add_argument('--gcs-kms-key-name')
     common.add_argument('--config', metavar='FILE',
                         help='read option values (and secrets) from an INI or JSON file (see cli_config.py)')
     common.add_argument('--encryption-key-file', help='key-encryption key file (0600)')

@@ -9,7 +9,7 @@ or JSON:
     login_host = 127.0.0.1
     login_user = backup
     login_password = secret    # secrets only here or in the environment
-    repository = /var/backups/dbbackup
+    repository = /var/backups/dbbackup     # or azure://container/prefix with azure_account_key = ...
     metrics_dir = /var/lib/prometheus/node-exporter
     [backup]                   # applies to `dbbackup backup` only (also [restore], [list], ...)
     jobs = 4
@@ -17,8 +17,11 @@ or JSON:
     {"login_host": "127.0.0.1", "repository": "/srv/backups", "backup": {"jobs": 4}}   # JSON
 
 Command-line options win over the file, the environment (PGPASSWORD,
-DBBACKUP_LOGIN_PASSWORD, DBBACKUP_ENCRYPTION_PASSPHRASE) wins over secrets in
-the file. A file holding a secret must not be readable by others (mode 0600,
+DBBACKUP_LOGIN_PASSWORD, DBBACKUP_ENCRYPTION_PASSPHRASE; for the cloud secrets
+azure_account_key, azure_sas_token, azure_connection_string and
+gcs_credentials_json any of AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN,
+AZURE_STORAGE_CONNECTION_STRING, GOOGLE_APPLICATION_CREDENTIALS) wins over
+secrets in the file. A file holding a secret must not be readable by others (mode 0600,
 or 0640 with a group of the backup user). Unknown names are an error, so a typo
 does not silently fall back to a default.
 """
@@ -33,7 +36,10 @@ import stat
 from .common.errors import BadInput
 
 SECTION = 'dbbackup'
-SECRETS = ('login_password', 'encryption_passphrase', 'new_encryption_passphrase')
+# Cloud credentials may live here too; their standard environment variable, when set, wins.
+CLOUD_SECRETS = {'azure_connection_string': 'AZURE_STORAGE_CONNECTION_STRING', 'azure_account_key': 'AZURE_STORAGE_KEY',
+                 'azure_sas_token': 'AZURE_STORAGE_SAS_TOKEN', 'gcs_credentials_json': 'GOOGLE_APPLICATION_CREDENTIALS'}
+SECRETS = ('login_password', 'encryption_passphrase', 'new_encryption_passphrase') + tuple(sorted(CLOUD_SECRETS))
 
 
 def config_path(argv):
@@ -138,7 +144,10 @@ def apply_config(parser, argv):
 
 def fill_secrets(params, secrets, command):
     """Secrets of the config file for params the environment left empty."""
+    cloud_env = [k for k, env in CLOUD_SECRETS.items() if os.environ.get(env)]
     for key, value in (secrets.get(command) or {}).items():
+        if cloud_env and key in CLOUD_SECRETS:
+            continue        # AZURE_STORAGE_* / GOOGLE_APPLICATION_CREDENTIALS set: the environment decides
         if not params.get(key):
             params[key] = value
     params.pop('config', None)

@@ -71,6 +71,8 @@ attributes:
       - The module never changes anything; check mode returns the same result.
 requirements:
   - boto3 (for C(s3://) repositories)
+  - azure-storage-blob, and azure-identity for managed identity (for C(azure://) repositories)
+  - google-cloud-storage (for C(gs://) repositories)
 seealso:
   - module: dbbackup.dbbackup.dbbackup_prune
   - module: dbbackup.dbbackup.dbbackup_verify

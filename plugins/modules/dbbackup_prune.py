@@ -19,8 +19,9 @@ description:
     The newest complete backup of a series is never deleted. A policy that sets none of O(keep_last),
     O(keep_daily), O(keep_weekly), O(keep_monthly) and O(max_age) is an error.
   - Only complete backups count. Backup directories without a manifest (interrupted backups) are deleted
-    when they are older than O(grace_period) (O(prune_incomplete)), and so are S3 multipart uploads that were
-    never completed and hidden temporary files that interrupted writes left in the WAL or binlog archive.
+    when they are older than O(grace_period) (O(prune_incomplete)), and so are unfinished uploads (S3 multipart
+    uploads, Azure uncommitted blocks, the records of GCS resumable sessions) and hidden temporary files
+    that interrupted writes left in the WAL or binlog archive.
   - With O(kind=base) and O(prune_wal), archived WAL that no kept base backup needs is deleted;
     with O(kind=logical) and O(prune_wal), archived MySQL/MariaDB binary logs older than the oldest kept
     MySQL backup of the server.
@@ -104,6 +105,8 @@ attributes:
       - In check mode nothing is deleted; the result lists exactly what a real run would delete.
 requirements:
   - boto3 (for C(s3://) repositories)
+  - azure-storage-blob, and azure-identity for managed identity (for C(azure://) repositories)
+  - google-cloud-storage (for C(gs://) repositories)
 seealso:
   - module: dbbackup.dbbackup.dbbackup_info
   - module: dbbackup.dbbackup.dbbackup_backup
@@ -188,7 +191,7 @@ binlog_note:
   returned: success
   type: str
 uploads_aborted:
-  description: Unfinished S3 multipart uploads aborted (location, upload_id, initiated).
+  description: Unfinished uploads aborted (S3 multipart uploads, Azure uncommitted blocks, GCS session records; location, upload_id, initiated).
   returned: success
   type: list
   elements: dict

@@ -542,3 +542,58 @@ def test_encrypted_archive_in_s3(cli, s3_repo, tmp_path):
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.parametrize('cloud', ['azure', 'gcs'])
+def test_archive_base_backup_and_recovery_in_azure_and_gcs(request, cli, cloud):
+    """The S3 case above on Azure Blob Storage (Azurite) and Google Cloud Storage (fake-gcs-server):
+    archive_command as postgres (Azure: the key in its --config file; GCS: GOOGLE_APPLICATION_CREDENTIALS),
+    base backup, WAL, recovery."""
+    emulator = request.getfixturevalue('azurite' if cloud == 'azure' else 'fake_gcs')
+    loc = emulator.new_location('pitr-%s-%d' % (cloud, os.getpid()))
+    server_name = '%ssrc' % cloud
+    env = {}
+    conf = {'repository': loc.url, 'server_name': server_name}
+    params = loc.params()
+    if cloud == 'azure':
+        # the account key in the 0600 config file (the usual place for archive_command), not the environment
+        conf.update(azure_account_url=emulator.url, azure_account_name=params['azure_account_name'],
+                    azure_account_key=emulator.key)
+    else:
+        key_file = os.path.join(cli.dir, 'gcs-key.json')
+        shutil.copy(emulator.key_file, key_file)
+        subprocess.run(['chown', 'postgres:postgres', key_file], check=True)
+        os.chmod(key_file, 0o600)
+        conf.update(gcs_endpoint_url=emulator.url)
+        env['GOOGLE_APPLICATION_CREDENTIALS'] = key_file
+    config = cli.write_config('%s.conf' % cloud, conf)
+    launcher = cli.launcher('dbbackup-%s' % cloud, env=env)
+    server = PgServer()
+    scratch = scratch_parent()
+    data_dir = os.path.join(scratch, 'data')
+    try:
+        server.start()
+        params = dict(server.conn_params('postgres'), server_name=server_name, cli_path=launcher, cli_config=config,
+                      **params)
+        assert api.run_pitr(dict(params, state='enabled'))['restart_required'] is True
+        server.stop(remove=False)
+        server.start()
+        server.psql('postgres', "CREATE TABLE status (id int PRIMARY KEY, note text); INSERT INTO status VALUES (1, 'a')")
+        backup = api.run_backup(dict(params, kind='base', checkpoint='fast', archive_wait_timeout=60, database=None))
+        assert backup['location'].startswith(loc.url + '/%s/base/' % server_name)
+        targets = record_steps(server, prefix=cloud)
+        keys = loc.keys(server_name)
+        assert any('/wal/00000001/' in k for k in keys) and any('/base/' in k for k in keys), keys
+        assert loc.uncommitted() == []
+        status = api.run_pitr(dict(params, state='status'))
+        assert status['healthy'] is True, status
+        res = api.run_pitr(dict(params, state='restored', data_directory=data_dir, port=free_port(),
+                                target_xid=targets[2]['xid'], wait_timeout=90))
+        try:
+            assert res['reached'] is True and res['in_recovery'] is False
+            assert status_rows('127.0.0.1', res['port'], server.password) == STEPS[2][1]
+        finally:
+            pg_ctl_stop(data_dir, server.pg_bin)
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)

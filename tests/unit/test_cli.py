@@ -68,3 +68,27 @@ def test_list_without_backups_says_which_server_names_exist(capsys, tmp_path):
     assert json.loads(out)['backups'] == [] and 'server name 10.0.0.9' in err and 'server names there: db1' in err
     assert main(['list', '--database', 'other', '--repository', str(tmp_path), '--server-name', 'db1']) == 0
     assert 'it holds backups of: app' in capsys.readouterr().err
+def test_cloud_secrets_from_the_config_file_unless_the_environment_has_them(tmp_path, monkeypatch):
+    """azure_account_key / gcs_credentials_json may live in a 0600 --config file; AZURE_STORAGE_* wins."""
+    from plugins.module_utils import cli_config
+    from plugins.module_utils.cli import _params
+    conf = tmp_path / 'd.conf'
+    conf.write_text('[dbbackup]\nrepository = azure://c/p\nazure_account_url = http://127.0.0.1:1/acct\n'
+                    'azure_account_key = S3cretAzureKey==\n')
+    conf.chmod(0o600)
+    for k in ('AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_STORAGE_CONNECTION_STRING',
+              'GOOGLE_APPLICATION_CREDENTIALS'):
+        monkeypatch.delenv(k, raising=False)
+    argv = ['list', '--config', str(conf), '--database', 'app']
+    parser = _parser()
+    secrets = cli_config.apply_config(parser, argv)
+    args = parser.parse_args(argv)
+    params = cli_config.fill_secrets(_params(args), secrets, 'list')
+    assert params['azure_account_key'] == 'S3cretAzureKey==' and params['azure_account_url'] == 'http://127.0.0.1:1/acct'
+    monkeypatch.setenv('AZURE_STORAGE_SAS_TOKEN', 'sv=2024&sig=abc')
+    params = cli_config.fill_secrets(_params(args), secrets, 'list')
+    assert not params.get('azure_account_key')          # the environment decides
+    conf.chmod(0o644)
+    with pytest.raises(Exception, match='readable by others'):
+        cli_config.apply_config(_parser(), argv)
+    assert not any(a.dest == 'azure_account_key' for a in parser._actions)   # never a command-line flag

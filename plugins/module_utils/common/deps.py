@@ -17,6 +17,12 @@ _DISTRIBUTIONS = {
     'zstandard': 'zstandard',
     'pymysql': 'PyMySQL',
     'boto3': 'boto3',
+    'azure': 'azure-storage-blob',
+    'azure.storage.blob': 'azure-storage-blob',
+    'azure.core': 'azure-storage-blob',
+    'azure.identity': 'azure-identity (for managed identity or a service principal)',
+    'google.cloud.storage': 'google-cloud-storage',
+    'google.auth': 'google-cloud-storage',
     'cryptography': 'cryptography',
     'prometheus_client': 'prometheus-client',
 }
@@ -30,6 +36,9 @@ def require(name):
     try:
         mod = importlib.import_module(name)
     except ImportError as e:
-        raise MissingDependency(_DISTRIBUTIONS.get(name, name), e)
+        top = name.split('.')
+        dist = next((_DISTRIBUTIONS[n] for n in ('.'.join(top[:i]) for i in range(len(top), 0, -1))
+                     if n in _DISTRIBUTIONS), name)
+        raise MissingDependency(dist, e)
     _cache[name] = mod
     return mod

@@ -11,7 +11,8 @@ per database, <server>/base, <server>/cluster. Then, optionally:
   (<server>/binlog, mysql/binlog/archive.py) before the binlog file of the oldest kept MySQL
   logical backup of the server (over all its databases) are removed.
 - Incomplete leftovers (prune_incomplete): backup directories without a manifest whose
-  id is older than grace_period, S3 multipart uploads under the pruned prefixes
+  id is older than grace_period, unfinished uploads under the pruned prefixes (S3
+  multipart uploads, Azure uncommitted blocks, records of GCS resumable sessions)
   started longer ago than grace_period, and hidden temporary files of killed writers
   (`.<name>.tmp-<hex>`, `.<name>.push-<hex>` of older versions) in the WAL archive
   (kind=base: wal/ and its timeline directories) or the binlog archive (kind=logical)

@@ -5,20 +5,31 @@ __metaclass__ = type
 from ..common.errors import BadInput
 from .local import LocalRepository
 
+SCHEMES = ('s3', 'azure', 'gs')
+FORMS = 'an absolute directory path, s3://bucket/prefix, azure://container/prefix or gs://bucket/prefix'
+
 
 def open_repository(params):
-    """A local directory (absolute path) or an S3-compatible bucket (s3://bucket/prefix).
+    """A local directory (absolute path) or a bucket/container of S3, Azure Blob Storage or Google Cloud Storage.
 
-    params: the module options; the s3_* and aws_* ones configure S3 (storage/s3.py).
+    params: the module options; the s3_*/aws_*, azure_* and gcs_* ones configure
+    the object stores (storage/s3.py, azure.py, gcs.py).
     """
     url = params.get('repository')
     if not url:
-        raise BadInput('repository is required: an absolute directory path or s3://bucket/prefix.')
-    if url.lower().startswith('s3://'):
-        if not url.startswith('s3://'):
-            raise BadInput('repository %r: write the scheme in lower case, s3://.' % (url,))
+        raise BadInput('repository is required: %s.' % FORMS)
+    scheme = url.split('://', 1)[0] if '://' in url else None
+    if scheme is None:
+        return LocalRepository(url)
+    if scheme.lower() in SCHEMES and scheme not in SCHEMES:
+        raise BadInput('repository %r: write the scheme in lower case, %s://.' % (url, scheme.lower()))
+    if scheme == 's3':
         from .s3 import S3Repository
         return S3Repository.from_params(params)
-    if '://' in url:
-        raise BadInput('repository %r: only local directory paths and s3:// URLs are supported.' % (url,))
-    return LocalRepository(url)
+    if scheme == 'azure':
+        from .azure import AzureRepository
+        return AzureRepository.from_params(params)
+    if scheme == 'gs':
+        from .gcs import GcsRepository
+        return GcsRepository.from_params(params)
+    raise BadInput('repository %r: the scheme %s:// is not supported.' % (url, scheme), 'Use %s.' % FORMS)

@@ -23,40 +23,36 @@ header as unsupported gets check-then-write instead (a window remains there;
 docs/repositories.md).
 
 reserve_dir() puts a small marker object (RESERVED_MARKER) under the new
-prefix, with the same create-if-absent write. Its body carries a random token:
-when a connection breaks after S3 stored it, the retried request gets 412, and
-the marker holding our token says the reservation is ours. The marker is not
-listed by list_dir(); a backup still counts only when its manifest.json exists.
+prefix, with the same create-if-absent write. The marker is not listed by
+list_dir(); a backup still counts only when its manifest.json exists.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
 import functools
-import json
 import os
 import re
 import socket
 import threading
 import time
-import uuid
 import weakref
 
 from ..common.deps import require
 from ..common.errors import (
     BadInput, DbBackupError, IntegrityError, NotFound, RepositoryAccessDenied, RepositoryUnreachable)
-from .base import MANIFEST_NAME, AtomicFile, Repository
+from . import object_store
+from .base import AtomicFile
+from .object_store import (
+    CONNECT_TIMEOUT, MAX_ATTEMPTS, READ_TIMEOUT, ObjectStoreRepository, PartedUpload, ResumingReader, env_int,
+    is_metadata, scrub)
 
-PART_SIZE = 16 << 20            # multipart part size: up to 10,000 parts = 156 GiB per file
+PART_SIZE = object_store.PART_SIZE      # multipart part size: up to 10,000 parts = 156 GiB per file
+RESERVED_MARKER = object_store.RESERVED_MARKER
 UPLOAD_CONCURRENCY = 2          # parallel part uploads per file
 IN_MEMORY_PARTS = 2             # parts buffered per file besides the one being read
 PIPE_CAPACITY = 2 << 20         # bytes queued between the producer and the uploader
-READ_RETRIES = 5                # resumptions of a broken download stream (Range request)
 DELETE_BATCH = 1000             # DeleteObjects limit
-RESERVED_MARKER = '.dbbackup-reserved'
-DEFAULT_MAX_ATTEMPTS = 5
-CONNECT_TIMEOUT = 10
-READ_TIMEOUT = 60
 SSE_CHOICES = ('AES256', 'aws:kms')
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
 
@@ -78,15 +74,7 @@ class _Aborted(Exception):
 
 def split_url(url):
     """'s3://bucket/some/prefix/' -> ('bucket', 'some/prefix'); BadInput when malformed."""
-    rest = url[len('s3://'):] if url.startswith('s3://') else None
-    bucket, _sep, prefix = (rest or '').partition('/')
-    if not bucket or not _BUCKET_RE.match(bucket):
-        raise BadInput('repository %r is not a valid S3 URL.' % (url,),
-                       'Use s3://bucket or s3://bucket/prefix (bucket names: 3-255 letters, digits, . _ -).')
-    parts = [p for p in prefix.split('/') if p]
-    if any(p in ('.', '..') for p in parts):
-        raise BadInput('repository %r: the prefix must not contain . or .. components.' % (url,))
-    return bucket, '/'.join(parts)
+    return object_store.split_url(url, 's3', _BUCKET_RE, 'bucket names: 3-255 letters, digits, . _ -')
 
 
 def _check_options(params):
@@ -128,13 +116,6 @@ def _check_options(params):
     if storage_class and not re.match(r'^[A-Z0-9_]+\Z', storage_class):
         raise BadInput('s3_storage_class must look like STANDARD_IA or GLACIER_IR, got %r.' % (storage_class,))
     return opts
-
-
-def _env_int(name, default):
-    try:
-        return int(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 class _Pipe(object):
@@ -304,100 +285,64 @@ class S3AtomicFile(AtomicFile):
             pass
 
 
-class S3IfAbsentFile(AtomicFile):
+class S3IfAbsentFile(PartedUpload):
     """Create-if-absent upload: the object appears only if its key is free at publication.
 
     Bodies up to PART_SIZE stay in memory and go out as one conditional
-    PutObject; beyond that, parts of PART_SIZE are uploaded one at a time as
-    they fill (memory: one part) and CompleteMultipartUpload is conditional.
+    PutObject; beyond that, parts are uploaded one at a time as they fill
+    (object_store.PartedUpload) and CompleteMultipartUpload is conditional.
     commit() returns False when the key existed; the upload is then aborted.
     """
 
     def __init__(self, repo, key, extra_args):
-        self._repo = repo
-        self.key = key
+        super(S3IfAbsentFile, self).__init__(repo, key, if_absent=True, part_size=PART_SIZE)
         self._extra = extra_args
-        self._buf = bytearray()
         self._upload_id = None
-        self._parts = []
-        self._done = False
+        self._etags = []
 
-    def write(self, data):
-        if self._done:
-            raise ValueError('write to a committed or aborted repository file')
-        self._buf += data
-        while len(self._buf) > PART_SIZE:      # strictly more: the last part is never empty
-            self._send_part(bytes(self._buf[:PART_SIZE]))
-            del self._buf[:PART_SIZE]
-        return len(data)
-
-    def flush(self):
-        pass
-
-    def _send_part(self, body):
+    def _put_whole(self, body):
         repo = self._repo
-        if self._upload_id is None:
-            resp = repo._call('uploading', self.key, repo.client.create_multipart_upload, Bucket=repo.bucket,
-                              Key=self.key, **self._extra)
-            self._upload_id = resp['UploadId']
-        number = len(self._parts) + 1
+        return repo.if_absent('writing', self.key, functools.partial(
+            repo.client.put_object, Bucket=repo.bucket, Key=self.key, Body=body, **self._extra))
+
+    def _start(self):
+        repo = self._repo
+        resp = repo._call('uploading', self.key, repo.client.create_multipart_upload, Bucket=repo.bucket,
+                          Key=self.key, **self._extra)
+        self._upload_id = resp['UploadId']
+
+    def _send_part(self, body, number):
+        repo = self._repo
         resp = repo._call('uploading', self.key, repo.client.upload_part, Bucket=repo.bucket, Key=self.key,
                           UploadId=self._upload_id, PartNumber=number, Body=body)
-        self._parts.append({'PartNumber': number, 'ETag': resp['ETag']})
+        self._etags.append({'PartNumber': number, 'ETag': resp['ETag']})
 
-    def commit(self):
-        if self._done:
-            raise ValueError('commit of a committed or aborted repository file')
-        self._done = True
+    def _complete(self, last_body):
         repo = self._repo
-        try:
-            if self._upload_id is None:
-                return repo.if_absent('writing', self.key, functools.partial(
-                    repo.client.put_object, Bucket=repo.bucket, Key=self.key, Body=bytes(self._buf), **self._extra))
-            self._send_part(bytes(self._buf))
-            self._buf = bytearray()
-            published = repo.if_absent('uploading', self.key, functools.partial(
-                repo.client.complete_multipart_upload, Bucket=repo.bucket, Key=self.key,
-                UploadId=self._upload_id, MultipartUpload={'Parts': self._parts}))
-        except BaseException:
-            self._abort_upload()
-            raise
-        if not published:
-            self._abort_upload()
-        return published
+        self._parts += 1
+        self._send_part(last_body, self._parts)
+        return repo.if_absent('uploading', self.key, functools.partial(
+            repo.client.complete_multipart_upload, Bucket=repo.bucket, Key=self.key,
+            UploadId=self._upload_id, MultipartUpload={'Parts': self._etags}))
 
-    def abort(self):
-        if self._done:
-            return
-        self._done = True
-        self._buf = bytearray()
-        self._abort_upload()
-
-    def _abort_upload(self):
-        if self._upload_id is None:
-            return
-        upload_id, self._upload_id = self._upload_id, None
-        try:
-            self._repo.client.abort_multipart_upload(Bucket=self._repo.bucket, Key=self.key, UploadId=upload_id)
-        except Exception:  # pylint: disable=broad-except
-            pass            # left for the bucket's lifecycle rule or dbbackup_prune (incomplete uploads)
+    def _cancel(self):
+        # on failure the upload is left for the bucket's lifecycle rule or dbbackup_prune
+        self._repo.client.abort_multipart_upload(Bucket=self._repo.bucket, Key=self.key, UploadId=self._upload_id)
 
 
-class S3Reader(object):
-    """A streamed GetObject body; a broken connection resumes with a Range request."""
+class S3Reader(ResumingReader):
+    """A streamed GetObject body; a broken connection resumes with a Range request pinned to the ETag."""
 
     def __init__(self, repo, key):
-        self._repo = repo
-        self.key = key
-        self._pos = 0
         self._etag = None
         self._body = None
-        self._open()
+        self.retryable = repo.stream_errors()
+        super(S3Reader, self).__init__(repo, key)
 
-    def _open(self):
+    def _open(self, pos):
         kwargs = {'Bucket': self._repo.bucket, 'Key': self.key}
-        if self._pos:
-            kwargs['Range'] = 'bytes=%d-' % self._pos
+        if pos:
+            kwargs['Range'] = 'bytes=%d-' % pos
             kwargs['IfMatch'] = self._etag
         try:
             resp = self._repo.client.get_object(**kwargs)
@@ -406,47 +351,20 @@ class S3Reader(object):
         self._etag = self._etag or resp.get('ETag')
         self._body = resp['Body']
 
-    def read(self, size=-1):
-        amt = None if size is None or size < 0 else size
-        retryable = self._repo.stream_errors()
-        for attempt in range(READ_RETRIES + 1):
-            try:
-                data = self._body.read(amt)
-            except retryable as e:
-                self._close_body()
-                if attempt == READ_RETRIES:
-                    raise self._repo.error(e, 'reading', self.key)
-                time.sleep(min(2 ** attempt * 0.2, 5))
-                self._open()
-                continue
-            self._pos += len(data)
-            return data
-        return b''
-
-    def readable(self):
-        return True
-
-    def readinto(self, buf):
-        data = self.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
+    def _read_body(self, amt):
+        return self._body.read(amt)
 
     def _close_body(self):
-        try:
-            self._body.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
-
-    def close(self):
-        self._close_body()
+        self._body.close()
 
 
-class S3Repository(Repository):
+class S3Repository(ObjectStoreRepository):
     """See the module docstring; construct with S3Repository.from_params(params)."""
 
+    scheme = 's3'
+
     def __init__(self, url, client, options=None, jobs=2):
-        self.bucket, self.prefix = split_url(url)
-        self.url = 's3://%s%s' % (self.bucket, '/' + self.prefix if self.prefix else '')
+        self.init_location(url, _BUCKET_RE, 'bucket names: 3-255 letters, digits, . _ -')
         self.client = client
         self.options = options or {}
         self.jobs = jobs
@@ -468,19 +386,7 @@ class S3Repository(Repository):
         client = make_client(opts, jobs)
         return cls(url, client, opts, jobs)
 
-    # --- keys and names -----------------------------------------------------------
-
-    def _key(self, relpath):
-        parts = [p for p in relpath.split('/') if p]
-        if any(p in ('.', '..') for p in parts):
-            raise BadInput('Invalid repository path %r.' % relpath)
-        return '/'.join(([self.prefix] if self.prefix else []) + parts)
-
-    def location(self, relpath):
-        return self.location_key(self._key(relpath))
-
-    def location_key(self, key):
-        return 's3://%s/%s' % (self.bucket, key) if key else 's3://%s' % self.bucket
+    # --- object options ------------------------------------------------------------
 
     def _extra_args(self, key):
         """Server-side encryption always; storage class except for metadata objects.
@@ -495,18 +401,14 @@ class S3Repository(Repository):
             extra['ServerSideEncryption'] = sse
             if self.options.get('s3_sse_kms_key_id'):
                 extra['SSEKMSKeyId'] = self.options['s3_sse_kms_key_id']
-        name = key.rsplit('/', 1)[-1]
-        if self.options.get('s3_storage_class') and name not in (MANIFEST_NAME, RESERVED_MARKER):
+        if self.options.get('s3_storage_class') and not is_metadata(key):
             extra['StorageClass'] = self.options['s3_storage_class']
         return extra
 
     # --- errors ---------------------------------------------------------------------
 
     def _scrub(self, text):
-        text = str(text)
-        for secret in self._secrets:
-            text = text.replace(secret, '********')
-        return text
+        return scrub(text, self._secrets)
 
     def stream_errors(self):
         """Exceptions of a body read that a resumed Range request may cure."""
@@ -684,78 +586,37 @@ class S3Repository(Repository):
                           MaxKeys=1)
         return bool(resp.get('Contents'))
 
-    def exists(self, relpath):
-        key = self._key(relpath)
-        if key and self._head(key) is not None:
-            return True
-        return self._any_under(key)
-
-    def list_names(self, relpath, startswith):
-        """One prefix LIST (<dir>/<startswith>): files of relpath whose names start so."""
-        key = self._key(relpath)
-        prefix = (key + '/' if key else '') + startswith
-        names = []
-        try:
-            for page in self.client.get_paginator('list_objects_v2').paginate(
-                    Bucket=self.bucket, Prefix=prefix, Delimiter='/'):
-                for obj in page.get('Contents', []) or []:
-                    names.append(obj['Key'][len(prefix) - len(startswith):])
-        except Exception as e:  # pylint: disable=broad-except
-            raise self.error(e, 'listing', prefix)
-        return sorted(n for n in names if n and n != RESERVED_MARKER)
-
-    def _pages(self, key, **kwargs):
-        prefix = key + '/' if key else ''
+    def _list(self, prefix, delimited):
+        kwargs = {'Delimiter': '/'} if delimited else {}
         paginator = self.client.get_paginator('list_objects_v2')
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **kwargs):
-                yield prefix, page
-        except Exception as e:  # pylint: disable=broad-except
-            raise self.error(e, 'listing', key)
-
-    def file_sizes(self, relpath):
-        out = {}
-        for prefix, page in self._pages(self._key(relpath)):
-            for obj in page.get('Contents', []) or []:
-                out[obj['Key'][len(prefix):]] = obj['Size']
-        return out
-
-    def list_dir(self, relpath):
-        key = self._key(relpath)
-        names = set()
-        for prefix, page in self._pages(key, Delimiter='/'):
-            for cp in page.get('CommonPrefixes', []) or []:
-                names.add(cp['Prefix'][len(prefix):].rstrip('/'))
-            for obj in page.get('Contents', []) or []:
-                names.add(obj['Key'][len(prefix):])
-        names.discard('')
-        names.discard(RESERVED_MARKER)
-        return sorted(names)
-
-    def delete_tree(self, relpath):
-        """Delete every object under relpath; best effort (True when all went), like rmtree."""
-        key = self._key(relpath)
-        if not key:
-            raise BadInput('Refusing to delete the whole repository %s.' % self.url)
-        ok = True
-        try:
-            batch = []
-            for dummy, page in self._pages(key):
+                for cp in page.get('CommonPrefixes', []) or []:
+                    yield 'dir', cp['Prefix']
                 for obj in page.get('Contents', []) or []:
-                    batch.append({'Key': obj['Key']})
-                    if len(batch) == DELETE_BATCH:
-                        ok = self._delete(batch) and ok
-                        batch = []
-            if batch:
-                ok = self._delete(batch) and ok
-        except DbBackupError:
-            return False
+                    yield 'file', obj['Key']
+        except Exception as e:  # pylint: disable=broad-except
+            raise self.error(e, 'listing', prefix.rstrip('/'))
+
+    def _list_sized(self, prefix):
+        paginator = self.client.get_paginator('list_objects_v2')
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get('Contents', []) or []:
+                    yield obj['Key'], obj['Size']
+        except Exception as e:  # pylint: disable=broad-except
+            raise self.error(e, 'listing', prefix.rstrip('/'))
+
+    def _delete_keys(self, keys):
+        ok = True
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = [{'Key': k} for k in keys[i:i + DELETE_BATCH]]
+            resp = self._call('deleting', batch[0]['Key'], self.client.delete_objects, Bucket=self.bucket,
+                              Delete={'Objects': batch, 'Quiet': True})
+            ok = not resp.get('Errors') and ok
         return ok
 
-    def delete_file(self, relpath):
-        key = self._key(relpath)
-        if not key:
-            raise BadInput('Refusing to delete the whole repository %s.' % self.url)
+    def delete_key(self, key):
         try:
             self._call('deleting', key, self.client.delete_object, Bucket=self.bucket, Key=key)
         except DbBackupError:
@@ -783,29 +644,6 @@ class S3Repository(Repository):
         self._call('aborting the upload of', key, self.client.abort_multipart_upload, Bucket=self.bucket,
                    Key=key, UploadId=upload_id)
 
-    def _delete(self, batch):
-        resp = self._call('deleting', batch[0]['Key'], self.client.delete_objects, Bucket=self.bucket,
-                          Delete={'Objects': batch, 'Quiet': True})
-        return not resp.get('Errors')
-
-    def reserve_dir(self, relpath):
-        key = self._key(relpath)
-        if self._any_under(key):
-            return False
-        marker = key + '/' + RESERVED_MARKER
-        body = json.dumps({'reserved_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                           'host': socket.gethostname(), 'pid': os.getpid(),
-                           'token': uuid.uuid4().hex}).encode('utf-8')
-        if self.if_absent('reserving', marker, functools.partial(
-                self.client.put_object, Bucket=self.bucket, Key=marker, Body=body, **self._extra_args(marker))):
-            return True
-        # 412: the marker exists. When the connection broke after S3 had stored ours, the retried
-        # request finds it: it is ours when it holds our token.
-        try:
-            return self.read_bytes(relpath + '/' + RESERVED_MARKER) == body
-        except NotFound:
-            return False
-
 
 def make_client(opts, jobs=2):
     """A boto3 S3 client from the checked options (credentials: options, else the AWS chain)."""
@@ -827,7 +665,7 @@ def make_client(opts, jobs=2):
     style = opts.get('s3_addressing_style') or ('path' if endpoint else 'auto')
     kwargs = {
         'retries': {'mode': os.environ.get('AWS_RETRY_MODE') or 'standard',
-                    'max_attempts': _env_int('AWS_MAX_ATTEMPTS', DEFAULT_MAX_ATTEMPTS)},
+                    'max_attempts': env_int('AWS_MAX_ATTEMPTS', MAX_ATTEMPTS)},
         'connect_timeout': CONNECT_TIMEOUT, 'read_timeout': READ_TIMEOUT,
         'max_pool_connections': max(10, jobs * (UPLOAD_CONCURRENCY + 1) + 4),
         's3': {'addressing_style': style},
