@@ -163,4 +163,8 @@ options:
       - Cloud KMS key (C(projects/P/locations/L/keyRings/R/cryptoKeys/K)) that encrypts every object
         (customer-managed encryption). Google always encrypts at rest; without it the bucket's default applies.
     type: str
+requirements:
+  - boto3, for an C(s3://) repository
+  - azure-storage-blob (and azure-identity for token credentials), for an C(azure://) repository
+  - google-cloud-storage, for a C(gs://) repository
 '''

@@ -41,3 +41,12 @@ def test_missing_file_is_not_found(tmp_path):
     repo = LocalRepository(str(tmp_path))
     with pytest.raises(NotFound, match='missing'):
         repo.open_read('nope/manifest.json')
+
+
+def test_unknown_aws_profile_from_the_environment_is_named(monkeypatch):
+    from plugins.module_utils import api
+    from plugins.module_utils.common.errors import BadInput
+    monkeypatch.setenv('AWS_PROFILE', 'nosuch-profile')
+    with pytest.raises(BadInput) as e:
+        api.run_info({'repository': 's3://bucket/x', 's3_endpoint_url': 'http://127.0.0.1:9'})
+    assert 'nosuch-profile (the AWS_PROFILE environment variable)' in str(e.value) and 'None' not in str(e.value)

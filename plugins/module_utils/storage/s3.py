@@ -658,7 +658,9 @@ def make_client(opts, jobs=2):
             profile_name=opts.get('aws_profile') or None,
             region_name=opts.get('s3_region') or None)
     except exc.ProfileNotFound:
-        raise BadInput('The AWS profile %s was not found.' % opts.get('aws_profile'),
+        named = ('%s (aws_profile)' % opts['aws_profile'] if opts.get('aws_profile')
+                 else '%s (the AWS_PROFILE environment variable)' % os.environ.get('AWS_PROFILE'))
+        raise BadInput('The AWS profile %s was not found.' % named,
                        'Define it in ~/.aws/config or ~/.aws/credentials of the user that runs the engine '
                        '(or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE), or fix aws_profile.')
     endpoint = opts.get('s3_endpoint_url') or None
