@@ -92,3 +92,10 @@ def test_cloud_secrets_from_the_config_file_unless_the_environment_has_them(tmp_
     with pytest.raises(Exception, match='readable by others'):
         cli_config.apply_config(_parser(), argv)
     assert not any(a.dest == 'azure_account_key' for a in parser._actions)   # never a command-line flag
+
+
+def test_an_error_message_that_ends_in_a_question_keeps_it():
+    from plugins.module_utils.common.errors import ConnectionFailed
+    e = ConnectionFailed('Cannot connect: is the server accepting TCP/IP connections?', 'Check login_host.')
+    assert str(e) == 'Cannot connect: is the server accepting TCP/IP connections? Check login_host.'
+    assert str(ConnectionFailed('No route', 'Check it.')) == 'No route. Check it.'

@@ -14,7 +14,10 @@ class DbBackupError(Exception):
     def __init__(self, message, hint=None):
         self.message = message
         self.hint = hint
-        full = message if not hint else '%s %s' % (message.rstrip('.') + '.', hint)
+        message = message.rstrip()
+        # one sentence end before the hint: '...connections?' stays, 'x' becomes 'x.'
+        end = message if message.endswith(('.', '?', '!', ':')) else message + '.'
+        full = message if not hint else '%s %s' % (end, hint)
         super(DbBackupError, self).__init__(full)
 
 
