@@ -136,62 +136,42 @@ else
     step_done "ansible-test sanity" "$t" "$rc"
 fi
 
-# --- ansible-test integration: the module targets in tests/integration/targets -----------
-INTEGRATION_TIMEOUT="${INTEGRATION_TIMEOUT:-20m}"
-if [ -n "${SKIP_INTEGRATION:-}" ]; then
-    echo "== ansible-test integration: skipped (SKIP_INTEGRATION set)"
-else
+# --- the steps that are one script each ---------------------------------------------------
+# script_step NAME SKIP_VARIABLE TIMEOUT [root] -- COMMAND...: run COMMAND under TIMEOUT unless
+# SKIP_VARIABLE is set (or, with root, unless this is root), and record the outcome.
+script_step() {
+    local name="$1" skip="$2" limit="$3" needs_root=0 t rc
+    shift 3
+    [ "$1" = root ] && { needs_root=1; shift; }
+    [ "$1" = -- ] && shift
+    if [ -n "${!skip:-}" ]; then
+        echo "== $name: skipped ($skip set)"
+        return 0
+    fi
     t=$(now)
-    echo "== ansible-test integration (scripts/integration.sh)"
-    timeout --kill-after=30s "$INTEGRATION_TIMEOUT" bash "$ROOT/scripts/integration.sh"
-    rc=$?
-    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test integration did not finish within $INTEGRATION_TIMEOUT." >&2
-    step_done "ansible-test integration" "$t" "$rc"
-fi
-
-# --- the supported ansible-core range: sanity + module tests on the lowest and newest ------
-CORE_RANGE_TIMEOUT="${CORE_RANGE_TIMEOUT:-35m}"
-if [ -n "${SKIP_CORE_RANGE:-}" ]; then
-    echo "== ansible-core range: skipped (SKIP_CORE_RANGE set)"
-else
-    t=$(now)
-    echo "== ansible-core range (scripts/ansible_core_range.sh: lowest and newest ansible-core)"
-    timeout --kill-after=30s "$CORE_RANGE_TIMEOUT" bash "$ROOT/scripts/ansible_core_range.sh"
-    rc=$?
-    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the ansible-core range did not finish within $CORE_RANGE_TIMEOUT." >&2
-    step_done "ansible-core range" "$t" "$rc"
-fi
-
-# --- release checks: changelog, galaxy-importer (Automation Hub), ansible-builder ---------
-RELEASE_TIMEOUT="${RELEASE_TIMEOUT:-15m}"
-if [ -n "${SKIP_RELEASE:-}" ]; then
-    echo "== release checks: skipped (SKIP_RELEASE set)"
-else
-    t=$(now)
-    echo "== release checks (scripts/release_checks.sh)"
-    timeout --kill-after=30s "$RELEASE_TIMEOUT" bash "$ROOT/scripts/release_checks.sh"
-    rc=$?
-    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the release checks did not finish within $RELEASE_TIMEOUT." >&2
-    step_done "release checks" "$t" "$rc"
-fi
-
-# --- roles: ansible-lint and the molecule scenarios (scripts/molecule.sh) -------------
-# The scenarios converge the roles on this machine (packages, users, units): they need root.
-MOLECULE_TIMEOUT="${MOLECULE_TIMEOUT:-25m}"
-if [ -n "${SKIP_MOLECULE:-}" ]; then
-    echo "== roles (ansible-lint, molecule): skipped (SKIP_MOLECULE set)"
-else
-    t=$(now)
-    if [ "$(id -u)" != 0 ]; then
-        echo "the molecule scenarios install packages, users and systemd units: run as root (CI does), or set SKIP_MOLECULE=1." >&2
+    echo "== $name ($*)"
+    if [ "$needs_root" = 1 ] && [ "$(id -u)" != 0 ]; then
+        echo "$name changes this machine (packages, users, units): run as root (CI does), or set $skip=1." >&2
         rc=1
     else
-        timeout --kill-after=30s "$MOLECULE_TIMEOUT" bash "$ROOT/scripts/molecule.sh"
+        timeout --kill-after=30s "$limit" "$@"
         rc=$?
-        [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the role scenarios did not finish within $MOLECULE_TIMEOUT." >&2
+        [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "$name did not finish within $limit." >&2
     fi
-    step_done "roles (ansible-lint, molecule)" "$t" "$rc"
-fi
+    step_done "$name" "$t" "$rc"
+}
+
+# ansible-test integration: the module targets in tests/integration/targets
+script_step "ansible-test integration" SKIP_INTEGRATION "${INTEGRATION_TIMEOUT:-20m}" \
+    -- bash "$ROOT/scripts/integration.sh"
+# the supported ansible-core range: sanity + module tests on the lowest and the newest
+script_step "ansible-core range" SKIP_CORE_RANGE "${CORE_RANGE_TIMEOUT:-35m}" \
+    -- bash "$ROOT/scripts/ansible_core_range.sh"
+# release checks: changelog, ansible-lint, galaxy-importer (Automation Hub), ansible-builder
+script_step "release checks" SKIP_RELEASE "${RELEASE_TIMEOUT:-15m}" -- bash "$ROOT/scripts/release_checks.sh"
+# roles: ansible-lint and the molecule scenarios (they converge the roles on this machine)
+script_step "roles (ansible-lint, molecule)" SKIP_MOLECULE "${MOLECULE_TIMEOUT:-25m}" root \
+    -- bash "$ROOT/scripts/molecule.sh"
 
 total=$(( $(now) - T0 ))
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -11,31 +11,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ..common.errors import BadInput
-from .params import default_server_name
+from .params import COMMON_DEFAULTS, prepare
 
-DEFAULTS = {
-    'db_type': 'postgresql', 'login_host': None, 'login_port': 5432, 'login_user': 'postgres',
-    'login_password': None, 'login_unix_socket': None, 'ssl_mode': 'prefer', 'ca_cert': None,
-    'database': None, 'databases': None, 'maintenance_db': 'postgres', 'repository': None,
-    'server_name': None, 'backup_id': 'latest', 'jobs': 2, 'operation': 'both',
-    'headroom_percent': 25, 'simultaneous': False, 'fail_on_insufficient': False,
-    'apply_remediation': False,
-}
+DEFAULTS = dict(COMMON_DEFAULTS, databases=None, maintenance_db='postgres', backup_id='latest',
+                operation='both', headroom_percent=25, simultaneous=False, fail_on_insufficient=False,
+                apply_remediation=False)
 
 
 def _prepare(params):
-    p = dict(DEFAULTS)
-    p.update(dict((k, v) for k, v in (params or {}).items() if v is not None))
+    p = prepare(params, DEFAULTS, need_database=False)
     if p['db_type'] != 'postgresql':
         raise BadInput('dbbackup_verify_locks checks PostgreSQL servers only; db_type must be postgresql, '
                        'got %r.' % (p['db_type'],))
-    try:
-        p['jobs'] = int(p['jobs'])
-        p['login_port'] = int(p['login_port'])
-    except (TypeError, ValueError):
-        raise BadInput('jobs and login_port must be integers.')
-    if not 1 <= p['jobs'] <= 64:
-        raise BadInput('jobs must be between 1 and 64, got %d.' % p['jobs'])
     databases = p.get('databases') or []
     if isinstance(databases, str):
         databases = [d.strip() for d in databases.split(',') if d.strip()]
@@ -53,7 +40,7 @@ def _manifest_needs(p, jobs):
     from ..postgres.locks import manifest_need
     from ..storage.factory import open_repository
     repo = open_repository(p)
-    server = p.get('server_name') or default_server_name(p)
+    server = p['server_name']
     out = {}
     for name in p['databases']:
         manifest = find_backup(repo, backups_path(server, 'logical', name), p.get('backup_id'))
