@@ -8,7 +8,9 @@ across databases of one server, atomically for a list of tables):
      sequences (pre-data.sql), then the data: `jobs` sessions, LOAD DATA LOCAL
      per file (foreign_key_checks, unique_checks and CHECK constraints off per
      session), each file one statement, verified by row count and warnings;
-  3. (PITR only) binary-log events are replayed into it;
+  3. (PITR only) the backup's routines, views and triggers are created in it, binary-log
+     events are replayed into it, and the objects are read back (the replay may have
+     changed them) and dropped there, so that the tables can move;
   4. swap: with if_exists=replace the old target's views and triggers are
      recorded and dropped and its tables moved into `_dbbackup_old_<hex>`
      (views and triggers cannot move across databases); the target database is
@@ -42,7 +44,7 @@ from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import open_stored_reader, verify_stored_file
 from ..connection import ServerInfo, connect, error_text, kill_query, quote_ident
 from .data import LocalInfileRefused, load_file
-from .schema import database_info, object_items
+from .schema import database_info, object_items, strip_qualifier
 from .schema_file import read_items
 
 MARKER_SCHEMA = '_dbbackup'
@@ -191,6 +193,7 @@ class MysqlLogicalRestore(object):
         self.old = '_dbbackup_old_%s' % suffix
         self.load_method = params.get('mysql_load_method') or 'load_data'
         self.flavor = None
+        self.objects = None       # PITR: the objects read back after the replay (_replay_objects)
 
     # --- planning -------------------------------------------------------
     def plan(self, admin):
@@ -243,7 +246,7 @@ class MysqlLogicalRestore(object):
         try:
             self._restore_into_temp()
             if between is not None:
-                between(self.temp)
+                self._replay_objects(admin, between)
             self._swap(admin, action)
         except pymysql.err.MySQLError as e:
             self._drop(admin, self.temp)
@@ -276,13 +279,17 @@ class MysqlLogicalRestore(object):
         conn = self._connect(database)
         try:
             for item in self._items(phase):
-                try:
-                    run_item(conn, item)
-                except require('pymysql').err.MySQLError as e:
-                    raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind.lower(), item.name, error_text(e)),
-                                        LEFT_UNCHANGED)
+                self._run_item(conn, item)
         finally:
             conn.close()
+
+    @staticmethod
+    def _run_item(conn, item):
+        try:
+            run_item(conn, item)
+        except require('pymysql').err.MySQLError as e:
+            raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind.lower(), item.name, error_text(e)),
+                                LEFT_UNCHANGED)
 
     def _restore_into_temp(self):
         self._run_items(self.temp, 'pre-data')
@@ -391,7 +398,46 @@ class MysqlLogicalRestore(object):
             self._drop(admin, self.old)
 
     def _create_objects(self):
-        self._run_items(self.target, 'post-data')
+        if self.objects is None:
+            self._run_items(self.target, 'post-data')
+            return
+        conn = self._connect(self.target)
+        try:
+            for item in self.objects:
+                self._run_item(conn, item)
+        finally:
+            conn.close()
+
+    def _replay_objects(self, admin, between):
+        """PITR: routines, views and triggers of the backup exist in the temporary database while
+        binlog events are replayed (they may change or use them); afterwards they are read back
+        from it (what the replay left), dropped there so the tables can move, and created in the
+        target at the swap. Scheduled events are not created before the swap: they would run."""
+        items = self._items('post-data')
+        conn = self._connect(self.temp)
+        try:
+            for item in items:
+                if item.kind != 'EVENT':
+                    self._run_item(conn, item)
+        finally:
+            conn.close()
+        between(self.temp)
+        conn = self._connect(self.temp)
+        try:
+            cur = conn.cursor()
+            cur.execute("SET SESSION sql_mode = ''")
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                        "AND TABLE_TYPE = 'VIEW'", (self.temp,))
+            views = [_text(r[0]) for r in cur.fetchall()]
+            current = [i for i in object_items(cur, self.temp, views) if i.kind != 'EVENT']
+        finally:
+            conn.close()
+        cur = admin.cursor()
+        for item in reversed([i for i in current if i.kind in ('VIEW', 'TRIGGER')]):
+            cur.execute('DROP %s %s.%s' % (item.kind, quote_ident(self.temp), quote_ident(item.name)))
+        for item in current:
+            item.sql = strip_qualifier(item.sql, self.temp)
+        self.objects = current + [i for i in items if i.kind == 'EVENT']
 
     def _rollback(self, admin, action, created_target, moved_old, old_info, old_objects, error):
         cur = admin.cursor()
