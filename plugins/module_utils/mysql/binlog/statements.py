@@ -31,21 +31,18 @@ _WORD = re.compile(r'[0-9A-Za-z$_\u0080-\uffff]+')
 _SPACE = re.compile(r'\s+')
 _NUMBER = re.compile(r'0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?')
 _DIGITS = re.compile(r'\d+')
+_EXECUTABLE = re.compile(r'/\*M?!\d*')          # /*!50001 ... */ and MariaDB's /*M!100101 ... */: code
 # statements that never change a database's content: accounts, privileges, maintenance
 ACCOUNT_OR_ADMIN = ('GRANT', 'REVOKE', 'FLUSH', 'INSTALL', 'UNINSTALL', 'ANALYZE', 'OPTIMIZE', 'REPAIR',
-                    'CHECK', 'RESET', 'PURGE', 'KILL', 'SHUTDOWN', 'CACHE', 'LOAD INDEX')
+                    'CHECK', 'RESET', 'PURGE', 'KILL', 'SHUTDOWN', 'CACHE')
 ACCOUNT_OBJECTS = ('USER', 'ROLE', 'SERVER')
 CONTROL = ('BEGIN', 'COMMIT', 'ROLLBACK', 'XA', 'SAVEPOINT', 'RELEASE', 'START')
 SYSTEM_SCHEMAS = ('mysql', 'performance_schema', 'sys')
-READ_ONLY_SCHEMAS = ('information_schema',)
-# DDL forms: object kind -> whether the rest of the statement may name tables
+# the object keywords of CREATE/ALTER/DROP
 OBJECT_KINDS = ('TABLE', 'VIEW', 'INDEX', 'TRIGGER', 'PROCEDURE', 'FUNCTION', 'EVENT', 'SEQUENCE', 'PACKAGE',
                 'DATABASE', 'SCHEMA')
 # rest-of-statement keywords that bring in more table names (resolved in the default database)
 TABLE_REFERENCES = ('REFERENCES', 'LIKE', 'SELECT', 'AS', 'FROM', 'JOIN', 'UNION')
-CREATE_MODIFIERS = ('OR', 'REPLACE', 'TEMPORARY', 'UNIQUE', 'FULLTEXT', 'SPATIAL', 'ONLINE', 'OFFLINE',
-                    'IGNORE', 'AGGREGATE', 'DEFINER', 'ALGORITHM', 'SQL', 'SECURITY', 'INVOKER', 'NONBLOCKING',
-                    'UNDEFINED', 'MERGE', 'TEMPTABLE')
 
 
 class Token(object):
@@ -83,8 +80,8 @@ def tokens(sql, sql_mode=0):
             i = m.end()
             continue
         if sql.startswith('/*', i):
-            m = re.compile(r'/\*M?!\d*').match(sql, i)
-            if m and sql[i + 2] in 'M!' and (sql[i + 2] == '!' or sql.startswith('/*M!', i)):
+            m = _EXECUTABLE.match(sql, i)
+            if m:
                 if in_exec:
                     raise LexError('nested executable comment')
                 in_exec = True
@@ -260,17 +257,12 @@ def statement_kind(toks):
 
 
 def _object_kind(toks):
-    """The object keyword of a CREATE/ALTER/DROP statement (TABLE, VIEW, INDEX, ...), with its index."""
-    for i, t in enumerate(toks[1:12], 1):
-        word = t.upper()
-        if word in OBJECT_KINDS:
-            return word
-        if word == 'DEFINER':
-            continue
-    return None
+    """The object keyword of a CREATE/ALTER/DROP statement (TABLE, VIEW, INDEX, ...)."""
+    return _object_index(toks)[1]
 
 
 def _object_index(toks):
+    """(index, keyword) of the object keyword, looked for among the first words."""
     for i, t in enumerate(toks[1:16], 1):
         if t.upper() in OBJECT_KINDS:
             return i, t.upper()
@@ -330,7 +322,7 @@ def ddl_objects(toks, chains):
     return out
 
 
-def _db_of(chain, default_db, object_kind_index=False):
+def _db_of(chain, default_db):
     """Database a name belongs to: its qualifier, or the default database."""
     if len(chain.parts) >= 2:
         return chain.parts[0].value
@@ -372,7 +364,7 @@ def decide(sql, sql_mode, default_db, source, target, others):
         if _object_kind(toks) == 'EVENT':
             return Decision('refuse', reason='scheduled events are not replayed (they would run in the copy)')
         return _rewrite(sql, toks, chains, source, target, others)
-    mentions = any(len(c.parts) >= 2 and c.head.value == source for c in chains)
+    mentions = any(len(c.parts) >= 2 and c.head.value.lower() == source.lower() for c in chains)
     if default_db != source and not mentions:
         return Decision('skip')
     if default_db not in ('', source):
@@ -412,12 +404,13 @@ def _rewrite(sql, toks, chains, source, target, others):
     """keep, with every `source`. qualifier replaced by `target`., or refuse."""
     heads = []
     ambiguous = False
+    bare = set(c.head.value for c in chains if len(c.parts) == 1)     # tables and aliases named alone
     for c in chains:
         first = c.head.value
         if len(c.parts) >= 2 and c.parts[1].text != '*' or len(c.parts) >= 3:
             if first == source:
                 heads.append(c.head)
-            elif first in others or first.lower() in SYSTEM_SCHEMAS:
+            elif (first in others or first.lower() in SYSTEM_SCHEMAS) and (len(c.parts) >= 3 or first not in bare):
                 return Decision('refuse', reason='it names database %s, which this recovery must not touch' % first)
             elif first.lower() == source.lower() and first != source:
                 return Decision('refuse', reason='it names %s, which differs from %s only in letter case' % (
