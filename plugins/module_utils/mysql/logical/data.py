@@ -12,10 +12,11 @@ values (time_zone +00:00) come back byte for byte. Escapes: backslash, tab,
 newline and NUL are written as \\\\ \\t \\n \\0; NULL is \\N. FLOAT columns are read
 as DOUBLE (FLOAT text keeps 6 digits only). Generated columns are left out.
 
-The server builds each line (CONCAT_WS of escaped values, schema.Table.select_sql)
-and the client copies lines from the socket (_result_lines): decoding every
-value in Python would cost four times the server's own time. encode_rows is the
-same format built from decoded values (tests prove both agree byte for byte).
+The server builds each line (CONCAT_WS of escaped values, row_sql.py) and the
+client copies lines (row_stream.py): decoding every value in Python would cost
+several times the server's own time. Long values with bytes to escape come raw
+and are escaped here (escape). encode_rows is the same format built from
+decoded values (tests prove both agree byte for byte).
 
 Why this and not INSERT statements: the server parses LOAD DATA rows several
 times faster than INSERT values, the text is about half the size of hex
@@ -24,8 +25,8 @@ LOAD DATA LOCAL INFILE fed from the stream (load_local.py); servers that
 refuse LOCAL INFILE get the same rows as batched multi-row INSERT statements
 with hex literals (about 1 MiB each).
 
-A table's rows are split into files of CHUNK_BYTES raw bytes so that one
-LOAD DATA (one transaction) stays bounded and chunks load in parallel.
+A table's rows are split into files of row_stream.CHUNK_BYTES raw bytes; the
+restore loads a file in LOAD DATA statements of about LOAD_BYTES each.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -33,12 +34,9 @@ __metaclass__ = type
 import binascii
 import uuid
 
-from ...common.deps import require
 from ...common.errors import IntegrityError, RestoreFailed
 from ..connection import error_code, error_text, quote_ident
 
-CHUNK_BYTES = 256 * 1024 * 1024
-FETCH_ROWS = 2000
 INSERT_BATCH_BYTES = 1 << 20
 NULL = b'\\N'
 ESCAPES = ((b'\\', b'\\\\'), (b'\t', b'\\t'), (b'\n', b'\\n'), (b'\x00', b'\\0'))
@@ -78,102 +76,6 @@ def encode_rows(rows, ncols):
         append(tab.join([escape(v) for v in row]))
     lines.append(b'')
     return b'\n'.join(lines)
-
-
-def _result_lines(conn, sql):
-    """Yield (bytes of lines, row count) of a one-column result, in batches of FETCH_ROWS rows.
-
-    Reads the row packets straight from the connection's socket: a row is one
-    length-coded string, so the client only strips a length prefix per row
-    (PyMySQL's general row decoding costs several times more). Uses PyMySQL
-    internals (_execute_command, _read_packet, _rfile); falls back to an
-    unbuffered cursor when they are missing.
-    """
-    pymysql = require('pymysql')
-    if not all(hasattr(conn, a) for a in ('_execute_command', '_read_packet', '_rfile')):
-        cur = pymysql.cursors.SSCursor(conn)
-        try:
-            cur.execute(sql)
-            while True:
-                rows = cur.fetchmany(FETCH_ROWS)
-                if not rows:
-                    return
-                lines = [r[0] for r in rows]
-                lines.append(b'')
-                yield b'\n'.join(lines), len(rows)
-        finally:
-            cur.close()
-    conn._execute_command(pymysql.constants.COMMAND.COM_QUERY, sql.encode('utf-8'))
-    first = conn._read_packet()          # raises the server's error, if any
-    for _n in range(first.read_length_encoded_integer()):
-        conn._read_packet()              # column definition
-    if not conn._read_packet().is_eof_packet():
-        raise pymysql.err.OperationalError(2014, 'unexpected packet after the column definitions')
-    read = conn._rfile.read
-    lines = []
-    while True:
-        head = read(4)
-        if len(head) < 4:
-            raise pymysql.err.OperationalError(2013, 'Lost connection to server during query')
-        size = head[0] | (head[1] << 8) | (head[2] << 16)
-        payload = read(size)
-        while size == 0xFFFFFF:          # a row of 16 MiB or more comes in several packets
-            head = read(4)
-            size = head[0] | (head[1] << 8) | (head[2] << 16)
-            payload += read(size)
-        first_byte = payload[0]
-        if first_byte < 0xFB:
-            line = payload[1:]
-        elif first_byte == 0xFC:
-            line = payload[3:]
-        elif first_byte == 0xFD:
-            line = payload[4:]
-        elif first_byte == 0xFE and len(payload) >= 9:
-            line = payload[9:]
-        elif first_byte == 0xFE:         # EOF: end of the rows
-            break
-        elif first_byte == 0xFF:
-            pymysql.err.raise_mysql_exception(payload)
-        else:                            # 0xFB: NULL, which CONCAT_WS never returns
-            raise pymysql.err.OperationalError(2014, 'unexpected NULL row in a dump stream')
-        lines.append(line)
-        if len(lines) >= FETCH_ROWS:
-            n = len(lines)
-            lines.append(b'')
-            yield b'\n'.join(lines), n
-            lines = []
-    if lines:
-        n = len(lines)
-        lines.append(b'')
-        yield b'\n'.join(lines), n
-
-
-def dump_table(conn, database, table, open_file, on_file_done, where=''):
-    """Stream a table's rows into chunk files.
-
-    open_file(n) -> a StoredFileWriter for chunk n (1-based); on_file_done(writer,
-    rows, n) commits it. Returns the number of rows.
-    """
-    total = 0
-    chunk, rows_in_file, bytes_in_file = 1, 0, 0
-    writer = open_file(chunk)
-    try:
-        for data, nrows in _result_lines(conn, table.select_sql(database, where)):
-            writer.write(data)
-            rows_in_file += nrows
-            bytes_in_file += len(data)
-            total += nrows
-            if bytes_in_file >= CHUNK_BYTES:
-                on_file_done(writer, rows_in_file, chunk)
-                chunk += 1
-                rows_in_file, bytes_in_file = 0, 0
-                writer = open_file(chunk)
-        on_file_done(writer, rows_in_file, chunk)
-        writer = None
-    finally:
-        if writer is not None:
-            writer.abort()
-    return total
 
 
 # --- loading -----------------------------------------------------------------------

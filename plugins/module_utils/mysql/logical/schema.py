@@ -20,6 +20,7 @@ __metaclass__ = type
 
 from ...common.errors import BackupFailed
 from ..connection import quote_ident
+from .row_sql import INTEGER_TYPES, Column
 from .schema_file import Item
 
 TABLES_SQL = """
@@ -27,35 +28,19 @@ SELECT TABLE_NAME, TABLE_TYPE, ENGINE, COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_
   FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME
 """
 COLUMNS_SQL = """
-SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COALESCE(GENERATION_EXPRESSION, ''), EXTRA, IS_NULLABLE
+SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COALESCE(GENERATION_EXPRESSION, ''), EXTRA, IS_NULLABLE,
+       CHARACTER_OCTET_LENGTH, COLUMN_TYPE
   FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION
 """
 # Columns whose values the server computes: never dumped, never loaded.
 _COMPUTED_EXTRA = ('VIRTUAL', 'PERSISTENT', 'STORED GENERATED', 'ROW START', 'ROW END')
 ROUTINE_ORDER = {'PACKAGE': 0, 'FUNCTION': 1, 'PROCEDURE': 2, 'PACKAGE BODY': 3}
-# Text of these types is not exact (FLOAT prints 6 significant digits): read as DOUBLE.
-FLOAT_TYPES = ('float',)
-# Types whose text never holds a tab, newline, backslash or NUL: no escaping needed.
-PLAIN_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric',
-               'float', 'double', 'real', 'date', 'datetime', 'timestamp', 'time', 'year')
-NULL_TEXT = "'\\\\N'"
-# Types whose binary form is not their text (MariaDB UUID/INET4/INET6) or that have no
-# byte string of their own (MySQL JSON): dumped as their utf8mb4 text.
-TEXT_FORM_TYPES = ('uuid', 'inet4', 'inet6', 'json')
-
-
-def _escaped(expr):
-    """SQL that writes backslash, tab, newline and NUL of expr as \\\\ \\t \\n \\0 (binary-safe)."""
-    for raw, esc in (("'\\\\'", "'\\\\\\\\'"), ("'\\t'", "'\\\\t'"), ("'\\n'", "'\\\\n'"),
-                     ("'\\0'", "'\\\\0'")):
-        expr = 'REPLACE(%s, %s, %s)' % (expr, raw, esc)
-    return expr
 
 
 class Table(object):
-    """A table whose rows are dumped: name, loadable columns, select expressions."""
+    """A table whose rows are dumped: name, loadable columns (row_sql.Column), range key."""
 
-    __slots__ = ('name', 'kind', 'engine', 'size', 'rows', 'columns', 'types', 'nullable', 'split_key')
+    __slots__ = ('name', 'kind', 'engine', 'size', 'rows', 'specs', 'split_key')
 
     def __init__(self, name, kind, engine, size, rows):
         self.name = name
@@ -63,36 +48,16 @@ class Table(object):
         self.engine = engine
         self.size = int(size or 0)
         self.rows = int(rows or 0)
-        self.columns = []
-        self.types = []
-        self.nullable = []
-        self.split_key = None     # single-column integer primary key, for range pieces
+        self.specs = []
+        self.split_key = None     # the primary key's leading column when it is an integer: range pieces
 
-    def _value(self, col, typ):
-        q = quote_ident(col)
-        return '(%s + 0e0)' % q if typ in FLOAT_TYPES else q
+    @property
+    def columns(self):
+        return [c.name for c in self.specs]
 
-    def select_sql(self, database, where=''):
-        """One column per row: the row's line of the stored format, built by the server
-        (see data.py), so the client copies lines instead of decoding every value."""
-        exprs = []
-        for col, typ, null in zip(self.columns, self.types, self.nullable):
-            expr = self._value(col, typ)
-            if typ in TEXT_FORM_TYPES:
-                expr = 'CAST(CONVERT(%s USING utf8mb4) AS BINARY)' % expr
-            elif typ not in PLAIN_TYPES:
-                # every string argument binary: CONCAT_WS never converts between character sets
-                expr = 'CAST(%s AS BINARY)' % expr
-            if typ not in PLAIN_TYPES:
-                expr = _escaped(expr)
-            exprs.append('IFNULL(%s, %s)' % (expr, NULL_TEXT) if null else expr)
-        return "SELECT CONCAT_WS('\\t', %s) FROM %s.%s%s" % (
-            ', '.join(exprs), quote_ident(database), quote_ident(self.name), where)
-
-    def values_sql(self, database):
-        """The same values column by column (what data.encode_rows turns into the stored format)."""
-        return 'SELECT %s FROM %s.%s' % (', '.join(self._value(c, t) for c, t in zip(self.columns, self.types)),
-                                         quote_ident(database), quote_ident(self.name))
+    @property
+    def types(self):
+        return [c.type for c in self.specs]
 
 
 def _text(v):
@@ -129,36 +94,33 @@ def list_tables(cur, database):
         else:     # BASE TABLE, SYSTEM VERSIONED (current rows only)
             tables[name] = Table(name, kind, _text(engine), size, rows)
     cur.execute(COLUMNS_SQL, (database,))
-    for table, column, data_type, generation, extra, nullable in cur.fetchall():
+    for table, column, data_type, generation, extra, nullable, octets, column_type in cur.fetchall():
         t = tables.get(_text(table))
         if t is None:
             continue
         extra = (_text(extra) or '').upper()
         if _text(generation) or any(word in extra for word in _COMPUTED_EXTRA):
             continue
-        t.columns.append(_text(column))
-        t.types.append(_text(data_type).lower())
-        t.nullable.append(_text(nullable) != 'NO')
+        t.specs.append(Column(_text(column), _text(data_type).lower(), _text(nullable) != 'NO',
+                              None if octets is None else int(octets), _text(column_type)))
     return [tables[n] for n in sorted(tables)], sequences, views
 
 
-INTEGER_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint')
 PK_SQL = """
-SELECT TABLE_NAME, MAX(COLUMN_NAME), COUNT(*) FROM information_schema.STATISTICS
- WHERE TABLE_SCHEMA = %s AND INDEX_NAME = 'PRIMARY' GROUP BY TABLE_NAME
+SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA = %s AND INDEX_NAME = 'PRIMARY' AND SEQ_IN_INDEX = 1
 """
 
 
 def find_split_keys(cur, database, tables):
-    """Set Table.split_key where the primary key is one integer column."""
+    """Set Table.split_key where the primary key's leading column is an integer."""
     by_name = dict((t.name, t) for t in tables)
     cur.execute(PK_SQL, (database,))
-    for name, column, count in cur.fetchall():
+    for name, column in cur.fetchall():
         t = by_name.get(_text(name))
         column = _text(column)
-        if t is not None and int(count) == 1 and column in t.columns:
-            if t.types[t.columns.index(column)] in INTEGER_TYPES:
-                t.split_key = column
+        if t is not None and column in t.columns and t.types[t.columns.index(column)] in INTEGER_TYPES:
+            t.split_key = column
 
 
 def lock_tables(cur, database, names, batch=50):

@@ -1,0 +1,348 @@
+"""Reading a table's rows from the server into chunk files (the SELECTs are row_sql.py's).
+
+batch     one query per key range returns COUNT(*) and the range's lines joined by the
+          server (GROUP_CONCAT): the client copies ~2 MiB per query and does nothing per
+          row. The range adapts to the lines' size; a result that was cut
+          (group_concat_max_len) or lost a line is fetched again in smaller ranges, and
+          rows whose line holds the marker of a raw value are fetched again row-wise.
+row-wise  one unbuffered query, rows read straight from the socket (PyMySQL's own row
+          decoding costs several times more). A row is the line plus one column per
+          long-capable column; a marked value arrives raw and is escaped here, in
+          pieces when its row spans several 16 MiB packets: any size round-trips
+          with bounded memory.
+
+Files roll over at CHUNK_BYTES, always between rows.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ...common.deps import require
+from ...common.errors import BackupFailed, IntegrityError
+from .data import escape
+from .row_sql import MARKER, batch_sql, rowwise_sql
+
+CHUNK_BYTES = 256 * 1024 * 1024
+FETCH_ROWS = 2000
+BATCH_BYTES = 2 * 1024 * 1024
+BATCH_LIMIT = 16 * 1024 * 1024          # group_concat_max_len of dump sessions (or max_allowed_packet)
+MAX_PACKET = 0xFFFFFF
+STREAM_PIECE = 1 << 20
+_MARKED_LINE = re.compile(br'(?:^|[\t\n])\\L(?=[\t\n]|$)')
+
+
+class Cancelled(Exception):
+    """The run was stopped (another task failed) between two queries of this one."""
+
+
+class ChunkSink(object):
+    """Writes lines into numbered chunk files: open_file(n) -> writer, on_file_done(writer, rows, n)."""
+
+    def __init__(self, open_file, on_file_done, chunk_bytes=None):
+        self.open_file = open_file
+        self.on_file_done = on_file_done
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self.chunk = 1
+        self.rows = 0
+        self.bytes = 0
+        self.total = 0
+        self.writer = open_file(1)
+
+    def write(self, data, rows):
+        """data: whole lines (rows > 0) or a piece of one line (rows == 0, never a roll-over point)."""
+        self.writer.write(data)
+        self.bytes += len(data)
+        self.rows += rows
+        self.total += rows
+        if rows and self.bytes >= self.chunk_bytes:
+            self.on_file_done(self.writer, self.rows, self.chunk)
+            self.chunk += 1
+            self.rows = self.bytes = 0
+            self.writer = self.open_file(self.chunk)
+
+    def close(self):
+        writer, self.writer = self.writer, None
+        self.on_file_done(writer, self.rows, self.chunk)
+
+    def abort(self):
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+
+
+def dump_table(conn, database, table, open_file, on_file_done, bounds=None, where='', chunk_bytes=None):
+    """Stream a table's rows into chunk files; returns the number of rows.
+
+    bounds: (lo, hi) of table.split_key for the batch way (hi exclusive), else row-wise with where.
+    """
+    sink = ChunkSink(open_file, on_file_done, chunk_bytes)
+    try:
+        reader = TableReader(conn, database, table, sink)
+        if bounds is not None and bounds[0] is not None:
+            reader.batches(bounds[0], bounds[1])
+        else:
+            reader.rowwise(where)
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.total
+
+
+class TableReader(object):
+    def __init__(self, conn, database, table, sink):
+        self.conn = conn
+        self.database = database
+        self.table = table
+        self.sink = sink
+        self.specs = table.specs
+        self.long_fields = [i for i, c in enumerate(self.specs) if c.long_capable]
+        self.sticky_rowwise = False
+        self.limit = getattr(conn, 'group_concat_limit', BATCH_LIMIT)
+
+    def _check_cancelled(self):
+        if getattr(self.conn, 'cancelled', False):
+            raise Cancelled('cancelled')
+
+    # --- batches ------------------------------------------------------------------
+    def batches(self, lo, hi):
+        key = self.table.split_key
+        rows_per_key = float(self.table.rows or 1) / max(1, hi - lo)
+        line_bytes = max(8.0, 0.5 * self.table.size / max(1, self.table.rows))
+        step = max(1, int(BATCH_BYTES / line_bytes / max(rows_per_key, 1e-6)))
+        cur = lo
+        cursor = self.conn.cursor()
+        while cur < hi:
+            self._check_cancelled()
+            if self.sticky_rowwise:
+                self.rowwise(' WHERE %s >= %d AND %s < %d' % (_q(key), cur, _q(key), hi))
+                return
+            nxt = min(hi, cur + step)
+            cursor.execute(batch_sql(self.specs, self.database, self.table.name, key, cur, nxt))
+            row = cursor.fetchone()
+            cursor.fetchall()
+            count, data = int(row[0]), row[1] or b''
+            if count and (len(data) >= self.limit or data.count(b'\n') + 1 != count):
+                if nxt - cur > 1:
+                    step = max(1, (nxt - cur) // 4)      # cut by group_concat_max_len: smaller ranges
+                    continue
+                self._rowwise_range(cur, nxt)
+                cur = nxt
+                continue
+            if count:
+                if _MARKED_LINE.search(data):
+                    self._with_marked(data, count, cur, nxt)
+                else:
+                    self.sink.write(data + b'\n', count)
+                step = max(max(1, step // 4), min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
+                cur = nxt
+                continue
+            cursor.execute('SELECT MIN(%s) FROM %s.%s WHERE %s >= %d AND %s < %d' % (
+                _q(key), _q(self.database), _q(self.table.name), _q(key), nxt, _q(key), hi))
+            first = cursor.fetchone()[0]
+            cursor.fetchall()
+            if first is None:
+                return
+            cur = int(first)
+            step *= 2
+
+    def _rowwise_range(self, lo, hi):
+        key = _q(self.table.split_key)
+        self.rowwise(' WHERE %s >= %d AND %s < %d' % (key, lo, key, hi))
+
+    def _with_marked(self, data, count, lo, hi):
+        """A batch with marked lines: rows of their key values again, row-wise (all of the
+        range when many are marked; then the rest of the table goes row-wise too)."""
+        lines = data.split(b'\n')
+        marked = [line for line in lines if _MARKED_LINE.search(line)]
+        if len(marked) * 8 > len(lines):
+            self.sticky_rowwise = True
+            self._rowwise_range(lo, hi)
+            return
+        index = self.table.columns.index(self.table.split_key)
+        keys = set(line.split(b'\t', index + 1)[index] for line in marked)
+        kept = [line for line in lines if line.split(b'\t', index + 1)[index] not in keys]
+        if kept:
+            self.sink.write(b'\n'.join(kept) + b'\n', len(kept))
+        before = self.sink.total
+        ordered = sorted(keys, key=int)
+        for i in range(0, len(ordered), 500):
+            part = b', '.join(ordered[i:i + 500]).decode('ascii')
+            self.rowwise(' WHERE %s IN (%s)' % (_q(self.table.split_key), part))
+        if len(kept) + self.sink.total - before != count:
+            raise IntegrityError('Table %s: the rows of key range [%d, %d) changed between two reads of one '
+                                 'snapshot (%d, then %d).' % (self.table.name, lo, hi, count,
+                                                              len(kept) + self.sink.total - before))
+
+    # --- row-wise -----------------------------------------------------------------
+    def rowwise(self, where=''):
+        self._check_cancelled()
+        pymysql = require('pymysql')
+        conn = self.conn
+        sql = rowwise_sql(self.specs, self.database, self.table.name, where)
+        conn._execute_command(pymysql.constants.COMMAND.COM_QUERY, sql.encode('utf-8'))
+        first = conn._read_packet()          # raises the server's error, if any
+        for _n in range(first.read_length_encoded_integer()):
+            conn._read_packet()              # column definitions
+        if not conn._read_packet().is_eof_packet():
+            raise pymysql.err.OperationalError(2014, 'unexpected packet after the column definitions')
+        read = conn._rfile.read
+        nulls = b'\xfb' * len(self.long_fields)
+        k = len(self.long_fields)
+        lines = []
+        number = 0
+        while True:
+            head = read(4)
+            if len(head) < 4:
+                raise pymysql.err.OperationalError(2013, 'Lost connection to server during query')
+            size = head[0] | (head[1] << 8) | (head[2] << 16)
+            if size == MAX_PACKET:
+                if lines:
+                    self._flush(lines)
+                number += 1
+                self._big_row(_Payload(read, size), number)
+                continue
+            payload = read(size)
+            b0 = payload[0]
+            if b0 == 0xFE and size < 9:
+                break                        # EOF: the end of the rows
+            if b0 == 0xFF:
+                pymysql.err.raise_mysql_exception(payload)
+            number += 1
+            if b0 < 0xFB:
+                n, off = b0, 1
+            elif b0 == 0xFC:
+                n, off = payload[1] | (payload[2] << 8), 3
+            elif b0 == 0xFD:
+                n, off = payload[1] | (payload[2] << 8) | (payload[3] << 16), 4
+            elif b0 == 0xFB:
+                raise self._null_line(number)
+            else:
+                n, off = int.from_bytes(payload[1:9], 'little'), 9
+            if off + n + k == size and (not k or payload.endswith(nulls)):
+                lines.append(payload[off:off + n])
+            else:
+                lines.append(self._spliced(payload[off:off + n], _fields(payload, off + n, k)))
+            if len(lines) >= FETCH_ROWS:
+                self._flush(lines)
+        if lines:
+            self._flush(lines)
+
+    def _flush(self, lines):
+        n = len(lines)
+        lines.append(b'')
+        self.sink.write(b'\n'.join(lines), n)
+        del lines[:]
+
+    def _spliced(self, line, raws):
+        fields = line.split(b'\t')
+        for index, raw in zip(self.long_fields, raws):
+            if raw is not None:
+                if fields[index] != MARKER:
+                    raise IntegrityError('Table %s: a raw value without its marker.' % self.table.name)
+                fields[index] = escape(raw)
+        return b'\t'.join(fields)
+
+    def _big_row(self, payload, number):
+        """A row of 16 MiB or more: the line, then raw values escaped piece by piece."""
+        n = payload.length()
+        if n is None:
+            raise self._null_line(number)
+        fields = payload.read(n).split(b'\t')
+        write = self.sink.write
+        long_fields = set(self.long_fields)
+        for index, field in enumerate(fields):
+            sep = b'\t' if index else b''
+            size = payload.length() if index in long_fields else None
+            if size is None:
+                write(sep + field, 0)
+                continue
+            if field != MARKER:
+                raise IntegrityError('Table %s: a raw value without its marker.' % self.table.name)
+            write(sep, 0)
+            while size:
+                piece = payload.read(min(size, STREAM_PIECE))
+                write(escape(piece), 0)
+                size -= len(piece)
+        payload.finish()
+        write(b'\n', 1)
+
+    def _null_line(self, number):
+        return BackupFailed(
+            'Row %d of table %s (in the order it was read) is longer than the server\'s max_allowed_packet as a '
+            'line of text, so the server returned NULL instead of it.' % (number, self.table.name),
+            'Raise max_allowed_packet on the server (SET GLOBAL max_allowed_packet = 1073741824) and run the '
+            'backup again; no backup was recorded.')
+
+
+def _fields(payload, off, k):
+    """k length-encoded values (None for NULL) of payload from off."""
+    out = []
+    for _i in range(k):
+        b0 = payload[off]
+        if b0 == 0xFB:
+            out.append(None)
+            off += 1
+            continue
+        if b0 < 0xFB:
+            n, off = b0, off + 1
+        elif b0 == 0xFC:
+            n, off = payload[off + 1] | (payload[off + 2] << 8), off + 3
+        elif b0 == 0xFD:
+            n, off = payload[off + 1] | (payload[off + 2] << 8) | (payload[off + 3] << 16), off + 4
+        else:
+            n, off = int.from_bytes(payload[off + 1:off + 9], 'little'), off + 9
+        out.append(payload[off:off + n])
+        off += n
+    return out
+
+
+class _Payload(object):
+    """The payload of one row that spans several packets, read in order (never whole)."""
+
+    def __init__(self, read, first_size):
+        self._read = read
+        self.left = first_size       # bytes left in the current packet
+        self.more = first_size == MAX_PACKET
+
+    def read(self, n):
+        out = []
+        while n:
+            if not self.left:
+                if not self.more:
+                    raise IntegrityError('A row ended before its last value.')
+                head = self._read(4)
+                self.left = head[0] | (head[1] << 8) | (head[2] << 16)
+                self.more = self.left == MAX_PACKET
+                continue
+            chunk = self._read(min(n, self.left))
+            if not chunk:
+                raise require('pymysql').err.OperationalError(2013, 'Lost connection to server during query')
+            out.append(chunk)
+            self.left -= len(chunk)
+            n -= len(chunk)
+        return b''.join(out)
+
+    def length(self):
+        """The next length-encoded integer; None for NULL."""
+        b0 = self.read(1)[0]
+        if b0 == 0xFB:
+            return None
+        if b0 < 0xFB:
+            return b0
+        size = {0xFC: 2, 0xFD: 3, 0xFE: 8}[b0]
+        return int.from_bytes(self.read(size), 'little')
+
+    def finish(self):
+        """Check the row ends here (a payload of a multiple of 16 MiB - 1 ends with an empty packet)."""
+        while self.more and not self.left:
+            head = self._read(4)
+            self.left = head[0] | (head[1] << 8) | (head[2] << 16)
+            self.more = self.left == MAX_PACKET
+        if self.left or self.more:
+            raise IntegrityError('A row went on after its last value.')
+
+
+def _q(name):
+    return '`%s`' % name.replace('`', '``')
