@@ -137,7 +137,7 @@ def dumped_bytes(conn, database, table, bounds=None, chunk_bytes=None):
         files.append(_MemoryFile())
         return files[-1]
 
-    def done(_writer, rows, _n):
+    def done(_writer, rows, _n, _facts):
         counts.append(rows)
     row_stream.dump_table(conn, database, table, open_file, done, bounds=bounds, chunk_bytes=chunk_bytes)
     return b''.join(b''.join(f.parts) for f in files), counts

@@ -109,13 +109,14 @@ class MysqlLogicalDump(object):
         cur.execute('SET SESSION lock_wait_timeout = %d' % LOCK_WAIT_SECONDS)
         cur.execute('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
         cur.execute('SELECT @@GLOBAL.max_allowed_packet')
-        limit = min(BATCH_LIMIT, int(cur.fetchone()[0]) // 2)
+        max_packet = int(cur.fetchone()[0])
+        limit = min(BATCH_LIMIT, max_packet // 2)
         for _n in range(self.jobs):
             conn = connect(self.params, self.database, kind='raw', unbuffered=True)
             workers.append(conn)
             conn.cursor().execute('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
             conn.cursor().execute('SET SESSION group_concat_max_len = %d' % limit)
-            conn.group_concat_limit = limit
+            conn.group_concat_limit, conn.max_packet = limit, max_packet
         cur.execute('FLUSH TABLES WITH READ LOCK')
         try:
             for conn in workers + [main]:
@@ -253,10 +254,11 @@ class MysqlLogicalDump(object):
                 'data/%04d.p%03d.%03d' % (number, piece, chunk)
             return self._writer(stem + '.tsv' + self.suffix)
 
-        def done(writer, rows, _chunk):
+        def done(writer, rows, _chunk, facts):
             entry = writer.commit()
             entry['path'] = writer.relpath[len(self.path) + 1:]
             entry.update(base)
+            entry.update(facts)
             entry['rows'] = rows
             entries.append(entry)
 

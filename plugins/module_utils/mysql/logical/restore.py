@@ -389,6 +389,7 @@ class MysqlLogicalRestore(object):
             create_database(cur, self.target, self.manifest.get('database_info') or {})
             created_target = True
             self._move_tables(cur, self.temp, self.target)
+            self._fix_defaults(cur)
             self._create_objects()
             write_marker(cur, self.target, self.marker)
         except BaseException as e:
@@ -396,6 +397,18 @@ class MysqlLogicalRestore(object):
             raise
         if action == 'replace':
             self._drop(admin, self.old)
+
+    def _fix_defaults(self, cur):
+        """Column defaults that name a sequence were created in the temporary database, whose
+        name the server stored in them (nextval(`_dbbackup_restore_..`.`s`)): RENAME TABLE keeps it.
+        Point them at the target's sequence."""
+        marker = '%s.' % quote_ident(self.temp)
+        cur.execute("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = %s AND COLUMN_DEFAULT LIKE %s", (self.target, '%' + marker + '%'))
+        for table, column, default in cur.fetchall():
+            expr = strip_qualifier(_text(default), self.temp, replacement=self.target)
+            cur.execute('ALTER TABLE %s.%s ALTER COLUMN %s SET DEFAULT (%s)' % (
+                quote_ident(self.target), quote_ident(_text(table)), quote_ident(_text(column)), expr))
 
     def _create_objects(self):
         if self.objects is None:

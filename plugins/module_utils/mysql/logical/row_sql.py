@@ -31,6 +31,9 @@ LOAD DATA reads back as the same index or bits (MariaDB Field_enum/Field_set
 read digits "for LOAD DATA INFILE"): the invalid ENUM value (index 0, shown as
 '') as a string of zeros that is not a member, and SETs that have an '' member
 as their bit value ('' and ',a' would otherwise load as the empty set and 'a').
+Storing ENUM index 0 always raises warning 1265, so the dump counts these values
+per file (COUNT in the batch query, a flag column row-wise) and the restore
+accepts exactly that many such warnings on those columns.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -39,6 +42,7 @@ from ..connection import quote_ident
 
 SHORT_BYTES = 64
 LINE_VALUE_BYTES = 65536
+DEFAULT_PACKET = 16 * 1024 * 1024
 MARKER = b'\\L'
 MARKER_SQL = "'\\\\L'"
 NULL_SQL = "'\\\\N'"
@@ -141,14 +145,14 @@ class Column(object):
             return 'CAST(CONVERT(%s USING utf8mb4) AS BINARY)' % q
         return 'CAST(%s AS BINARY)' % q
 
-    def marked(self):
-        """SQL condition: the value is sent raw (long, and not plain or too long for the line)."""
+    def marked(self, value_bytes):
+        """SQL condition: the value is sent raw (long, and holding bytes to escape or too long)."""
         b = self.binary()
         specials = ' OR '.join("INSTR(%s, %s) > 0" % (b, ch) for ch in ("'\\\\'", "'\\t'", "'\\n'", "'\\0'"))
         return '(LENGTH(%s) > %d AND (LENGTH(%s) > %d OR %s))' % (
-            quote_ident(self.name), SHORT_BYTES, quote_ident(self.name), LINE_VALUE_BYTES, specials)
+            quote_ident(self.name), SHORT_BYTES, quote_ident(self.name), value_bytes, specials)
 
-    def line_expr(self):
+    def line_expr(self, value_bytes):
         """This column's field of the line: never longer than its escaped self or LINE_VALUE_BYTES."""
         if self.type in PLAIN_TYPES or (self.type == 'set' and set_as_number(self.column_type)):
             expr = self.value()
@@ -162,31 +166,52 @@ class Column(object):
         else:
             b = self.binary()
             expr = 'CASE WHEN LENGTH(%s) <= %d THEN %s WHEN %s THEN %s ELSE %s END' % (
-                quote_ident(self.name), SHORT_BYTES, escaped(b), self.marked(), MARKER_SQL, b)
+                quote_ident(self.name), SHORT_BYTES, escaped(b), self.marked(value_bytes), MARKER_SQL, b)
         if self.nullable:
             expr = 'IFNULL(%s, %s)' % (expr, NULL_SQL)
         return expr
 
-    def extra_expr(self):
-        return 'IF(%s, %s, NULL)' % (self.marked(), quote_ident(self.name))
+    def extra_expr(self, value_bytes):
+        return 'IF(%s, %s, NULL)' % (self.marked(value_bytes), quote_ident(self.name))
+
+    @property
+    def counts_zero(self):
+        """ENUM index 0 is dumped as zeros, which load with a warning: such values are counted."""
+        return self.type == 'enum' and enum_zero(self.column_type) is not None
+
+    def zero_test(self):
+        return '%s + 0 = 0' % quote_ident(self.name)
 
 
-def line_sql(columns):
-    return "CONCAT_WS('\\t', %s)" % ', '.join(c.line_expr() for c in columns)
+def value_bytes(columns, max_packet=None):
+    """The longest value kept in a line: LINE_VALUE_BYTES, less when max_allowed_packet is small,
+    so that a line of long values stays well below it (CONCAT_WS returns NULL above it)."""
+    share = (max_packet or DEFAULT_PACKET) // 2 // (1 + sum(1 for c in columns if c.long_capable))
+    return max(SHORT_BYTES, min(LINE_VALUE_BYTES, share))
 
 
-def rowwise_sql(columns, database, table, where=''):
+def line_sql(columns, max_packet=None):
+    limit = value_bytes(columns, max_packet)
+    return "CONCAT_WS('\\t', %s)" % ', '.join(c.line_expr(limit) for c in columns)
+
+
+def rowwise_sql(columns, database, table, where='', max_packet=None):
     """SELECT line, extra1, ...: one row per table row (extras: columns that can be marked)."""
-    extras = [c.extra_expr() for c in columns if c.long_capable]
-    return 'SELECT %s FROM %s.%s%s' % (', '.join([line_sql(columns)] + extras), quote_ident(database),
+    limit = value_bytes(columns, max_packet)
+    extras = [c.extra_expr(limit) for c in columns if c.long_capable]
+    extras += ['IF(%s, 1, NULL)' % c.zero_test() for c in columns if c.counts_zero]
+    return 'SELECT %s FROM %s.%s%s' % (', '.join([line_sql(columns, max_packet)] + extras), quote_ident(database),
                                        quote_ident(table), where)
 
 
-def batch_sql(columns, database, table, key, lo, hi):
-    """SELECT COUNT(*), GROUP_CONCAT(line) of the rows whose key is in [lo, hi)."""
+def batch_sql(columns, database, table, key, bounds, max_packet=None):
+    """SELECT COUNT(*), GROUP_CONCAT(line), and per ENUM column SUM(index 0), of the rows whose key
+    is in [lo, hi)."""
     k = quote_ident(key)
-    return "SELECT COUNT(*), GROUP_CONCAT(%s SEPARATOR '\\n') FROM %s.%s WHERE %s >= %d AND %s < %d" % (
-        line_sql(columns), quote_ident(database), quote_ident(table), k, lo, k, hi)
+    sums = ''.join(', SUM(%s)' % c.zero_test() for c in columns if c.counts_zero)
+    return "SELECT COUNT(*), GROUP_CONCAT(%s SEPARATOR '\\n')%s FROM %s.%s WHERE %s >= %d AND %s < %d" % (
+        line_sql(columns, max_packet), sums, quote_ident(database), quote_ident(table), k, bounds[0], k,
+        bounds[1])
 
 
 def values_sql(columns, database, table):

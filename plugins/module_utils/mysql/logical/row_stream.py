@@ -37,7 +37,8 @@ class Cancelled(Exception):
 
 
 class ChunkSink(object):
-    """Writes lines into numbered chunk files: open_file(n) -> writer, on_file_done(writer, rows, n)."""
+    """Writes lines into numbered chunk files: open_file(n) -> writer, and on_file_done(writer, rows,
+    n, facts) with facts {'enum_zeros': {column: count}} when the file holds ENUM index 0 values."""
 
     def __init__(self, open_file, on_file_done, chunk_bytes=None):
         self.open_file = open_file
@@ -47,23 +48,32 @@ class ChunkSink(object):
         self.rows = 0
         self.bytes = 0
         self.total = 0
+        self.zeros = {}
         self.writer = open_file(1)
 
-    def write(self, data, rows):
-        """data: whole lines (rows > 0) or a piece of one line (rows == 0, never a roll-over point)."""
+    def write(self, data, rows, zeros=None):
+        """data: whole lines (rows > 0) or a piece of one line (rows == 0, never a roll-over point);
+        zeros: {column: ENUM index 0 values in these lines}."""
         self.writer.write(data)
         self.bytes += len(data)
         self.rows += rows
         self.total += rows
+        for column, n in (zeros or {}).items():
+            if n:
+                self.zeros[column] = self.zeros.get(column, 0) + n
         if rows and self.bytes >= self.chunk_bytes:
-            self.on_file_done(self.writer, self.rows, self.chunk)
+            self._done()
             self.chunk += 1
             self.rows = self.bytes = 0
             self.writer = self.open_file(self.chunk)
 
-    def close(self):
+    def _done(self):
         writer, self.writer = self.writer, None
-        self.on_file_done(writer, self.rows, self.chunk)
+        self.on_file_done(writer, self.rows, self.chunk, {'enum_zeros': self.zeros} if self.zeros else {})
+        self.zeros = {}
+
+    def close(self):
+        self._done()
 
     def abort(self):
         if self.writer is not None:
@@ -98,8 +108,10 @@ class TableReader(object):
         self.sink = sink
         self.specs = table.specs
         self.long_fields = [i for i, c in enumerate(self.specs) if c.long_capable]
+        self.zero_columns = [c.name for c in self.specs if c.counts_zero]
         self.sticky_rowwise = False
         self.limit = getattr(conn, 'group_concat_limit', BATCH_LIMIT)
+        self.max_packet = getattr(conn, 'max_packet', None)
 
     def _check_cancelled(self):
         if getattr(self.conn, 'cancelled', False):
@@ -119,10 +131,11 @@ class TableReader(object):
                 self.rowwise(' WHERE %s >= %d AND %s < %d' % (_q(key), cur, _q(key), hi))
                 return
             nxt = min(hi, cur + step)
-            cursor.execute(batch_sql(self.specs, self.database, self.table.name, key, cur, nxt))
+            cursor.execute(batch_sql(self.specs, self.database, self.table.name, key, (cur, nxt), self.max_packet))
             row = cursor.fetchone()
             cursor.fetchall()
             count, data = int(row[0]), row[1] or b''
+            zeros = dict((c, int(n or 0)) for c, n in zip(self.zero_columns, row[2:]))
             if count and (len(data) >= self.limit or data.count(b'\n') + 1 != count):
                 if nxt - cur > 1:
                     step = max(1, (nxt - cur) // 4)      # cut by group_concat_max_len: smaller ranges
@@ -134,7 +147,7 @@ class TableReader(object):
                 if _MARKED_LINE.search(data):
                     self._with_marked(data, count, cur, nxt)
                 else:
-                    self.sink.write(data + b'\n', count)
+                    self.sink.write(data + b'\n', count, zeros)
                 step = max(max(1, step // 4), min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
                 cur = nxt
                 continue
@@ -156,8 +169,9 @@ class TableReader(object):
         range when many are marked; then the rest of the table goes row-wise too)."""
         lines = data.split(b'\n')
         marked = [line for line in lines if _MARKED_LINE.search(line)]
-        if len(marked) * 8 > len(lines):
-            self.sticky_rowwise = True
+        if len(marked) * 8 > len(lines) or self.zero_columns:
+            # (with ENUM columns the zero counts are per query: the range again, row-wise)
+            self.sticky_rowwise = len(marked) * 8 > len(lines)
             self._rowwise_range(lo, hi)
             return
         index = self.table.columns.index(self.table.split_key)
@@ -180,7 +194,7 @@ class TableReader(object):
         self._check_cancelled()
         pymysql = require('pymysql')
         conn = self.conn
-        sql = rowwise_sql(self.specs, self.database, self.table.name, where)
+        sql = rowwise_sql(self.specs, self.database, self.table.name, where, self.max_packet)
         conn._execute_command(pymysql.constants.COMMAND.COM_QUERY, sql.encode('utf-8'))
         first = conn._read_packet()          # raises the server's error, if any
         for _n in range(first.read_length_encoded_integer()):
@@ -188,9 +202,10 @@ class TableReader(object):
         if not conn._read_packet().is_eof_packet():
             raise pymysql.err.OperationalError(2014, 'unexpected packet after the column definitions')
         read = conn._rfile.read
-        nulls = b'\xfb' * len(self.long_fields)
-        k = len(self.long_fields)
+        k = len(self.long_fields) + len(self.zero_columns)
+        nulls = b'\xfb' * k
         lines = []
+        self.pending_zeros = {}
         number = 0
         while True:
             head = read(4)
@@ -223,7 +238,9 @@ class TableReader(object):
             if off + n + k == size and (not k or payload.endswith(nulls)):
                 lines.append(payload[off:off + n])
             else:
-                lines.append(self._spliced(payload[off:off + n], _fields(payload, off + n, k)))
+                extras = _fields(payload, off + n, k)
+                self._count_zeros(extras[len(self.long_fields):])
+                lines.append(self._spliced(payload[off:off + n], extras))
             if len(lines) >= FETCH_ROWS:
                 self._flush(lines)
         if lines:
@@ -232,8 +249,14 @@ class TableReader(object):
     def _flush(self, lines):
         n = len(lines)
         lines.append(b'')
-        self.sink.write(b'\n'.join(lines), n)
+        self.sink.write(b'\n'.join(lines), n, self.pending_zeros)
+        self.pending_zeros = {}
         del lines[:]
+
+    def _count_zeros(self, flags):
+        for column, flag in zip(self.zero_columns, flags):
+            if flag is not None:
+                self.pending_zeros[column] = self.pending_zeros.get(column, 0) + 1
 
     def _spliced(self, line, raws):
         fields = line.split(b'\t')
@@ -265,8 +288,14 @@ class TableReader(object):
                 piece = payload.read(min(size, STREAM_PIECE))
                 write(escape(piece), 0)
                 size -= len(piece)
+        flags = []
+        for _c in self.zero_columns:
+            n = payload.length()
+            flags.append(None if n is None else payload.read(n))
         payload.finish()
-        write(b'\n', 1)
+        self._count_zeros(flags)
+        write(b'\n', 1, self.pending_zeros)
+        self.pending_zeros = {}
 
     def _null_line(self, number):
         return BackupFailed(

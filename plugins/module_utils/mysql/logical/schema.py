@@ -10,16 +10,17 @@ Two groups of items:
 
 The session that reads runs with `USE <database>`, sql_mode '' and quoted
 identifiers, so SHOW CREATE names the database's own objects without a
-database qualifier. MariaDB still qualifies names inside view definitions;
-those qualifiers are removed (strip_qualifier) so a view follows its tables
-into a target_database of another name. Qualifiers written by users inside
-routine, trigger and event bodies are kept as written.
+database qualifier. MariaDB still qualifies names inside view definitions and
+the sequences of column defaults; those qualifiers are removed (qualifiers.py)
+so views and tables follow into a target_database of another name. Qualifiers
+written by users inside routine, trigger and event bodies are kept as written.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ...common.errors import BackupFailed
 from ..connection import quote_ident
+from .qualifiers import identifiers, strip_qualifier
 from .row_sql import INTEGER_TYPES, Column
 from .schema_file import Item
 
@@ -145,16 +146,19 @@ def sequence_states(cur, database, names):
 
 
 def table_items(cur, database, tables, sequences, seq_states):
+    """Sequences, then tables (a column default may draw from a sequence: nextval(`db`.`s`),
+    which loses its `db`. qualifier so that it names the sequence of the copy)."""
     items = []
-    for t in tables:
-        cur.execute('SHOW CREATE TABLE %s' % quote_ident(t.name))
-        items.append(Item('TABLE', t.name, _text(cur.fetchone()[1])))
     for name in sequences:
         cur.execute('SHOW CREATE SEQUENCE %s' % quote_ident(name))
         sql = _text(cur.fetchone()[1]).rstrip().rstrip(';')
         value, cycles = seq_states[name]
         sql += ';\nSELECT SETVAL(%s, %d, 0, %d)' % (quote_ident(name), value, cycles)
         items.append(Item('SEQUENCE', name, sql))
+    names = set(t.name for t in tables) | set(sequences)
+    for t in tables:
+        cur.execute('SHOW CREATE TABLE %s' % quote_ident(t.name))
+        items.append(Item('TABLE', t.name, strip_qualifier(_text(cur.fetchone()[1]), database, names)))
     return items
 
 
@@ -179,10 +183,12 @@ def _routine_items(cur, database):
 
 def _view_items(cur, database, views):
     defs = {}
+    cur.execute('SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s', (database,))
+    names = set(_text(r[0]) for r in cur.fetchall())
     for name in views:
         cur.execute('SHOW CREATE VIEW %s' % quote_ident(name))
         row = cur.fetchone()
-        defs[name] = Item('VIEW', name, strip_qualifier(_text(row[1]), database), {
+        defs[name] = Item('VIEW', name, strip_qualifier(_text(row[1]), database, names), {
             'character_set_client': _text(row[2]), 'collation_connection': _text(row[3])})
     return [defs[n] for n in order_views(defs)]
 
@@ -220,79 +226,6 @@ def object_items(cur, database, views):
     """Routines, views, triggers, events: in the order they are created on restore."""
     return (_routine_items(cur, database) + _view_items(cur, database, views)
             + _trigger_items(cur, database) + _event_items(cur, database))
-
-
-# --- view text ------------------------------------------------------------------------
-def _skip_string(sql, i):
-    """Index after the string literal starting at sql[i] (' or ")."""
-    quote = sql[i]
-    i += 1
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch == '\\':
-            i += 2
-            continue
-        if ch == quote:
-            if i + 1 < n and sql[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return n
-
-
-def _read_ident(sql, i):
-    """(name, index after) of the backquoted identifier starting at sql[i]."""
-    out = []
-    i += 1
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch == '`':
-            if i + 1 < n and sql[i + 1] == '`':
-                out.append('`')
-                i += 2
-                continue
-            return ''.join(out), i + 1
-        out.append(ch)
-        i += 1
-    return ''.join(out), n
-
-
-def identifiers(sql):
-    """Backquoted identifiers of sql, outside string literals."""
-    i, n, found = 0, len(sql), []
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            i = _skip_string(sql, i)
-        elif ch == '`':
-            name, i = _read_ident(sql, i)
-            found.append(name)
-        else:
-            i += 1
-    return found
-
-
-def strip_qualifier(sql, database):
-    """Remove `database`. qualifiers outside string literals."""
-    i, n, out, start = 0, len(sql), [], 0
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            i = _skip_string(sql, i)
-        elif ch == '`':
-            begin = i
-            name, i = _read_ident(sql, i)
-            if name == database and i < n and sql[i] == '.':
-                out.append(sql[start:begin])
-                i += 1
-                start = i
-        else:
-            i += 1
-    out.append(sql[start:])
-    return ''.join(out)
 
 
 def order_views(defs):
