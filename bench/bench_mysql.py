@@ -268,13 +268,13 @@ def report(name, summary, load):
             for op in ('backup', 'restore'):
                 m = d['%s_%s' % (tool, op)]
                 size = '%8.1f' % d['%s_size_mb' % tool] if op == 'backup' else ''
-                print('%-8s %-32s %8.2f %8.2f %8.2f %9.1f %s' % (db, '%s %s' % (tool, op), m['wall'], m['cpu'],
-                                                                  m['server_cpu'], m['peak_mb'], size))
+                print('%-8s %-32s %8.2f %8.2f %8.2f %9.1f %s' % (
+                    db, '%s %s' % (tool, op), m['wall'], m['cpu'], m['server_cpu'], m['peak_mb'], size))
     lines, peak, ok = verdicts(summary)
     for db, op, r, passed in lines:
         print('ratio %-7s %-8s %.2f  (target <= %.1f) %s' % (db, op, r, TARGETS[op], 'PASS' if passed else 'FAIL'))
-    print('peak dbbackup RSS %.0f MB (target <= %.0f) %s' % (peak, TARGETS['peak_mb'],
-                                                              'PASS' if peak <= TARGETS['peak_mb'] else 'FAIL'))
+    print('peak dbbackup RSS %.0f MB (target <= %.0f) %s' % (
+        peak, TARGETS['peak_mb'], 'PASS' if peak <= TARGETS['peak_mb'] else 'FAIL'))
     return ok
 
 

@@ -50,9 +50,8 @@ description:
     touches another database of the server.
   - MySQL/MariaDB - O(state=events) lists the archived binlog transactions of O(database) (optionally around
     O(events_around) and touching O(events_table)) - time, GTID, position and per event the statement or the table
-    and operation - and changes nothing. A listed transaction's RV(transactions[].stop_binlog_file) and
-    RV(transactions[].stop_position) recover everything before it and nothing of it (for example to undo a
-    C(DROP TABLE)).
+    and operation - and changes nothing. A listed transaction's C(stop_binlog_file) and C(stop_position) (in
+    RV(transactions)) recover everything before it and nothing of it (for example to undo a C(DROP TABLE)).
   - MySQL/MariaDB - binary-log files archived by C(dbbackup binlog-push) with a key are stored encrypted; the key
     options of this module (O(encryption_key_file), O(encryption_key_env) or O(encryption_passphrase), the same
     key as for the backup) then also open the binlog archive's key (C(<server_name>/binlog/binlog-key.json)). A chain

@@ -334,6 +334,10 @@ def test_pitr_to_a_time_between_two_writes(mysql_server, params, pitr_case, tmp_
     assert res['first']['binlog_files'] and res['first']['backup_id'] == backup['backup_id']
     assert mysql_server.execute('SELECT id, balance FROM `%s`.acct ORDER BY id' % (db + '_m')) == \
         ((1, 70), (2, 200), (3, 300))
+    # state=events: the newest two transactions on acct (write 2: the UPDATE, then the DELETE)
+    events = res['events']
+    assert events['changed'] is False and events['truncated'] is True and events['matched'] >= 4
+    assert [[e['kind'] for e in t['events']] for t in events['transactions']] == [['update'], ['delete']]
     # PostgreSQL PITR is whole-server (postgres/physical/pitr.py): the MySQL stop options are refused there
     assert res['postgres']['failed'] is True and 'stop_datetime' in res['postgres']['msg'] \
         and 'target_time' in res['postgres']['msg']

@@ -222,9 +222,7 @@ class Query(object):
         statement = body[start + db_len + 1:]
         if event.type == QUERY_COMPRESSED:
             statement = uncompress(statement, event)
-        elif event.type == EXECUTE_LOAD_QUERY:
-            statement = statement      # LOAD DATA text; the data came in earlier events
-        self.statement = statement
+        self.statement = statement      # of EXECUTE_LOAD_QUERY: the LOAD DATA text (its data came before)
         self.charset_id, self.sql_mode = _status_vars(self.status)
 
     def rebuild(self, event, db, statement):

@@ -148,7 +148,7 @@ class TableReader(object):
                     self._with_marked(data, count, cur, nxt)
                 else:
                     self.sink.write(data + b'\n', count, zeros)
-                step = max(max(1, step // 4), min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
+                step = max(1, step // 4, min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
                 cur = nxt
                 continue
             cursor.execute('SELECT MIN(%s) FROM %s.%s WHERE %s >= %d AND %s < %d' % (
