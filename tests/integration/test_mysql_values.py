@@ -5,9 +5,9 @@ max_allowed_packet (the large rows were inserted under a larger one):
   big     an escaped value just over max_allowed_packet (it came back as NULL, reported as
           success), and a 20 MiB value (several protocol packets: escaped piece by piece)
   blobs   512 KiB of NULs, 4 MiB of random bytes, 200 x 100 KiB (quadratic before)
-  enums   ENUM index 0 (the invalid value '') next to an '' member, SETs with an '' member
-          (',a' came back as 'a'), values stored under a permissive sql_mode (the restore
-          failed on warning 1265)
+  enums   ENUM index 0 (the invalid value '') next to an '' member or a '0' member, SETs with
+          an '' member (',a' came back as 'a'), values stored under a permissive sql_mode (the
+          restore failed on warning 1265); with a key (batches) and without (row by row)
 The copy must match by CHECKSUM TABLE and by the numeric values of ENUM and SET. Then: the
 INSERT fallback (LOAD DATA LOCAL refused) names the row that no INSERT can carry; a stopped
 backup stops its running queries (KILL works); views on a table named like its database, and
@@ -57,6 +57,7 @@ def values_db(mysql_server, tmp_path_factory):
 CREATE TABLE big (id INT PRIMARY KEY, b LONGBLOB);
 CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB);
 CREATE TABLE enums (id INT PRIMARY KEY, e ENUM('x','y'), e2 ENUM('','a'), s SET('','a'), s2 SET('a','b'));
+CREATE TABLE enums_rows (e ENUM('x','0'), n INT);
 """, DB)
     before = s.scalar('SELECT @@GLOBAL.max_allowed_packet')
     s.execute('SET GLOBAL max_allowed_packet = 67108864')
@@ -71,6 +72,7 @@ CREATE TABLE enums (id INT PRIMARY KEY, e ENUM('x','y'), e2 ENUM('','a'), s SET(
                   [v for n in range(20) for v in (100 + i * 20 + n, os.urandom(100 * 1024))])
     _unlogged(s, DB, "INSERT INTO enums VALUES (1, 'bogus', 'bogus', ',a', 'a,b'), (2, 'x', '', '', ''), "
                      "(3, 'y', 'a', 1, 'b'), (4, NULL, NULL, NULL, NULL), (5, 0, 0, 3, 0)")
+    _unlogged(s, DB, "INSERT INTO enums_rows VALUES ('bogus', 1), ('x', 2), ('0', 3), (0, 4)")   # no key: row by row
     backup = api.run_backup(_params(s, repo, DB, jobs=2))
     return {'repo': repo, 'backup': backup}
 
@@ -89,6 +91,8 @@ def test_values_round_trip_exactly(mysql_server, values_db):
     api.run_restore(_params(s, values_db['repo'], DB, target_database=copy, jobs=2))
     assert_same_database(s, DB, copy)
     assert _enum_numbers(s, copy) == numbers
+    rows = 'SELECT n, e + 0 FROM `%s`.enums_rows ORDER BY n'
+    assert s.execute(rows % copy) == s.execute(rows % DB) == ((1, 0), (2, 1), (3, 2), (4, 0))
     digests = s.execute('SELECT id, LENGTH(b), SHA2(b, 256) FROM `%s`.big ORDER BY id' % copy)
     assert digests[0][1] == 16777000 and digests[1][1] == 20 * 1024 * 1024
     assert digests[1][2] == hashlib.sha256(ALL_BYTES * 81920).hexdigest()
