@@ -12,7 +12,7 @@ server-side string functions shape the expressions:
 
 So a value goes through the server's REPLACE only when it is at most
 SHORT_BYTES long (bounded cost). A longer value goes into the line as it is
-when it holds none of the four bytes to escape (four linear INSTR scans) and
+when it holds none of the four bytes to escape (one linear REGEXP scan) and
 is at most LINE_VALUE_BYTES long; any other value is replaced in the line by
 the marker \\L and, in the row-wise SELECT, sent as it is in an extra column
 for the client to escape (linear, and streamed whatever its size). A field
@@ -45,6 +45,7 @@ LINE_VALUE_BYTES = 65536
 DEFAULT_PACKET = 16 * 1024 * 1024
 MARKER = b'\\L'
 MARKER_SQL = "'\\\\L'"
+SPECIALS_SQL = "'[\\t\\n\\\\\\\\\\0]'"          # a class of tab, newline, backslash, NUL
 NULL_SQL = "'\\\\N'"
 # Types whose text never holds a tab, newline, backslash or NUL: no escaping needed.
 PLAIN_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric',
@@ -146,11 +147,13 @@ class Column(object):
         return 'CAST(%s AS BINARY)' % q
 
     def marked(self, value_bytes):
-        """SQL condition: the value is sent raw (long, and holding bytes to escape or too long)."""
-        b = self.binary()
-        specials = ' OR '.join("INSTR(%s, %s) > 0" % (b, ch) for ch in ("'\\\\'", "'\\t'", "'\\n'", "'\\0'"))
-        return '(LENGTH(%s) > %d AND (LENGTH(%s) > %d OR %s))' % (
-            quote_ident(self.name), SHORT_BYTES, quote_ident(self.name), value_bytes, specials)
+        """SQL condition: the value is sent raw (long, and holding bytes to escape or too long).
+
+        One REGEXP over the binary value (a byte class) costs less than four INSTR scans.
+        """
+        q = quote_ident(self.name)
+        return "(LENGTH(%s) > %d AND (LENGTH(%s) > %d OR %s REGEXP %s))" % (
+            q, SHORT_BYTES, q, value_bytes, self.binary(), SPECIALS_SQL)
 
     def line_expr(self, value_bytes):
         """This column's field of the line: never longer than its escaped self or LINE_VALUE_BYTES."""
