@@ -89,7 +89,7 @@ class ReplayFilter(object):
     def __init__(self, source, target, others, charsets, start, stop_time=None, stop=None, cut=None):
         self.source = source
         self.target = target
-        self.others = set(others) - {source, target}
+        self.others = set(others) - {source, target, 'information_schema'}    # read-only: naming it is harmless
         self.charsets = charsets
         self.start = start                  # (file, position): the backup's binlog position
         self.stop_time = stop_time          # aware datetime or None

@@ -145,7 +145,7 @@ class TableReader(object):
                 continue
             if count:
                 if _MARKED_LINE.search(data):
-                    self._with_marked(data, count, cur, nxt)
+                    self._with_marked(data, count, zeros, cur, nxt)
                 else:
                     self.sink.write(data + b'\n', count, zeros)
                 step = max(1, step // 4, min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
@@ -164,33 +164,37 @@ class TableReader(object):
         key = _q(self.table.split_key)
         self.rowwise(' WHERE %s >= %d AND %s < %d' % (key, lo, key, hi))
 
-    def _with_marked(self, data, count, lo, hi):
-        """A batch with marked lines: rows of their key values again, row-wise (all of the
-        range when many are marked; then the rest of the table goes row-wise too)."""
+    def _with_marked(self, data, count, zeros, lo, hi):
+        """A batch with marked lines: the rows of their key values again, row-wise (the whole
+        range when many are marked; then the rest of the table goes row-wise too). The batch's
+        ENUM index-0 counts, less those of the rows read again, belong to the lines kept."""
         lines = data.split(b'\n')
         marked = [line for line in lines if _MARKED_LINE.search(line)]
-        if len(marked) * 8 > len(lines) or self.zero_columns:
-            # (with ENUM columns the zero counts are per query: the range again, row-wise)
-            self.sticky_rowwise = len(marked) * 8 > len(lines)
+        if len(marked) * 8 > len(lines):
+            self.sticky_rowwise = True
             self._rowwise_range(lo, hi)
             return
         index = self.table.columns.index(self.table.split_key)
         keys = set(line.split(b'\t', index + 1)[index] for line in marked)
         kept = [line for line in lines if line.split(b'\t', index + 1)[index] not in keys]
-        if kept:
-            self.sink.write(b'\n'.join(kept) + b'\n', len(kept))
         before = self.sink.total
+        again = {}
         ordered = sorted(keys, key=int)
         for i in range(0, len(ordered), 500):
             part = b', '.join(ordered[i:i + 500]).decode('ascii')
-            self.rowwise(' WHERE %s IN (%s)' % (_q(self.table.split_key), part))
-        if len(kept) + self.sink.total - before != count:
+            for column, n in self.rowwise(' WHERE %s IN (%s)' % (_q(self.table.split_key), part)).items():
+                again[column] = again.get(column, 0) + n
+        if kept:
+            self.sink.write(b'\n'.join(kept) + b'\n', len(kept),
+                            dict((c, n - again.get(c, 0)) for c, n in zeros.items()))
+        if self.sink.total - before != count:
             raise IntegrityError('Table %s: the rows of key range [%d, %d) changed between two reads of one '
                                  'snapshot (%d, then %d).' % (self.table.name, lo, hi, count,
-                                                              len(kept) + self.sink.total - before))
+                                                              self.sink.total - before))
 
     # --- row-wise -----------------------------------------------------------------
     def rowwise(self, where=''):
+        """Rows of one query, straight from the socket; returns the ENUM index-0 counts written."""
         self._check_cancelled()
         pymysql = require('pymysql')
         conn = self.conn
@@ -206,6 +210,7 @@ class TableReader(object):
         nulls = b'\xfb' * k
         lines = []
         self.pending_zeros = {}
+        self.written_zeros = {}
         number = 0
         while True:
             head = read(4)
@@ -245,13 +250,19 @@ class TableReader(object):
                 self._flush(lines)
         if lines:
             self._flush(lines)
+        return self.written_zeros
 
     def _flush(self, lines):
         n = len(lines)
         lines.append(b'')
+        self._write_zeros()
         self.sink.write(b'\n'.join(lines), n, self.pending_zeros)
         self.pending_zeros = {}
         del lines[:]
+
+    def _write_zeros(self):
+        for column, n in self.pending_zeros.items():
+            self.written_zeros[column] = self.written_zeros.get(column, 0) + n
 
     def _count_zeros(self, flags):
         for column, flag in zip(self.zero_columns, flags):
@@ -294,6 +305,7 @@ class TableReader(object):
             flags.append(None if n is None else payload.read(n))
         payload.finish()
         self._count_zeros(flags)
+        self._write_zeros()
         write(b'\n', 1, self.pending_zeros)
         self.pending_zeros = {}
 
