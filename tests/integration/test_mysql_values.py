@@ -58,6 +58,7 @@ CREATE TABLE big (id INT PRIMARY KEY, b LONGBLOB);
 CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB);
 CREATE TABLE enums (id INT PRIMARY KEY, e ENUM('x','y'), e2 ENUM('','a'), s SET('','a'), s2 SET('a','b'), t TEXT);
 CREATE TABLE enums_rows (e ENUM('x','0'), n INT);
+CREATE TABLE multi (g INT, n INT, t TEXT, PRIMARY KEY (g, n));
 """, DB)
     before = s.scalar('SELECT @@GLOBAL.max_allowed_packet')
     s.execute('SET GLOBAL max_allowed_packet = 67108864')
@@ -74,6 +75,9 @@ CREATE TABLE enums_rows (e ENUM('x','0'), n INT);
                      "(2, 'x', '', '', '', NULL), (3, 'y', 'a', 1, 'b', NULL), (4, NULL, NULL, NULL, NULL, NULL), "
                      "(5, 0, 0, 3, 0, 'short')")     # row 1 is read twice: its text has tabs and is long
     _unlogged(s, DB, "INSERT INTO enums SELECT seq, 'x', 'a', '', 'a', NULL FROM seq_6_to_40")
+    # a marked row inside a key value of several rows (all of them are read again, once)
+    _unlogged(s, DB, "INSERT INTO multi SELECT seq DIV 3, seq % 3, IF(seq IN (16, 89), REPEAT('t\tu\n', 30), "
+                     "CONCAT('row ', seq)) FROM seq_0_to_89")
     _unlogged(s, DB, "INSERT INTO enums_rows VALUES ('bogus', 1), ('x', 2), ('0', 3), (0, 4)")   # no key: row by row
     backup = api.run_backup(_params(s, repo, DB, jobs=2))
     return {'repo': repo, 'backup': backup}

@@ -167,26 +167,51 @@ class TableReader(object):
     def _with_marked(self, data, count, zeros, lo, hi):
         """A batch with marked lines: the rows of their key values again, row-wise (the whole
         range when many are marked; then the rest of the table goes row-wise too). The batch's
-        ENUM index-0 counts, less those of the rows read again, belong to the lines kept."""
-        lines = data.split(b'\n')
-        marked = [line for line in lines if _MARKED_LINE.search(line)]
-        if len(marked) * 8 > len(lines):
+        ENUM index-0 counts, less those of the rows read again, belong to the lines kept.
+
+        Lines are in key order (a range scan of the primary key), so the rows of one key value
+        are one block around a marked line: only the marked lines and their neighbours are
+        looked at; the kept data are written as slices of the batch."""
+        blocks, keys = [], []
+        index = self.table.columns.index(self.table.split_key)
+        for m in _MARKED_LINE.finditer(data):
+            if blocks and m.start() < blocks[-1][1]:
+                continue                                    # a second marker in the same block
+            start, end = _line_at(data, m.start() + 1)
+            key = _field(data[start:end], index)
+            while start > 0:                                # earlier lines of the same key
+                s2, _e2 = _line_at(data, start - 1)
+                if _field(data[s2:start - 1], index) != key:
+                    break
+                start = s2
+            while end < len(data):                          # later lines of the same key
+                _s2, e2 = _line_at(data, end + 1)
+                if _field(data[end + 1:e2], index) != key:
+                    break
+                end = e2
+            blocks.append((start, end))
+            keys.append(key)
+        dropped = sum(data.count(b'\n', s, e) + 1 for s, e in blocks)
+        if dropped * 8 > count:
             self.sticky_rowwise = True
             self._rowwise_range(lo, hi)
             return
-        index = self.table.columns.index(self.table.split_key)
-        keys = set(line.split(b'\t', index + 1)[index] for line in marked)
-        kept = [line for line in lines if line.split(b'\t', index + 1)[index] not in keys]
         before = self.sink.total
         again = {}
-        ordered = sorted(keys, key=int)
-        for i in range(0, len(ordered), 500):
-            part = b', '.join(ordered[i:i + 500]).decode('ascii')
+        for i in range(0, len(keys), 500):
+            part = b', '.join(keys[i:i + 500]).decode('ascii')
             for column, n in self.rowwise(' WHERE %s IN (%s)' % (_q(self.table.split_key), part)).items():
                 again[column] = again.get(column, 0) + n
-        if kept:
-            self.sink.write(b'\n'.join(kept) + b'\n', len(kept),
-                            dict((c, n - again.get(c, 0)) for c, n in zeros.items()))
+        kept, last = [], 0
+        for s, e in blocks:
+            kept.append(data[last:s])
+            last = e + 1
+        kept.append(data[last:])
+        body = b''.join(kept)
+        if count > dropped:
+            if not body.endswith(b'\n'):
+                body += b'\n'
+            self.sink.write(body, count - dropped, dict((c, n - again.get(c, 0)) for c, n in zeros.items()))
         if self.sink.total - before != count:
             raise IntegrityError('Table %s: the rows of key range [%d, %d) changed between two reads of one '
                                  'snapshot (%d, then %d).' % (self.table.name, lo, hi, count,
@@ -315,6 +340,17 @@ class TableReader(object):
             'line of text, so the server returned NULL instead of it.' % (number, self.table.name),
             'Raise max_allowed_packet on the server (SET GLOBAL max_allowed_packet = 1073741824) and run the '
             'backup again; no backup was recorded.')
+
+
+def _line_at(data, pos):
+    """(start, end) of the line holding data[pos] (end: the index of its newline, or len(data))."""
+    start = data.rfind(b'\n', 0, pos) + 1
+    end = data.find(b'\n', pos)
+    return start, len(data) if end < 0 else end
+
+
+def _field(line, index):
+    return line.split(b'\t', index + 1)[index]
 
 
 def _fields(payload, off, k):
