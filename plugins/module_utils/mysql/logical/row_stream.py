@@ -16,8 +16,6 @@ Files roll over at CHUNK_BYTES, always between rows.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import re
-
 from ...common.deps import require
 from ...common.errors import BackupFailed, IntegrityError
 from .data import escape
@@ -29,7 +27,6 @@ BATCH_BYTES = 2 * 1024 * 1024
 BATCH_LIMIT = 16 * 1024 * 1024          # group_concat_max_len of dump sessions (or max_allowed_packet)
 MAX_PACKET = 0xFFFFFF
 STREAM_PIECE = 1 << 20
-_MARKED_LINE = re.compile(br'(?:^|[\t\n])\\L(?=[\t\n]|$)')
 
 
 class Cancelled(Exception):
@@ -144,7 +141,7 @@ class TableReader(object):
                 cur = nxt
                 continue
             if count:
-                if _MARKED_LINE.search(data):
+                if next(_markers(data), None) is not None:
                     self._with_marked(data, count, zeros, cur, nxt)
                 else:
                     self.sink.write(data + b'\n', count, zeros)
@@ -174,10 +171,10 @@ class TableReader(object):
         looked at; the kept data are written as slices of the batch."""
         blocks, keys = [], []
         index = self.table.columns.index(self.table.split_key)
-        for m in _MARKED_LINE.finditer(data):
-            if blocks and m.start() < blocks[-1][1]:
+        for pos in _markers(data):
+            if blocks and pos < blocks[-1][1]:
                 continue                                    # a second marker in the same block
-            start, end = _line_at(data, m.start() + 1)
+            start, end = _line_at(data, pos)
             key = _field(data[start:end], index)
             while start > 0:                                # earlier lines of the same key
                 s2, _e2 = _line_at(data, start - 1)
@@ -340,6 +337,17 @@ class TableReader(object):
             'line of text, so the server returned NULL instead of it.' % (number, self.table.name),
             'Raise max_allowed_packet on the server (SET GLOBAL max_allowed_packet = 1073741824) and run the '
             'backup again; no backup was recorded.')
+
+
+def _markers(data):
+    """Positions of the fields that are exactly the marker \\L (bytes.find: a regex is ~10x slower)."""
+    pos = data.find(MARKER)
+    n = len(data)
+    while pos >= 0:
+        end = pos + 2
+        if (pos == 0 or data[pos - 1] in (9, 10)) and (end == n or data[end] in (9, 10)):
+            yield pos
+        pos = data.find(MARKER, pos + 1)
 
 
 def _line_at(data, pos):
