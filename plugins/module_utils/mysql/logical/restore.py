@@ -4,10 +4,11 @@ MySQL has no RENAME DATABASE, so the swap moves tables (RENAME TABLE works
 across databases of one server, atomically for a list of tables):
 
   1. every stored file is verified against the manifest; nothing touched yet;
-  2. a temporary database `_dbbackup_restore_<hex>` gets the tables and
-     sequences (pre-data.sql), then the data: `jobs` sessions, LOAD DATA LOCAL
-     per file (foreign_key_checks, unique_checks and CHECK constraints off per
-     session), each file one statement, verified by row count and warnings;
+  2. a temporary database `_dbbackup_restore_<hex>` gets the sequences and
+     tables (pre-data.sql), then the data: `jobs` sessions, one per table or key
+     range of a table at a time, LOAD DATA LOCAL of each file in 16 MiB statements
+     (foreign_key_checks, unique_checks and CHECK constraints off per session),
+     verified by row count and warnings;
   3. (PITR only) the backup's routines, views and triggers are created in it, binary-log
      events are replayed into it, and the objects are read back (the replay may have
      changed them) and dropped there, so that the tables can move;
@@ -296,9 +297,9 @@ class MysqlLogicalRestore(object):
         groups = {}
         for f in self.manifest['files']:
             if f['role'] == 'data':
-                groups.setdefault(f['name'], []).append(f)
+                groups.setdefault((f['name'], f.get('piece', 1)), []).append(f)
         tasks = sorted((sorted(g, key=lambda f: f['path']) for g in groups.values()),
-                       key=lambda g: (-sum(f['raw_bytes'] for f in g), g[0]['name']))
+                       key=lambda g: (-sum(f['raw_bytes'] for f in g), g[0]['name'], g[0].get('piece', 1)))
         try:
             run_parallel(tasks, self.jobs, lambda: self._connect(self.temp, 'load'), self._load_table,
                          lambda c: c.close(), cancel_session=lambda c: kill_query(self.params, c))
@@ -309,11 +310,11 @@ class MysqlLogicalRestore(object):
             raise RestoreFailed('Loading data into %s failed: %s' % (what, error_text(e.error)), LEFT_UNCHANGED)
 
     def _load_table(self, conn, entries):
-        """All files of one table in one session, in file (key) order, one transaction each.
+        """All files of one key range (a piece of the dump) in one session, in key order.
 
-        One table per session: measured here, a second session loading the same
-        table only contends with the first, and one transaction for all files of a
-        table (to keep MariaDB's bulk load into an empty table on) was slower too.
+        The pieces of a large table load in parallel sessions (disjoint key ranges; measured
+        here with 16 MiB LOAD statements, two sessions on one table cost the server no more
+        CPU than one), each file in LOAD statements of data.LOAD_BYTES.
         """
         return sum(self._load(conn, entry) for entry in entries)
 

@@ -16,6 +16,9 @@ Files roll over at CHUNK_BYTES, always between rows.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import queue
+import threading
+
 from ...common.deps import require
 from ...common.errors import BackupFailed, IntegrityError
 from .data import escape
@@ -83,7 +86,7 @@ def dump_table(conn, database, table, open_file, on_file_done, bounds=None, wher
 
     bounds: (lo, hi) of table.split_key for the batch way (hi exclusive), else row-wise with where.
     """
-    sink = ChunkSink(open_file, on_file_done, chunk_bytes)
+    sink = AsyncSink(ChunkSink(open_file, on_file_done, chunk_bytes))
     try:
         reader = TableReader(conn, database, table, sink)
         if bounds is not None and bounds[0] is not None:
@@ -95,6 +98,54 @@ def dump_table(conn, database, table, open_file, on_file_done, bounds=None, wher
         sink.abort()
         raise
     return sink.total
+
+
+class AsyncSink(object):
+    """Hands lines to a ChunkSink in a second thread: the next query runs on the server while
+    these lines are compressed, hashed and written (zstd and hashlib release the GIL).
+    At most DEPTH writes wait, so memory stays bounded."""
+
+    DEPTH = 2
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.total = 0
+        self.error = None
+        self.stopped = False
+        self.queue = queue.Queue(self.DEPTH)
+        self.thread = threading.Thread(target=self._run, name=threading.current_thread().name + '-write')
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is None and not self.stopped:
+                try:
+                    self.sink.write(*item)
+                except BaseException as e:      # handed to the reader at its next write or close
+                    self.error = e
+
+    def write(self, data, rows, zeros=None):
+        if self.error is not None:
+            raise self.error
+        self.total += rows
+        self.queue.put((data, rows, zeros))
+
+    def close(self):
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        self.sink.close()
+
+    def abort(self):
+        self.stopped = True
+        self.queue.put(None)
+        self.thread.join()
+        self.sink.abort()
 
 
 class TableReader(object):
