@@ -73,6 +73,9 @@ def scenario(mysql_server, tmp_path_factory):
     # 4. one transaction writing both databases
     s.sql("BEGIN; INSERT INTO staging VALUES (11, 'tx'); INSERT INTO %s.x VALUES (6, 'tx'); "
           "UPDATE orders SET qty = qty + 5 WHERE id = 2; COMMIT;" % LIVE, SHOP)
+    # 4b. a savepoint rolled back to inside a transaction
+    s.sql("BEGIN; INSERT INTO staging VALUES (14, 'kept'); SAVEPOINT sp1; INSERT INTO staging VALUES (15, 'undone'); "
+          "ROLLBACK TO SAVEPOINT sp1; COMMIT;", SHOP)
     # 5. statement format, naming the database explicitly
     s.sql("SET SESSION binlog_format = 'STATEMENT'; UPDATE %s.orders SET qty = qty + 1 WHERE id = 1; "
           "INSERT INTO staging (id, v) VALUES (12, 'stmt');" % SHOP, SHOP)
@@ -90,7 +93,7 @@ def scenario(mysql_server, tmp_path_factory):
 def test_recovery_into_a_copy_equals_the_source_and_touches_nothing_else(mysql_server, scenario):
     s = mysql_server
     assert s.execute('SELECT id, v FROM `%s`.staging ORDER BY id' % SHOP) == \
-        ((10, 'after-truncate'), (11, 'tx'), (12, 'stmt'), (13, 'lower!'))
+        ((10, 'after-truncate'), (11, 'tx'), (12, 'stmt'), (13, 'lower!'), (14, 'kept'))
     before = _state(s, SHOP, LIVE)
     copy = SHOP + '_copy'
     checked = api.run_pitr(_params(s, scenario['repo'], SHOP, target_database=copy), check_mode=True)
@@ -102,7 +105,7 @@ def test_recovery_into_a_copy_equals_the_source_and_touches_nothing_else(mysql_s
     assert _state(s, SHOP, LIVE) == before, 'the recovery changed the source or the neighbour database'
     assert_same_database(s, SHOP, copy)
     assert s.execute('SELECT id, v FROM `%s`.staging ORDER BY id' % copy) == \
-        ((10, 'after-truncate'), (11, 'tx'), (12, 'stmt'), (13, 'lower!'))
+        ((10, 'after-truncate'), (11, 'tx'), (12, 'stmt'), (13, 'lower!'), (14, 'kept'))
     assert s.execute('SELECT id, qty, c FROM `%s`.orders ORDER BY id' % copy) == \
         ((1, 11, None), (2, 25, None), (3, 30, 9))
     assert leftover_databases(s) == []

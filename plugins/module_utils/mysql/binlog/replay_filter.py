@@ -49,6 +49,16 @@ def preview(statement):
     return text if len(text) <= PREVIEW else text[:PREVIEW] + '...'
 
 
+class _Rebuilt(object):
+    """An event already re-written (header fields and body), waiting in a transaction's head."""
+
+    __slots__ = ('header', 'body')
+
+    def __init__(self, header, body):
+        self.header = header
+        self.body = body
+
+
 class StatementText(object):
     """A statement's bytes as text for the lexer, and back, in its client character set."""
 
@@ -124,6 +134,9 @@ class ReplayFilter(object):
         self._write(ev.encode_event(header, body, self.out_pos, checksum))
 
     def _emit_event(self, event, fde, flags=None):
+        if isinstance(event, _Rebuilt):
+            self._emit(event.header, event.body, fde.checksum == ev.CHECKSUM_CRC32)
+            return
         self._write(ev.copy_event(event, self.out_pos, fde.checksum == ev.CHECKSUM_CRC32, flags))
 
     def _flush_pending(self, end_statement=False):
@@ -304,8 +317,17 @@ class ReplayFilter(object):
         decision = decide(text.text, q.sql_mode, q.db, source, self.target, self.others)
         context, self.context = self.context, []
         if decision.action == 'control':
-            if self.kept and upper.startswith('XA'):
-                self._refuse(event, 'XA transactions are not replayed', text.text)
+            if upper.startswith('XA'):
+                if self.kept:
+                    self._refuse(event, 'XA transactions are not replayed', text.text)
+                return
+            # SAVEPOINT, ROLLBACK TO, RELEASE: part of the transaction, kept with it
+            header, body = q.rebuild(event, self.target, q.statement)
+            if self.kept:
+                self._flush_pending(end_statement=True)
+                self._emit(header, body, fde.checksum == ev.CHECKSUM_CRC32)
+            else:
+                self.head.append((_Rebuilt(header, body), fde))
             return
         if decision.action == 'skip':
             self.stats['skipped_statements'] += 1

@@ -161,9 +161,11 @@ class Column(object):
             expr = self.value()
         elif self.type == 'enum':
             zero = enum_zero(self.column_type)
-            expr = escaped(self.binary())
+            expr = self.binary() if self.members_plain() else escaped(self.binary())
             if zero is not None:
                 expr = "IF(%s + 0 = 0, '%s', %s)" % (quote_ident(self.name), zero, expr)
+        elif self.type == 'set' and self.members_plain():
+            expr = self.binary()
         elif not self.long_capable:
             expr = escaped(self.binary())
         else:
@@ -173,6 +175,10 @@ class Column(object):
         if self.nullable:
             expr = 'IFNULL(%s, %s)' % (expr, NULL_SQL)
         return expr
+
+    def members_plain(self):
+        """Whether no ENUM/SET member holds a byte to escape (then no value does: no REPLACE)."""
+        return not any(ch in m for m in enum_members(self.column_type) for ch in ('\\', '\t', '\n', '\0'))
 
     def extra_expr(self, value_bytes):
         return 'IF(%s, %s, NULL)' % (self.marked(value_bytes), quote_ident(self.name))
