@@ -16,6 +16,7 @@ Files roll over at CHUNK_BYTES, always between rows.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import collections
 import queue
 import threading
 
@@ -30,6 +31,7 @@ BATCH_BYTES = 2 * 1024 * 1024
 BATCH_LIMIT = 16 * 1024 * 1024          # group_concat_max_len of dump sessions (or max_allowed_packet)
 MAX_PACKET = 0xFFFFFF
 STREAM_PIECE = 1 << 20
+PIPELINE = 2                            # batch queries in flight per session
 
 
 class Cancelled(Exception):
@@ -166,47 +168,90 @@ class TableReader(object):
             raise Cancelled('cancelled')
 
     # --- batches ------------------------------------------------------------------
-    def batches(self, lo, hi):
+    def batches(self, lo, hi, step=None, depth=PIPELINE):
+        """Rows of key range [lo, hi) by batch queries, `depth` of them in flight: the next query is
+        sent before the result of the last one is read, so the server computes it meanwhile."""
         key = self.table.split_key
-        rows_per_key = float(self.table.rows or 1) / max(1, hi - lo)
-        line_bytes = max(8.0, 0.5 * self.table.size / max(1, self.table.rows))
-        step = max(1, int(BATCH_BYTES / line_bytes / max(rows_per_key, 1e-6)))
-        cur = lo
-        cursor = self.conn.cursor()
-        while cur < hi:
+        if step is None:
+            rows_per_key = float(self.table.rows or 1) / max(1, hi - lo)
+            line_bytes = max(8.0, 0.5 * self.table.size / max(1, self.table.rows))
+            step = max(1, int(BATCH_BYTES / line_bytes / max(rows_per_key, 1e-6)))
+        cur, sent = lo, collections.deque()
+        while True:
             self._check_cancelled()
-            if self.sticky_rowwise:
-                self.rowwise(' WHERE %s >= %d AND %s < %d' % (_q(key), cur, _q(key), hi))
-                return
-            nxt = min(hi, cur + step)
-            cursor.execute(batch_sql(self.specs, self.database, self.table.name, key, (cur, nxt), self.max_packet))
-            row = cursor.fetchone()
-            cursor.fetchall()
-            count, data = int(row[0]), row[1] or b''
-            zeros = dict((c, int(n or 0)) for c, n in zip(self.zero_columns, row[2:]))
-            if count and (len(data) >= self.limit or data.count(b'\n') + 1 != count):
-                if nxt - cur > 1:
-                    step = max(1, (nxt - cur) // 4)      # cut by group_concat_max_len: smaller ranges
-                    continue
-                self._rowwise_range(cur, nxt)
+            while len(sent) < depth and cur < hi and not self.sticky_rowwise:
+                nxt = min(hi, cur + step)
+                self._send(batch_sql(self.specs, self.database, self.table.name, key, (cur, nxt), self.max_packet))
+                sent.append((cur, nxt))
                 cur = nxt
+            if not sent:
+                break
+            rlo, rhi = sent.popleft()
+            result = self._batch_result()
+            count, data = result[0], result[1]
+            if not count:
+                step = min(step * 4, max(1, hi - lo))          # sparse keys: larger ranges, quickly
                 continue
-            if count:
-                if next(_markers(data), None) is not None:
-                    self._with_marked(data, count, zeros, cur, nxt)
-                else:
-                    self.sink.write(data + b'\n', count, zeros)
+            if self._plain(result):
+                self.sink.write(data + b'\n', count, result[2])
                 step = max(1, step // 4, min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
-                cur = nxt
                 continue
-            cursor.execute('SELECT MIN(%s) FROM %s.%s WHERE %s >= %d AND %s < %d' % (
-                _q(key), _q(self.database), _q(self.table.name), _q(key), nxt, _q(key), hi))
-            first = cursor.fetchone()[0]
-            cursor.fetchall()
-            if first is None:
-                return
-            cur = int(first)
-            step *= 2
+            # cut, or holding marked lines: the connection is needed, so read what is in flight first
+            held = [(r, self._batch_result()) for r in sent]
+            sent.clear()
+            if not self._complete(result):
+                step = max(1, (rhi - rlo) // 4)
+            for (r_lo, r_hi), res in [((rlo, rhi), result)] + held:
+                self._handle(r_lo, r_hi, res)
+        if self.sticky_rowwise and cur < hi:
+            self._rowwise_range(cur, hi)
+
+    def _complete(self, result):
+        count, data = result[0], result[1]
+        return len(data) < self.limit and data.count(b'\n') + 1 == count
+
+    def _plain(self, result):
+        return self._complete(result) and next(_markers(result[1]), None) is None
+
+    def _handle(self, lo, hi, result):
+        """A batch result read while nothing else is in flight."""
+        count, data, zeros = result
+        if not count:
+            return
+        if self._plain(result):
+            self.sink.write(data + b'\n', count, zeros)
+        elif self._complete(result):
+            self._with_marked(data, count, zeros, lo, hi)
+        elif hi - lo > 1:                                   # cut by group_concat_max_len: smaller ranges
+            self.batches(lo, hi, step=max(1, (hi - lo) // 4), depth=1)
+        else:
+            self._rowwise_range(lo, hi)
+
+    def _send(self, sql):
+        pymysql = require('pymysql')
+        self.conn._execute_command(pymysql.constants.COMMAND.COM_QUERY, sql.encode('utf-8'))
+
+    def _batch_result(self):
+        """(COUNT, joined lines, {column: ENUM index-0 count}) of a batch query, read from the socket
+        (PyMySQL's reader checks packet numbers, which pipelined queries do not follow)."""
+        pymysql = require('pymysql')
+        read = self.conn._rfile.read
+        first = _read_payload(read)
+        if first[0] == 0xFF:
+            pymysql.err.raise_mysql_exception(first)
+        for _n in range(_lenenc(first, 0)[0]):
+            _read_payload(read)                             # column definitions
+        _read_payload(read)                                 # EOF
+        row = _read_payload(read)
+        while True:
+            end = _read_payload(read)
+            if end[0] == 0xFF:
+                pymysql.err.raise_mysql_exception(end)
+            if end[0] == 0xFE and len(end) < 9:
+                break
+        values = _fields(row, 0, 2 + len(self.zero_columns))
+        return (int(values[0]), values[1] or b'',
+                dict((c, int(n or 0)) for c, n in zip(self.zero_columns, values[2:])))
 
     def _rowwise_range(self, lo, hi):
         key = _q(self.table.split_key)
@@ -412,23 +457,40 @@ def _field(line, index):
     return line.split(b'\t', index + 1)[index]
 
 
+def _read_payload(read):
+    """One protocol payload (joined when it spans several 16 MiB packets)."""
+    parts = []
+    while True:
+        head = read(4)
+        if len(head) < 4:
+            raise require('pymysql').err.OperationalError(2013, 'Lost connection to server during query')
+        size = head[0] | (head[1] << 8) | (head[2] << 16)
+        parts.append(read(size))
+        if size < MAX_PACKET:
+            return b''.join(parts)
+
+
+def _lenenc(payload, off):
+    """(value, offset after) of the length-encoded integer at payload[off]."""
+    b0 = payload[off]
+    if b0 < 0xFB:
+        return b0, off + 1
+    if b0 == 0xFC:
+        return payload[off + 1] | (payload[off + 2] << 8), off + 3
+    if b0 == 0xFD:
+        return payload[off + 1] | (payload[off + 2] << 8) | (payload[off + 3] << 16), off + 4
+    return int.from_bytes(payload[off + 1:off + 9], 'little'), off + 9
+
+
 def _fields(payload, off, k):
     """k length-encoded values (None for NULL) of payload from off."""
     out = []
     for _i in range(k):
-        b0 = payload[off]
-        if b0 == 0xFB:
+        if payload[off] == 0xFB:
             out.append(None)
             off += 1
             continue
-        if b0 < 0xFB:
-            n, off = b0, off + 1
-        elif b0 == 0xFC:
-            n, off = payload[off + 1] | (payload[off + 2] << 8), off + 3
-        elif b0 == 0xFD:
-            n, off = payload[off + 1] | (payload[off + 2] << 8) | (payload[off + 3] << 16), off + 4
-        else:
-            n, off = int.from_bytes(payload[off + 1:off + 9], 'little'), off + 9
+        n, off = _lenenc(payload, off)
         out.append(payload[off:off + n])
         off += n
     return out
