@@ -107,7 +107,7 @@ class AsyncSink(object):
     these lines are compressed, hashed and written (zstd and hashlib release the GIL).
     At most DEPTH writes wait, so memory stays bounded."""
 
-    DEPTH = 2
+    DEPTH = 4
 
     def __init__(self, sink):
         self.sink = sink
