@@ -35,14 +35,13 @@ def _yaml_block(source, name):
 def _markup(text):
     """Ansible documentation markup -> Markdown."""
     text = str(text)
-    text = re.sub(r'[OV]\(([^)]*)\)', r'`\1`', text)
-    text = re.sub(r'C\(([^)]*)\)', r'`\1`', text)
-    text = re.sub(r'M\(([^)]*)\)', r'`\1`', text)
-    text = re.sub(r'I\(([^)]*)\)', r'*\1*', text)
-    text = re.sub(r'B\(([^)]*)\)', r'**\1**', text)
-    text = re.sub(r'U\(([^)]*)\)', r'<\1>', text)
-    text = re.sub(r'L\(([^,]*),([^)]*)\)', r'[\1](\2)', text)
-    text = re.sub(r'RV\(([^)]*)\)', r'`\1`', text)
+    arg = r'\(((?:[^()]|\([^()]*\))*)\)'  # one level of nested parentheses, e.g. C(now())
+    text = re.sub(r'\b(?:O|RV)\([\w.]+#\w+:([^)]*)\)', r'`\1`', text)  # option of another plugin
+    text = re.sub(r'\b(?:O|V|RV|C|M)' + arg, r'`\1`', text)
+    text = re.sub(r'\bI' + arg, r'*\1*', text)
+    text = re.sub(r'\bB' + arg, r'**\1**', text)
+    text = re.sub(r'\bU' + arg, r'<\1>', text)
+    text = re.sub(r'\bL\(([^,]*),([^)]*)\)', r'[\1](\2)', text)
     return text.replace('|', '\\|').replace('\n', ' ')
 
 

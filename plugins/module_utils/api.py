@@ -50,6 +50,13 @@ def run_pitr(params, check_mode=False):
     return pitr(params, check_mode)
 
 
+def run_binlog_events(params, check_mode=False):
+    """Host CLI binlog-events: dbbackup_pitr state=events (archived MySQL/MariaDB binlog transactions)."""
+    p = dict(params or {}, state='events')
+    p.setdefault('db_type', 'mysql')
+    return run_pitr(p, check_mode)
+
+
 def run_pitr_status(params, check_mode=False):
     """Host CLI pitr-status: dbbackup_pitr state=status of a PostgreSQL server (metrics_dir optional)."""
     from .operations.pitr import run_pitr_status as status

@@ -213,7 +213,7 @@ def _repository_parsers(sub, common):
 
 
 def _mysql_parsers(sub, common):
-    """binlog-push (timer-driven archive of closed MySQL/MariaDB binlog files) and pitr."""
+    """binlog-push (timer-driven archive of closed MySQL/MariaDB binlog files), pitr, binlog-events."""
     bp = sub.add_parser('binlog-push', parents=[copy.deepcopy(common)],   # private copy: see rekey
                         help='archive closed MySQL/MariaDB binary-log files (run it from a timer on the db host)')
     for action in bp._actions:   # binlogs belong to the server, not to one database
@@ -239,13 +239,25 @@ def _mysql_parsers(sub, common):
                     help='replay binlog files stored unencrypted although the archive is encrypted '
                          '(only those archived before encryption was switched on)')
     pt.add_argument('--check', action='store_true', help='report what would happen, change nothing')
+    be = sub.add_parser('binlog-events', parents=[copy.deepcopy(common)],   # private copy: see rekey
+                        help='list archived binlog transactions of a database (MySQL/MariaDB), to choose a '
+                             'pitr stop point')
+    be.set_defaults(db_type='mysql')
+    be.add_argument('--around', dest='events_around', help='a time (UTC unless it has an offset)')
+    be.add_argument('--window', dest='events_window', help='how far around --around, e.g. 10m (default)')
+    be.add_argument('--table', dest='events_table', help='only transactions touching this table')
+    be.add_argument('--limit', dest='events_limit', type=int, help='list the newest N (default 100)')
+    be.add_argument('--allow-unencrypted', action='store_true', default=False,
+                    help='read binlog files stored unencrypted although the archive is encrypted')
+    be.add_argument('--check', action='store_true', help=argparse.SUPPRESS)
 
 
 # subcommand -> api entry point (all but list take params and check_mode)
 COMMANDS = {'backup': 'run_backup', 'restore': 'run_restore', 'rekey': 'run_rekey',
             'binlog-push': 'run_binlog_push', 'pitr': 'run_pitr', 'verify': 'run_verify',
             'wal-push': 'run_wal_push', 'wal-fetch': 'run_wal_fetch',
-            'info': 'run_info', 'prune': 'run_prune', 'pitr-status': 'run_pitr_status'}
+            'info': 'run_info', 'prune': 'run_prune', 'pitr-status': 'run_pitr_status',
+            'binlog-events': 'run_binlog_events'}
 
 
 # run by PostgreSQL once per WAL file: success is silent (exit 0), failure one stderr line (exit 1)

@@ -41,8 +41,17 @@ description:
     M(dbbackup.dbbackup.dbbackup_backup) and replay the binary-log files archived after it by the host CLI
     (C(dbbackup binlog-push), run from a timer on the database host). The events of O(database) from the backup's
     binary-log position up to O(stop_datetime) (events at or after it are not applied) or up to
-    O(stop_binlog_file)/O(stop_position) are replayed; with neither, everything archived is replayed. Only
-    O(state=restored).
+    O(stop_binlog_file)/O(stop_position) are replayed; with neither, everything archived is replayed.
+  - MySQL/MariaDB - before anything is restored, the archived events are read once - the events of O(database) are
+    kept (row events by their table, statements with the names that point at O(database) rewritten to the copy), the
+    others left out, and an event that cannot be replayed safely into the copy (a statement naming another database
+    of the server, dropping O(database) itself, a table named like the database in a way that makes C(db.x)
+    ambiguous, ...) fails the task there, naming its position and statement. Recovering into another name never
+    touches another database of the server.
+  - MySQL/MariaDB - O(state=events) lists the archived binlog transactions of O(database) (optionally around
+    O(events_around) and touching O(events_table)) - time, GTID, position and per event the statement or the table
+    and operation - and changes nothing. A listed transaction's C(stop_binlog_file) and C(stop_position) (in
+    RV(transactions)) recover everything before it and nothing of it (for example to undo a C(DROP TABLE)).
   - MySQL/MariaDB - binary-log files archived by C(dbbackup binlog-push) with a key are stored encrypted; the key
     options of this module (O(encryption_key_file), O(encryption_key_env) or O(encryption_passphrase), the same
     key as for the backup) then also open the binlog archive's key (C(<server_name>/binlog/binlog-key.json)). A chain
@@ -68,9 +77,10 @@ options:
       - V(enabled) configures WAL archiving on the server (PostgreSQL only).
       - V(status) reports the archive's health and the recovery window (PostgreSQL only).
       - V(absent) stops and deletes a data directory that V(restored) made (PostgreSQL only).
+      - V(events) lists archived binlog transactions of O(database) and changes nothing (MySQL/MariaDB only).
     type: str
     default: restored
-    choices: [ restored, enabled, status, absent ]
+    choices: [ restored, enabled, status, absent, events ]
   database:
     description:
       - MySQL/MariaDB (required there) - name of the database whose backup and logs are used (its name in the
@@ -110,6 +120,27 @@ options:
     description:
       - MySQL/MariaDB only. Position in O(stop_binlog_file) to stop at; the event at this position and later ones are
         not applied.
+    type: int
+  events_around:
+    description:
+      - MySQL/MariaDB only, O(state=events). List the transactions within O(events_window) of this time (UTC unless it
+        carries an offset, for example C(2025-01-31 12:00:00)). Without it, the whole archive is read and the newest
+        O(events_limit) matching transactions are listed.
+    type: str
+  events_window:
+    description:
+      - MySQL/MariaDB only, O(state=events). How far before and after O(events_around) to list, in seconds or with a
+        unit (C(90s), C(10m), C(2h)). Default C(10m).
+    type: str
+  events_table:
+    description:
+      - MySQL/MariaDB only, O(state=events). Only transactions with an event on this table of O(database) (row events
+        of the table, statements naming it).
+    type: str
+  events_limit:
+    description:
+      - MySQL/MariaDB only, O(state=events). At most this many transactions are listed (the newest ones); RV(truncated)
+        says when more matched. Default C(100).
     type: int
   if_exists:
     description:
@@ -268,7 +299,9 @@ attributes:
       - O(state=restored) (PostgreSQL) chooses the base backup, checks the data directory, the WAL chain, the key and
         the server binaries and reports what it would do, without creating anything.
       - MySQL/MariaDB - the module chooses the backup and the binlog files, checks that the archive reaches the stop
-        point and whether the target already holds this recovery, but writes nothing.
+        point and whether the target already holds this recovery, reads the events (an event that cannot be replayed
+        safely fails the task as it would without check mode), but writes nothing. O(state=events) never changes
+        anything.
 requirements:
   - zstandard, for backups and logs compressed with zstd
   - psycopg2, for PostgreSQL
@@ -286,7 +319,8 @@ notes:
     the module keeps logging there (C(logging_collector) off) until it is restarted.
   - MySQL/MariaDB - the login user needs the privileges of a restore (create and drop databases, create routines,
     views, triggers and events with their definers) plus the right to set C(sql_log_bin) (SUPER or BINLOG ADMIN).
-    Exact recovery needs C(binlog_format=ROW) on the source. Events are replayed for O(database) only.
+    Exact recovery needs C(binlog_format=ROW) on the source. Events are replayed for O(database) only; statements
+    logged in statement format are replayed when their names can be placed (see C(docs/mysql.md)).
   - Options and return values are also documented in C(docs/modules/dbbackup_pitr.md), C(docs/pitr.md) (PostgreSQL
     runbook) and C(docs/mysql.md).
 '''
@@ -354,6 +388,29 @@ EXAMPLES = r'''
     server_name: db1.example.com
     target_database: orders_before_deploy
     stop_datetime: "2025-01-31 11:59:00"
+    repository: /var/backups/dbbackup
+
+- name: Find the transaction that dropped orders.invoices (MySQL)
+  dbbackup.dbbackup.dbbackup_pitr:
+    db_type: mysql
+    state: events
+    database: orders
+    server_name: db1.example.com
+    events_table: invoices
+    events_around: "2025-01-31 11:59:00"
+    repository: /var/backups/dbbackup
+  register: found
+
+- name: Recover orders as it was just before that transaction, as a copy
+  dbbackup.dbbackup.dbbackup_pitr:
+    db_type: mysql
+    login_host: db1.example.com
+    login_password: "{{ vault_mysql_root_password }}"
+    database: orders
+    server_name: db1.example.com
+    target_database: orders_undo_drop
+    stop_binlog_file: "{{ (found.transactions | last).stop_binlog_file }}"
+    stop_position: "{{ (found.transactions | last).stop_position }}"
     repository: /var/backups/dbbackup
 '''
 
@@ -660,6 +717,62 @@ server_version:
   returned: state=restored and db_type=mysql
   type: str
   sample: 10.11.6-MariaDB-0+deb12u1-log
+replayed_transactions:
+  description: MySQL/MariaDB - transactions (and lone statements) of O(database) the replay applies.
+  returned: state=restored and db_type=mysql, when the target does not already hold this recovery
+  type: int
+  sample: 1042
+replayed_row_events:
+  description: MySQL/MariaDB - row events of O(database) the replay applies.
+  returned: state=restored and db_type=mysql, when the target does not already hold this recovery
+  type: int
+  sample: 5311
+replayed_statements:
+  description: MySQL/MariaDB - statements (DDL, or DML logged as statements) the replay applies.
+  returned: state=restored and db_type=mysql, when the target does not already hold this recovery
+  type: int
+  sample: 3
+rewritten_statements:
+  description: MySQL/MariaDB - of those, statements whose names of O(database) were rewritten to the copy.
+  returned: state=restored and db_type=mysql, when the target does not already hold this recovery
+  type: int
+  sample: 1
+stopped_before:
+  description: MySQL/MariaDB - the first event not applied (file, position, time, gtid) and the start of its
+    transaction (transaction_file, transaction_position), which is not applied either; null when the replay ran to
+    the end of the archive.
+  returned: state=restored and db_type=mysql, when the target does not already hold this recovery
+  type: dict
+  sample: {file: binlog.000042, position: 1207, time: '2025-01-31T11:59:00.000000Z', gtid: 0-1-5317,
+           transaction_file: binlog.000042, transaction_position: 1165}
+transactions:
+  description: MySQL/MariaDB, O(state=events) - the matching transactions, oldest first - file, position (where it
+    starts), end_position, time (UTC), gtid, stop_binlog_file and stop_position (to recover to just before it), and
+    events - per statement its position, database (the session's default) and statement (shortened), per table
+    with row events its position, kind (insert, update or delete), database, table and row_events.
+  returned: state=events
+  type: list
+  elements: dict
+  sample: [{file: binlog.000042, position: 1165, end_position: 1290, time: '2025-01-31T11:58:41.000000Z',
+            gtid: 0-1-5317, stop_binlog_file: binlog.000042, stop_position: 1165,
+            events: [{position: 1207, kind: statement, database: orders,
+                      statement: 'DROP TABLE `invoices` /* generated by server */'}]}]
+matched:
+  description: MySQL/MariaDB, O(state=events) - how many transactions matched (more than listed when RV(truncated)).
+  returned: state=events
+  type: int
+  sample: 1
+truncated:
+  description: MySQL/MariaDB, O(state=events) - whether more transactions matched than O(events_limit).
+  returned: state=events
+  type: bool
+  sample: false
+files:
+  description: MySQL/MariaDB, O(state=events) - the archived binlog files read.
+  returned: state=events
+  type: list
+  elements: str
+  sample: [binlog.000041, binlog.000042]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -677,13 +790,17 @@ except ImportError as e:  # third-party library missing on the managed host
 
 def main():
     argument_spec = common_argument_spec(
-        state=dict(type='str', default='restored', choices=['restored', 'enabled', 'status', 'absent']),
+        state=dict(type='str', default='restored', choices=['restored', 'enabled', 'status', 'absent', 'events']),
         database=dict(type='str'),
         target_database=dict(type='str'),
         backup_id=dict(type='str', default='latest'),
         stop_datetime=dict(type='str'),
         stop_binlog_file=dict(type='str'),
         stop_position=dict(type='int'),
+        events_around=dict(type='str'),
+        events_window=dict(type='str'),
+        events_table=dict(type='str'),
+        events_limit=dict(type='int'),
         if_exists=dict(type='str', default='fail', choices=['fail', 'replace']),
         jobs=dict(type='int', default=2),
         # PostgreSQL (postgres/physical/pitr.py)

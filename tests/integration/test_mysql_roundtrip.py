@@ -19,7 +19,7 @@ import pytest
 from devtools.drill import run_playbook
 from plugins.module_utils import api
 from plugins.module_utils.common import errors
-from plugins.module_utils.mysql.logical import data as mysql_data
+from plugins.module_utils.mysql.logical import data as mysql_data, row_sql, row_stream
 from plugins.module_utils.mysql.logical.restore import MysqlLogicalRestore
 from tests.support.mysql_compare import (assert_same_database, leftover_databases, schema_snapshot,
                                          table_checksums)
@@ -118,31 +118,82 @@ def test_rich_roundtrip_idempotence_and_if_exists(mysql_server, rich_mysql, para
         mysql_server.execute("DELETE FROM rich.audit WHERE what = 'second backup'")
 
 
+class _MemoryFile(object):
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        self.parts.append(data)
+
+    def abort(self):
+        pass
+
+
+def dumped_bytes(conn, database, table, bounds=None, chunk_bytes=None):
+    """The stored format of a table as row_stream.dump_table writes it, and its files' row counts."""
+    files, counts = [], []
+
+    def open_file(_n):
+        files.append(_MemoryFile())
+        return files[-1]
+
+    def done(_writer, rows, _n, _facts):
+        counts.append(rows)
+    row_stream.dump_table(conn, database, table, open_file, done, bounds=bounds, chunk_bytes=chunk_bytes)
+    return b''.join(b''.join(f.parts) for f in files), counts
+
+
+def table_bounds(conn, database, table):
+    from plugins.module_utils.mysql.connection import quote_ident as q
+    cur = conn.cursor()
+    cur.execute('SELECT MIN(%s), MAX(%s) FROM %s.%s' % (q(table.split_key), q(table.split_key), q(database),
+                                                        q(table.name)))
+    lo, hi = cur.fetchone()
+    cur.fetchall()
+    return (int(lo), int(hi) + 1) if lo is not None else None
+
+
 def test_server_built_lines_equal_client_encoded_values(mysql_server, rich_mysql):
-    """The dump's fast path (lines built by the server) and the reference encoding of the
-    decoded values agree byte for byte on every table of the fixture."""
+    """The dump's fast paths (lines built by the server, by key-range batches and row by row) and
+    the reference encoding of the decoded values agree byte for byte on every table of the fixture."""
     from plugins.module_utils.mysql.connection import connect
-    from plugins.module_utils.mysql.logical.schema import list_tables
+    from plugins.module_utils.mysql.logical.schema import find_split_keys, list_tables
     params = mysql_server.conn_params(rich_mysql)
     meta = connect(params, rich_mysql)
     raw = connect(params, rich_mysql, kind='raw')
     try:
+        raw.cursor().execute('SET SESSION group_concat_max_len = 4194304')
         tables = list_tables(meta.cursor(), rich_mysql)[0]
-        assert len(tables) == 13
+        find_split_keys(meta.cursor(), rich_mysql, tables)
+        assert len(tables) == 13 and sum(1 for t in tables if t.split_key) >= 8
         for table in tables:
-            fast = b''.join(data for data, _n in mysql_data._result_lines(raw, table.select_sql(rich_mysql)))
             cur = raw.cursor()
-            cur.execute(table.values_sql(rich_mysql))
+            cur.execute(row_sql.values_sql(table.specs, rich_mysql, table.name))
             rows = cur.fetchall()
             slow = mysql_data.encode_rows(rows, len(table.columns)) if rows else b''
+            fast = dumped_bytes(raw, rich_mysql, table)[0]
             assert fast == slow, 'table %s: server-built lines differ from encoded values' % table.name
+            if table.split_key and rows:
+                batched = dumped_bytes(raw, rich_mysql, table, table_bounds(raw, rich_mysql, table))[0]
+                assert sorted(batched.split(b'\n')) == sorted(slow.split(b'\n')), table.name
+        # results cut by group_concat_max_len: the ranges are read again, smaller (and row-wise at one key)
+        raw.cursor().execute('SET SESSION group_concat_max_len = 3000')
+        raw.group_concat_limit = 3000
+        for table in tables:
+            if table.split_key and table.rows:
+                cur = raw.cursor()
+                cur.execute(row_sql.values_sql(table.specs, rich_mysql, table.name))
+                slow = mysql_data.encode_rows(cur.fetchall(), len(table.columns))
+                batched = dumped_bytes(raw, rich_mysql, table, table_bounds(raw, rich_mysql, table))[0]
+                assert sorted(batched.split(b'\n')) == sorted(slow.split(b'\n')), table.name
     finally:
         meta.close()
         raw.close()
 
 
 def test_insert_fallback_and_chunked_files(mysql_server, rich_mysql, params, monkeypatch):
-    monkeypatch.setattr(mysql_data, 'CHUNK_BYTES', 64 * 1024)
+    monkeypatch.setattr(row_stream, 'CHUNK_BYTES', 64 * 1024)
+    monkeypatch.setattr(row_stream, 'BATCH_BYTES', 16 * 1024)
     backup = api.run_backup(params(rich_mysql, jobs=2, compression='gzip'))
     big = [f for f in _manifest(backup['location'])['files'] if f.get('name') == 'big']
     assert len(big) > 3 and all(f['chunks'] == len(big) for f in big)
@@ -293,6 +344,10 @@ def test_pitr_to_a_time_between_two_writes(mysql_server, params, pitr_case, tmp_
     assert res['first']['binlog_files'] and res['first']['backup_id'] == backup['backup_id']
     assert mysql_server.execute('SELECT id, balance FROM `%s`.acct ORDER BY id' % (db + '_m')) == \
         ((1, 70), (2, 200), (3, 300))
+    # state=events: the newest two transactions on acct (write 2: the UPDATE, then the DELETE)
+    events = res['events']
+    assert events['changed'] is False and events['truncated'] is True and events['matched'] >= 4
+    assert [[e['kind'] for e in t['events']] for t in events['transactions']] == [['update'], ['delete']]
     # PostgreSQL PITR is whole-server (postgres/physical/pitr.py): the MySQL stop options are refused there
     assert res['postgres']['failed'] is True and 'stop_datetime' in res['postgres']['msg'] \
         and 'target_time' in res['postgres']['msg']

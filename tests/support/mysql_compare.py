@@ -2,7 +2,7 @@
 
 "Equal" means: the same tables, views, sequences, routines, triggers and
 events, each with identical SHOW CREATE output (after removing the database's
-own name, which MariaDB prints inside view definitions), identical metadata
+own name, which MariaDB prints inside view definitions and sequence defaults), identical metadata
 that SHOW CREATE leaves out (trigger order, routine security and comments,
 event status), the same database character set and collation, and for every
 table the same row count and CHECKSUM TABLE ... EXTENDED value. Each helper
@@ -22,8 +22,10 @@ def _q(name):
     return '`%s`' % name.replace('`', '``')
 
 
-def _strip_db(text, db):
-    return text.replace('%s.' % _q(db), '') if isinstance(text, str) else text
+def _strip_db(text, db, names=None):
+    """The text without the database's own qualifier (views and sequence defaults carry it)."""
+    from plugins.module_utils.mysql.logical.qualifiers import strip_qualifier
+    return strip_qualifier(text, db, names) if isinstance(text, str) else text
 
 
 def schema_snapshot(server, db):
@@ -31,16 +33,19 @@ def schema_snapshot(server, db):
     out = {}
     out[('DATABASE', '')] = _rows(server, 'SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME, SCHEMA_COMMENT '
                                           'FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s', (db,))
-    for name, kind in _rows(server, 'SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES '
-                                    'WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME', (db,)):
+    objects = _rows(server, 'SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES '
+                            'WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME', (db,))
+    names = set(name for name, _kind in objects)
+    for name, kind in objects:
         if kind == 'VIEW':
             row = _rows(server, 'SHOW CREATE VIEW %s.%s' % (_q(db), _q(name)))[0]
-            out[('VIEW', name)] = (_strip_db(row[1], db), row[2], row[3])
+            out[('VIEW', name)] = (_strip_db(row[1], db, names), row[2], row[3])
         elif kind == 'SEQUENCE':
             out[('SEQUENCE', name)] = (_rows(server, 'SHOW CREATE SEQUENCE %s.%s' % (_q(db), _q(name)))[0][1],
                                        _rows(server, 'SELECT * FROM %s.%s' % (_q(db), _q(name))))
         else:
-            out[('TABLE', name)] = _rows(server, 'SHOW CREATE TABLE %s.%s' % (_q(db), _q(name)))[0][1]
+            out[('TABLE', name)] = _strip_db(_rows(server, 'SHOW CREATE TABLE %s.%s' % (_q(db), _q(name)))[0][1],
+                                             db, names)
     for name, kind, security, comment, definer in _rows(
             server, 'SELECT ROUTINE_NAME, ROUTINE_TYPE, SECURITY_TYPE, ROUTINE_COMMENT, DEFINER '
                     'FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s', (db,)):

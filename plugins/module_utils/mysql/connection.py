@@ -83,13 +83,36 @@ def _ssl_kwargs(params):
     return {'ssl': ctx}
 
 
+_CLASSES = {}
+_PREFERRED_CTX = {}
+
+
 def connection_class(kind):
-    """PyMySQL's Connection, or the LOAD DATA LOCAL streaming subclass for 'load'."""
-    pymysql = require('pymysql')
-    if kind == 'load':
-        from .load_local import streaming_connection_class
-        return streaming_connection_class(pymysql)
-    return pymysql.connections.Connection
+    """PyMySQL's Connection, or the LOAD DATA LOCAL streaming subclass for 'load', with one
+    TLS context per process for ssl_mode allow/prefer.
+
+    PyMySQL 1.2 builds a default TLS context (loading the system CA store, ~0.1 s) for
+    every connection that gives no TLS option; a backup opens jobs + 2 connections.
+    Nothing is verified in that mode, so one context serves them all.
+    """
+    key = 'load' if kind == 'load' else 'plain'
+    if key not in _CLASSES:
+        pymysql = require('pymysql')
+        if kind == 'load':
+            from .load_local import streaming_connection_class
+            base = streaming_connection_class(pymysql)
+        else:
+            base = pymysql.connections.Connection
+
+        class Connection(base):
+            def _create_ssl_ctx(self, sslp):
+                if isinstance(sslp, dict) and not sslp:
+                    if 'ctx' not in _PREFERRED_CTX:
+                        _PREFERRED_CTX['ctx'] = super(Connection, self)._create_ssl_ctx(sslp)
+                    return _PREFERRED_CTX['ctx']
+                return super(Connection, self)._create_ssl_ctx(sslp)
+        _CLASSES[key] = Connection
+    return _CLASSES[key]
 
 
 def connect(params, database=None, kind='meta', autocommit=True, unbuffered=False):

@@ -21,7 +21,8 @@ BACKUP_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', compression='zstd',
 RESTORE_DEFAULTS = dict(COMMON_DEFAULTS, target_database=None, backup_id='latest', if_exists='fail')
 VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', backup_id='latest', mode='quick', restored_database=None)
 PITR_DEFAULTS = dict(RESTORE_DEFAULTS, state='restored', stop_datetime=None, stop_binlog_file=None,
-                     stop_position=None)
+                     stop_position=None, events_around=None, events_window=None, events_table=None,
+                     events_limit=None)
 INFO_DEFAULTS = dict(COMMON_DEFAULTS, kind='all', backup_id='all', check_wal=True, leftovers=False)
 PRUNE_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', keep_last=None, keep_daily=None, keep_weekly=None,
                       keep_monthly=None, min_keep=1, max_age=None, grace_period='24h', prune_wal=True,

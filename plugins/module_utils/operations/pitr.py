@@ -3,7 +3,8 @@
 PostgreSQL: the whole server from base backups and archived WAL, states enabled, status,
 restored and absent (postgres/physical/pitr.py); state=status can record its health as
 metrics here. MySQL/MariaDB: one database, logical restore + binlog replay
-(mysql/binlog/pitr.py).
+(mysql/binlog/pitr.py), and state=events lists archived binlog transactions
+(mysql/binlog/event_list.py, CLI binlog-events).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -28,6 +29,9 @@ def run_pitr(params, check_mode=False):
     p = prepare(params, PITR_DEFAULTS)
     if p.get('metrics_dir'):
         raise BadInput('metrics_dir is used with db_type postgresql and state=status only.')
+    if p.get('state') == 'events':
+        from ..mysql.binlog.event_list import list_events
+        return list_events(p)
     from ..mysql.binlog.pitr import run_pitr as mysql_pitr
     encryption = key_source(p)
     return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest, p.get('allow_unencrypted')))

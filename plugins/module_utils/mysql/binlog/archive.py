@@ -32,12 +32,9 @@ encrypted bytes, so verifying the archive needs no key. An archive may mix
 plain and encrypted files (encryption switched on later); replay decrypts the
 encrypted ones and needs the key only when the chain holds one.
 
-Replay (PITR) pipes `mariadb-binlog` (or `mysqlbinlog`) into the `mariadb`
-(or `mysql`) client: decoding every event type of every server version,
-including row events, is what these tools exist for and keep up with; the
-engine picks the files, checks the chain has no gap, verifies each file
-against its SHA-256, decompresses them into a private temporary directory and
-passes the password in a 0600 option file, never on a command line.
+Replay (PITR) is replay.py: the engine picks the files here (plan_chain, no
+gap allowed), filters and renames the events (replay_filter.py) and pipes them
+through `mariadb-binlog` into the `mariadb` client.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -47,12 +44,9 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
 
-from ...common.errors import BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
+from ...common.errors import BadInput, DbBackupError, IntegrityError, NotFound
 from ...common.times import isoformat, parse_iso, utcnow
 from ...format import archive_key
 from ...format.backups import safe_name
@@ -60,8 +54,7 @@ from ...format.keys import key_source
 from ...stream.compress import SUFFIX, check_options
 from ...stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX
 from ...stream.hashing import sha256_file
-from ...stream.pipeline import (
-    BUFFER_SIZE, StoredFileWriter, open_stored_reader, read_stored_file, verify_stored_file)
+from ...stream.pipeline import BUFFER_SIZE, StoredFileWriter, read_stored_file, verify_stored_file
 from ..connection import ServerInfo, binlog_status, connect, error_text
 
 MAGIC = b'\xfebin'
@@ -390,121 +383,6 @@ def plan_chain(archive, start_file, stop_file=None, stop_time=None):
                            % (last, chain[-1]['file'], gap, isoformat(stop_time)),
                            'Run binlog-push with --rotate on the database host, or choose an earlier stop_datetime.')
     return chain
-
-
-def find_tool(*names):
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise RestoreFailed('None of %s was found on the host running the restore.' % ', '.join(names),
-                        'Install the MariaDB or MySQL client programs (Debian: apt-get install mariadb-client).')
-
-
-def _option_file(directory, params):
-    lines = ['[client]', 'user=%s' % (params.get('login_user') or 'root')]
-    if params.get('login_password'):
-        lines.append('password="%s"' % params['login_password'].replace('\\', '\\\\').replace('"', '\\"'))
-    if params.get('login_host'):
-        lines += ['host=%s' % params['login_host'], 'port=%d' % int(params.get('login_port') or 3306),
-                  'protocol=TCP']
-    elif params.get('login_unix_socket'):
-        lines.append('socket=%s' % params['login_unix_socket'])
-    mode = params.get('ssl_mode') or 'prefer'
-    if mode in ('require', 'verify-ca', 'verify-full'):
-        lines.append('ssl')
-        if params.get('ca_cert'):
-            lines.append('ssl-ca=%s' % params['ca_cert'])
-        if mode == 'verify-full':
-            lines.append('ssl-verify-server-cert')
-    path = os.path.join(directory, 'client.cnf')
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    return path
-
-
-def replay(params, repo, chain, start_position, source_db, target_db, stop_time=None, stop_position=None,
-           data_key=None):
-    """Replay archived binlog events for source_db into target_db; returns bytes of binlog read.
-
-    data_key: the binlog data key (chain_key) when a file of chain is encrypted.
-    """
-    binlog_tool = find_tool('mariadb-binlog', 'mysqlbinlog')
-    client = find_tool('mariadb', 'mysql')
-    base = archive_path(params['server_name'])
-    work = tempfile.mkdtemp(prefix='dbbackup-binlog-')
-    try:
-        os.chmod(work, 0o700)
-        files = []
-        for meta in chain:
-            path = os.path.join(work, meta['file'])
-            if meta.get('encrypted') and data_key is None:
-                raise BadInput('The archived binlog %s is encrypted and no key was given.' % meta['file'])
-            reader = open_stored_reader(repo, '%s/%s' % (base, meta['path']), meta['compression']['algorithm'],
-                                        meta['stored_sha256'], meta['stored_bytes'],
-                                        data_key=data_key if meta.get('encrypted') else None)
-            h = hashlib.sha256()
-            try:
-                with open(path, 'wb') as out:
-                    while True:
-                        chunk = reader.read(BUFFER_SIZE)
-                        if not chunk:
-                            break
-                        h.update(chunk)
-                        out.write(chunk)
-            finally:
-                reader.close()
-            if h.hexdigest() != meta['sha256']:
-                raise IntegrityError('The archived binlog %s does not decompress to the recorded content.'
-                                     % meta['file'])
-            files.append(path)
-        argv = [binlog_tool, '--no-defaults', '--start-position=%d' % int(start_position),
-                '--database=%s' % source_db, '--rewrite-db=%s->%s' % (source_db, target_db),
-                '--disable-log-bin']
-        if stop_time is not None:
-            argv.append('--stop-datetime=%s' % stop_time.strftime('%Y-%m-%d %H:%M:%S'))
-        if stop_position is not None:
-            argv.append('--stop-position=%d' % int(stop_position))
-        argv += files
-        cnf = _option_file(work, params)
-        client_argv = [client, '--defaults-file=%s' % cnf, '--binary-mode', '--batch', '--database=%s' % target_db]
-        env = dict(os.environ, TZ='UTC')
-        env.pop('MYSQL_PWD', None)
-        _pipe(argv, client_argv, env, work)
-        return sum(m['size'] for m in chain)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _pipe(argv, client_argv, env, work):
-    err1 = open(os.path.join(work, 'binlog.err'), 'w+')
-    err2 = open(os.path.join(work, 'client.err'), 'w+')
-    try:
-        decoder = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err1, env=env, stdin=subprocess.DEVNULL)
-        try:
-            applier = subprocess.Popen(client_argv, stdin=decoder.stdout, stdout=subprocess.DEVNULL,
-                                       stderr=err2, env=env)
-        finally:
-            decoder.stdout.close()
-        rc2 = applier.wait()
-        if rc2 != 0:
-            decoder.kill()
-        rc1 = decoder.wait()
-        err1.seek(0)
-        err2.seek(0)
-        e1, e2 = err1.read().strip(), err2.read().strip()
-    finally:
-        err1.close()
-        err2.close()
-    if rc2 != 0:
-        raise RestoreFailed('Replaying the binary log failed in %s: %s'
-                            % (os.path.basename(client_argv[0]), e2[-2000:] or 'exit %d' % rc2),
-                            'The target was left unchanged.')
-    if rc1 != 0:
-        raise RestoreFailed('Decoding the binary log failed in %s: %s'
-                            % (os.path.basename(argv[0]), e1[-2000:] or 'exit %d' % rc1),
-                            'The target was left unchanged.')
 
 
 def verify_chain(repo, server_name, chain):

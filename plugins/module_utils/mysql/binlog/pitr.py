@@ -8,12 +8,17 @@
    keys are checked before that: the backup's data key when it is encrypted, and
    the binlog archive's key (binlog-key.json) when a file of the chain is
    encrypted (binlog.chain_key); both come from the same key options.
-4. The backup is restored into a temporary database (restore.py), the events
-   of the backed-up database from the backup's position up to stop_datetime
-   (events at or after it are not applied) or stop_binlog_file:stop_position
-   are replayed into it by mariadb-binlog | mariadb with the database name
-   rewritten, and only then is it swapped in under the target name. A failed
-   replay leaves the target as it was.
+4. Before anything is touched, the events are read once (replay_filter.py): those of
+   the database are kept and renamed, the others left out, and an event that cannot
+   be replayed safely under another name (it names another database of the server,
+   or drops the database itself, ...) fails the recovery here, naming its position
+   and statement. The stop point is found: events at or after stop_datetime, or at or
+   after stop_binlog_file:stop_position, are not applied, nor is the rest of the
+   transaction the stop point falls into.
+5. The backup is restored into a temporary database (restore.py), its routines,
+   views and triggers created there, the kept events replayed into it
+   (replay.py: mariadb-binlog | mariadb), and only then is it swapped in under
+   the target name. A failed replay leaves the target as it was.
 
 Restore and replay sessions run with sql_log_bin=0: recovered rows are not
 written to the target server's binary log again (replicas of the target must
@@ -33,7 +38,8 @@ from ...format.keys import key_source
 from ...storage.factory import open_repository
 from ..connection import connect
 from ..logical.restore import MysqlLogicalRestore, marker_value
-from .archive import chain_key, list_archive, plan_chain, replay, verify_chain
+from .archive import chain_key, list_archive, plan_chain, verify_chain
+from .replay import check, replay, server_facts
 
 
 def parse_stop_datetime(value):
@@ -73,7 +79,9 @@ def choose_backup(repo, base, backup_id, stop_time):
 def run_pitr(p, check_mode, data_key_for):
     """p: prepared params (operations.params.prepare). data_key_for(manifest) -> data key or None."""
     if (p.get('state') or 'restored') != 'restored':
-        raise BadInput("state must be 'restored', got %r." % (p.get('state'),))
+        raise BadInput("state must be 'restored' or 'events' with db_type mysql, got %r." % (p.get('state'),))
+    if any(p.get(k) not in (None, '') for k in ('events_around', 'events_window', 'events_table', 'events_limit')):
+        raise BadInput('events_around, events_window, events_table and events_limit go with state=events.')
     if p['if_exists'] not in ('fail', 'replace'):
         raise BadInput('if_exists must be fail or replace, got %r.' % (p['if_exists'],))
     stop_time = parse_stop_datetime(p.get('stop_datetime'))
@@ -102,6 +110,9 @@ def run_pitr(p, check_mode, data_key_for):
     if stop_file == start_file and stop_pos <= start_pos:
         raise BadInput('stop_position %d is not after the backup\'s position %s:%d.' % (stop_pos, start_file, start_pos))
     chain = plan_chain(list_archive(repo, p['server_name']), start_file, stop_file, stop_time)
+    if stop_file is not None and stop_pos > chain[-1]['size']:
+        raise BadInput('stop_position %d is past the end of %s (%d bytes).' % (stop_pos, stop_file, chain[-1]['size']),
+                       'Take the position from the event listing (dbbackup binlog-events).')
     if stop_time is not None:
         stop_label = 'time=' + isoformat(stop_time)
     elif stop_file is not None:
@@ -131,21 +142,37 @@ def run_pitr(p, check_mode, data_key_for):
             result.update(changed=False, msg='Database %s already holds backup %s recovered to %s.'
                           % (target, manifest['backup_id'], stop_label))
             return result
+        verify_chain(repo, p['server_name'], chain)
+        names, charsets = server_facts(admin)
+        plan = {'source': manifest['database'], 'others': names, 'charsets': charsets,
+                'start': (start_file, start_pos), 'stop_time': stop_time,
+                'stop': (stop_file, stop_pos) if stop_file else None}
+        checked = check(repo, p['server_name'], chain, plan, restore.temp, binlog_key)
+        result.update(replay_summary(checked))
         if check_mode:
             result.update(changed=True, msg='Backup %s and %d binlog file(s) would be restored into %s (%s).'
                           % (manifest['backup_id'], len(chain), target, action))
             return result
-        verify_chain(repo, p['server_name'], chain)
         replayed = {}
 
         def replay_into(temp):
-            replayed['bytes'] = replay(p, repo, chain, start_pos, manifest['database'], temp,
-                                       stop_time=stop_time, stop_position=stop_pos, data_key=binlog_key)
+            replayed.update(replay(p, repo, chain, plan, temp, checked.cut, data_key=binlog_key))
 
         version = restore.run(admin, action, between=replay_into)
     finally:
         admin.close()
-    result.update(changed=True, server_version=version, replayed_bytes=replayed.get('bytes', 0),
+    result.update(changed=True, server_version=version, replayed_bytes=sum(m['size'] for m in chain),
                   duration_seconds=round(time.time() - t0, 3),
                   msg='Backup %s restored into %s and recovered to %s.' % (manifest['backup_id'], target, stop_label))
     return result
+
+
+def replay_summary(flt):
+    """What the replay applies (from the check pass): counts, and where it stops."""
+    stats = flt.stats
+    out = {'replayed_transactions': stats['transactions'], 'replayed_row_events': stats['row_events'],
+           'replayed_statements': stats['statements'], 'rewritten_statements': stats['rewritten'],
+           'stopped_before': None}
+    if flt.stopped:
+        out['stopped_before'] = dict(flt.stopped)
+    return out

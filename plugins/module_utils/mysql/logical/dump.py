@@ -34,7 +34,7 @@ from ...stream.compress import SUFFIX
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import StoredFileWriter, store_file
 from ..connection import ServerInfo, binlog_status, connect, error_code, error_text, kill_query, quote_ident
-from .data import dump_table
+from .row_stream import BATCH_LIMIT, dump_table
 from .schema import (
     database_info, find_split_keys, list_tables, lock_tables, object_items, sequence_states, table_items)
 from .schema_file import write_items
@@ -108,10 +108,15 @@ class MysqlLogicalDump(object):
         cur = main.cursor()
         cur.execute('SET SESSION lock_wait_timeout = %d' % LOCK_WAIT_SECONDS)
         cur.execute('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+        cur.execute('SELECT @@GLOBAL.max_allowed_packet')
+        max_packet = int(cur.fetchone()[0])
+        limit = min(BATCH_LIMIT, max_packet // 2)
         for _n in range(self.jobs):
             conn = connect(self.params, self.database, kind='raw', unbuffered=True)
             workers.append(conn)
             conn.cursor().execute('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+            conn.cursor().execute('SET SESSION group_concat_max_len = %d' % limit)
+            conn.group_concat_limit, conn.max_packet = limit, max_packet
         cur.execute('FLUSH TABLES WITH READ LOCK')
         try:
             for conn in workers + [main]:
@@ -172,36 +177,31 @@ class MysqlLogicalDump(object):
         return manifest
 
     def _plan(self, cur, tables):
-        """Dump tasks (number, table, where, piece, pieces), largest first.
+        """Dump tasks (number, table, (lo, hi) or None, piece, pieces, size), largest first.
 
-        Read in the main session's snapshot: MIN/MAX of the split key are those the
-        workers see.
+        Tables whose primary key starts with an integer column are read by key ranges
+        (row_stream batches), in about 4 x jobs pieces when large. MIN/MAX are read in the
+        main session's snapshot: they are those the workers see.
         """
         tasks = []
         for number, t in enumerate(tables, 1):
-            pieces = min(4 * self.jobs, t.size // SPLIT_MIN_BYTES) if self.jobs > 1 else 1
-            bounds = None
-            if t.split_key and pieces > 1:
-                key = quote_ident(t.split_key)
-                cur.execute('SELECT MIN(%s), MAX(%s) FROM %s.%s' % (key, key, quote_ident(self.database),
-                                                                    quote_ident(t.name)))
-                lo, hi = cur.fetchone()
-                if lo is not None and int(hi) - int(lo) >= pieces:
-                    step = (int(hi) - int(lo) + 1) // pieces
-                    bounds = [int(lo) + i * step for i in range(1, pieces)]
-            if not bounds:
-                tasks.append((number, t, '', 1, 1, t.size))
+            if not t.split_key:
+                tasks.append((number, t, None, 1, 1, t.size))
                 continue
             key = quote_ident(t.split_key)
-            edges = [None] + bounds + [None]
-            for i in range(len(edges) - 1):
-                conds = []
-                if edges[i] is not None:
-                    conds.append('%s >= %d' % (key, edges[i]))
-                if edges[i + 1] is not None:
-                    conds.append('%s < %d' % (key, edges[i + 1]))
-                tasks.append((number, t, ' WHERE ' + ' AND '.join(conds), i + 1, len(edges) - 1,
-                              t.size // (len(edges) - 1)))
+            cur.execute('SELECT MIN(%s), MAX(%s) FROM %s.%s' % (key, key, quote_ident(self.database),
+                                                                quote_ident(t.name)))
+            lo, hi = cur.fetchone()
+            if lo is None:
+                tasks.append((number, t, None, 1, 1, t.size))
+                continue
+            lo, hi = int(lo), int(hi) + 1
+            pieces = min(4 * self.jobs, t.size // SPLIT_MIN_BYTES) if self.jobs > 1 else 1
+            pieces = max(1, min(pieces, hi - lo))
+            step = (hi - lo) // pieces
+            edges = [lo + i * step for i in range(pieces)] + [hi]
+            for i in range(pieces):
+                tasks.append((number, t, (edges[i], edges[i + 1]), i + 1, pieces, t.size // pieces))
         tasks.sort(key=lambda task: (-task[5], task[0], task[3]))
         return tasks
 
@@ -215,7 +215,7 @@ class MysqlLogicalDump(object):
 
         try:
             results = run_parallel(tasks, self.jobs, take_session, self._dump_one, lambda c: None,
-                                   cancel_session=lambda c: kill_query(self.params, c))
+                                   cancel_session=self._cancel)
         except TaskError as e:
             if isinstance(e.error, DbBackupError):
                 raise e.error
@@ -236,8 +236,13 @@ class MysqlLogicalDump(object):
             entries.extend(group)
         return entries
 
+    def _cancel(self, conn):
+        """Stop a worker: no new query (row_stream checks the flag), and the running one killed."""
+        conn.cancelled = True
+        kill_query(self.params, conn)
+
     def _dump_one(self, conn, task):
-        number, table, where, piece, pieces, _size = task
+        number, table, bounds, piece, pieces, _size = task
         entries = []
         base = {'role': 'data', 'table': '%s.%s' % (self.database, table.name), 'schema': self.database,
                 'name': table.name, 'columns': list(table.columns), 'types': list(table.types)}
@@ -249,14 +254,15 @@ class MysqlLogicalDump(object):
                 'data/%04d.p%03d.%03d' % (number, piece, chunk)
             return self._writer(stem + '.tsv' + self.suffix)
 
-        def done(writer, rows, _chunk):
+        def done(writer, rows, _chunk, facts):
             entry = writer.commit()
             entry['path'] = writer.relpath[len(self.path) + 1:]
             entry.update(base)
+            entry.update(facts)
             entry['rows'] = rows
             entries.append(entry)
 
-        dump_table(conn, self.database, table, open_file, done, where)
+        dump_table(conn, self.database, table, open_file, done, bounds=bounds)
         return entries
 
 

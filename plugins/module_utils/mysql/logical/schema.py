@@ -10,16 +10,18 @@ Two groups of items:
 
 The session that reads runs with `USE <database>`, sql_mode '' and quoted
 identifiers, so SHOW CREATE names the database's own objects without a
-database qualifier. MariaDB still qualifies names inside view definitions;
-those qualifiers are removed (strip_qualifier) so a view follows its tables
-into a target_database of another name. Qualifiers written by users inside
-routine, trigger and event bodies are kept as written.
+database qualifier. MariaDB still qualifies names inside view definitions and
+the sequences of column defaults; those qualifiers are removed (qualifiers.py)
+so views and tables follow into a target_database of another name. Qualifiers
+written by users inside routine, trigger and event bodies are kept as written.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ...common.errors import BackupFailed
 from ..connection import quote_ident
+from .qualifiers import identifiers, strip_qualifier
+from .row_sql import INTEGER_TYPES, Column
 from .schema_file import Item
 
 TABLES_SQL = """
@@ -27,35 +29,19 @@ SELECT TABLE_NAME, TABLE_TYPE, ENGINE, COALESCE(DATA_LENGTH, 0), COALESCE(TABLE_
   FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME
 """
 COLUMNS_SQL = """
-SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COALESCE(GENERATION_EXPRESSION, ''), EXTRA, IS_NULLABLE
+SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COALESCE(GENERATION_EXPRESSION, ''), EXTRA, IS_NULLABLE,
+       CHARACTER_OCTET_LENGTH, COLUMN_TYPE
   FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION
 """
 # Columns whose values the server computes: never dumped, never loaded.
 _COMPUTED_EXTRA = ('VIRTUAL', 'PERSISTENT', 'STORED GENERATED', 'ROW START', 'ROW END')
 ROUTINE_ORDER = {'PACKAGE': 0, 'FUNCTION': 1, 'PROCEDURE': 2, 'PACKAGE BODY': 3}
-# Text of these types is not exact (FLOAT prints 6 significant digits): read as DOUBLE.
-FLOAT_TYPES = ('float',)
-# Types whose text never holds a tab, newline, backslash or NUL: no escaping needed.
-PLAIN_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric',
-               'float', 'double', 'real', 'date', 'datetime', 'timestamp', 'time', 'year')
-NULL_TEXT = "'\\\\N'"
-# Types whose binary form is not their text (MariaDB UUID/INET4/INET6) or that have no
-# byte string of their own (MySQL JSON): dumped as their utf8mb4 text.
-TEXT_FORM_TYPES = ('uuid', 'inet4', 'inet6', 'json')
-
-
-def _escaped(expr):
-    """SQL that writes backslash, tab, newline and NUL of expr as \\\\ \\t \\n \\0 (binary-safe)."""
-    for raw, esc in (("'\\\\'", "'\\\\\\\\'"), ("'\\t'", "'\\\\t'"), ("'\\n'", "'\\\\n'"),
-                     ("'\\0'", "'\\\\0'")):
-        expr = 'REPLACE(%s, %s, %s)' % (expr, raw, esc)
-    return expr
 
 
 class Table(object):
-    """A table whose rows are dumped: name, loadable columns, select expressions."""
+    """A table whose rows are dumped: name, loadable columns (row_sql.Column), range key."""
 
-    __slots__ = ('name', 'kind', 'engine', 'size', 'rows', 'columns', 'types', 'nullable', 'split_key')
+    __slots__ = ('name', 'kind', 'engine', 'size', 'rows', 'specs', 'split_key')
 
     def __init__(self, name, kind, engine, size, rows):
         self.name = name
@@ -63,36 +49,16 @@ class Table(object):
         self.engine = engine
         self.size = int(size or 0)
         self.rows = int(rows or 0)
-        self.columns = []
-        self.types = []
-        self.nullable = []
-        self.split_key = None     # single-column integer primary key, for range pieces
+        self.specs = []
+        self.split_key = None     # the primary key's leading column when it is an integer: range pieces
 
-    def _value(self, col, typ):
-        q = quote_ident(col)
-        return '(%s + 0e0)' % q if typ in FLOAT_TYPES else q
+    @property
+    def columns(self):
+        return [c.name for c in self.specs]
 
-    def select_sql(self, database, where=''):
-        """One column per row: the row's line of the stored format, built by the server
-        (see data.py), so the client copies lines instead of decoding every value."""
-        exprs = []
-        for col, typ, null in zip(self.columns, self.types, self.nullable):
-            expr = self._value(col, typ)
-            if typ in TEXT_FORM_TYPES:
-                expr = 'CAST(CONVERT(%s USING utf8mb4) AS BINARY)' % expr
-            elif typ not in PLAIN_TYPES:
-                # every string argument binary: CONCAT_WS never converts between character sets
-                expr = 'CAST(%s AS BINARY)' % expr
-            if typ not in PLAIN_TYPES:
-                expr = _escaped(expr)
-            exprs.append('IFNULL(%s, %s)' % (expr, NULL_TEXT) if null else expr)
-        return "SELECT CONCAT_WS('\\t', %s) FROM %s.%s%s" % (
-            ', '.join(exprs), quote_ident(database), quote_ident(self.name), where)
-
-    def values_sql(self, database):
-        """The same values column by column (what data.encode_rows turns into the stored format)."""
-        return 'SELECT %s FROM %s.%s' % (', '.join(self._value(c, t) for c, t in zip(self.columns, self.types)),
-                                         quote_ident(database), quote_ident(self.name))
+    @property
+    def types(self):
+        return [c.type for c in self.specs]
 
 
 def _text(v):
@@ -129,36 +95,33 @@ def list_tables(cur, database):
         else:     # BASE TABLE, SYSTEM VERSIONED (current rows only)
             tables[name] = Table(name, kind, _text(engine), size, rows)
     cur.execute(COLUMNS_SQL, (database,))
-    for table, column, data_type, generation, extra, nullable in cur.fetchall():
+    for table, column, data_type, generation, extra, nullable, octets, column_type in cur.fetchall():
         t = tables.get(_text(table))
         if t is None:
             continue
         extra = (_text(extra) or '').upper()
         if _text(generation) or any(word in extra for word in _COMPUTED_EXTRA):
             continue
-        t.columns.append(_text(column))
-        t.types.append(_text(data_type).lower())
-        t.nullable.append(_text(nullable) != 'NO')
+        t.specs.append(Column(_text(column), _text(data_type).lower(), _text(nullable) != 'NO',
+                              None if octets is None else int(octets), _text(column_type)))
     return [tables[n] for n in sorted(tables)], sequences, views
 
 
-INTEGER_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint')
 PK_SQL = """
-SELECT TABLE_NAME, MAX(COLUMN_NAME), COUNT(*) FROM information_schema.STATISTICS
- WHERE TABLE_SCHEMA = %s AND INDEX_NAME = 'PRIMARY' GROUP BY TABLE_NAME
+SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA = %s AND INDEX_NAME = 'PRIMARY' AND SEQ_IN_INDEX = 1
 """
 
 
 def find_split_keys(cur, database, tables):
-    """Set Table.split_key where the primary key is one integer column."""
+    """Set Table.split_key where the primary key's leading column is an integer."""
     by_name = dict((t.name, t) for t in tables)
     cur.execute(PK_SQL, (database,))
-    for name, column, count in cur.fetchall():
+    for name, column in cur.fetchall():
         t = by_name.get(_text(name))
         column = _text(column)
-        if t is not None and int(count) == 1 and column in t.columns:
-            if t.types[t.columns.index(column)] in INTEGER_TYPES:
-                t.split_key = column
+        if t is not None and column in t.columns and t.types[t.columns.index(column)] in INTEGER_TYPES:
+            t.split_key = column
 
 
 def lock_tables(cur, database, names, batch=50):
@@ -183,16 +146,19 @@ def sequence_states(cur, database, names):
 
 
 def table_items(cur, database, tables, sequences, seq_states):
+    """Sequences, then tables (a column default may draw from a sequence: nextval(`db`.`s`),
+    which loses its `db`. qualifier so that it names the sequence of the copy)."""
     items = []
-    for t in tables:
-        cur.execute('SHOW CREATE TABLE %s' % quote_ident(t.name))
-        items.append(Item('TABLE', t.name, _text(cur.fetchone()[1])))
     for name in sequences:
         cur.execute('SHOW CREATE SEQUENCE %s' % quote_ident(name))
         sql = _text(cur.fetchone()[1]).rstrip().rstrip(';')
         value, cycles = seq_states[name]
         sql += ';\nSELECT SETVAL(%s, %d, 0, %d)' % (quote_ident(name), value, cycles)
         items.append(Item('SEQUENCE', name, sql))
+    names = set(t.name for t in tables) | set(sequences)
+    for t in tables:
+        cur.execute('SHOW CREATE TABLE %s' % quote_ident(t.name))
+        items.append(Item('TABLE', t.name, strip_qualifier(_text(cur.fetchone()[1]), database, names)))
     return items
 
 
@@ -217,10 +183,12 @@ def _routine_items(cur, database):
 
 def _view_items(cur, database, views):
     defs = {}
+    cur.execute('SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s', (database,))
+    names = set(_text(r[0]) for r in cur.fetchall())
     for name in views:
         cur.execute('SHOW CREATE VIEW %s' % quote_ident(name))
         row = cur.fetchone()
-        defs[name] = Item('VIEW', name, strip_qualifier(_text(row[1]), database), {
+        defs[name] = Item('VIEW', name, strip_qualifier(_text(row[1]), database, names), {
             'character_set_client': _text(row[2]), 'collation_connection': _text(row[3])})
     return [defs[n] for n in order_views(defs)]
 
@@ -258,79 +226,6 @@ def object_items(cur, database, views):
     """Routines, views, triggers, events: in the order they are created on restore."""
     return (_routine_items(cur, database) + _view_items(cur, database, views)
             + _trigger_items(cur, database) + _event_items(cur, database))
-
-
-# --- view text ------------------------------------------------------------------------
-def _skip_string(sql, i):
-    """Index after the string literal starting at sql[i] (' or ")."""
-    quote = sql[i]
-    i += 1
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch == '\\':
-            i += 2
-            continue
-        if ch == quote:
-            if i + 1 < n and sql[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return n
-
-
-def _read_ident(sql, i):
-    """(name, index after) of the backquoted identifier starting at sql[i]."""
-    out = []
-    i += 1
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch == '`':
-            if i + 1 < n and sql[i + 1] == '`':
-                out.append('`')
-                i += 2
-                continue
-            return ''.join(out), i + 1
-        out.append(ch)
-        i += 1
-    return ''.join(out), n
-
-
-def identifiers(sql):
-    """Backquoted identifiers of sql, outside string literals."""
-    i, n, found = 0, len(sql), []
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            i = _skip_string(sql, i)
-        elif ch == '`':
-            name, i = _read_ident(sql, i)
-            found.append(name)
-        else:
-            i += 1
-    return found
-
-
-def strip_qualifier(sql, database):
-    """Remove `database`. qualifiers outside string literals."""
-    i, n, out, start = 0, len(sql), [], 0
-    while i < n:
-        ch = sql[i]
-        if ch in ("'", '"'):
-            i = _skip_string(sql, i)
-        elif ch == '`':
-            begin = i
-            name, i = _read_ident(sql, i)
-            if name == database and i < n and sql[i] == '.':
-                out.append(sql[start:begin])
-                i += 1
-                start = i
-        else:
-            i += 1
-    out.append(sql[start:])
-    return ''.join(out)
 
 
 def order_views(defs):

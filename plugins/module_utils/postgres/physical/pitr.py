@@ -54,7 +54,8 @@ def check_request(p):
         if p.get(key) is None:
             p[key] = value
     state = p.get('state') or 'restored'
-    mysql_only = [o for o in ('stop_datetime', 'stop_binlog_file', 'stop_position', 'target_database')
+    mysql_only = [o for o in ('stop_datetime', 'stop_binlog_file', 'stop_position', 'target_database', 'events_around',
+                              'events_window', 'events_table', 'events_limit')
                   if p.get(o) not in (None, '')]
     if mysql_only:
         raise BadInput('%s: MySQL/MariaDB option(s), not used with db_type postgresql.' % ', '.join(mysql_only),

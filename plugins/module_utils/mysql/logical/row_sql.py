@@ -1,0 +1,234 @@
+"""The SELECTs that dump a table's rows in the stored format (data.py), and why they look so.
+
+The server builds each row's line (CONCAT_WS of the escaped values): decoding
+values in Python costs several times what the server needs. Two limits of
+server-side string functions shape the expressions:
+
+  * a result longer than max_allowed_packet becomes NULL (with a warning), so an
+    escaped 16 MiB value came back as NULL - silently, through IFNULL as \\N;
+  * REPLACE moves the rest of the string for every match: escaping a value with
+    many tabs, newlines, backslashes or NULs is quadratic (512 KiB of NULs: 96 s,
+    and KILL does not interrupt a function call).
+
+So a value goes through the server's REPLACE only when it is at most
+SHORT_BYTES long (bounded cost). A longer value goes into the line as it is
+when it holds none of the four bytes to escape (one linear REGEXP scan) and
+is at most LINE_VALUE_BYTES long; any other value is replaced in the line by
+the marker \\L and, in the row-wise SELECT, sent as it is in an extra column
+for the client to escape (linear, and streamed whatever its size). A field
+`\\L` cannot come from data: an escaped value never holds a backslash followed
+by L.
+
+Two shapes of SELECT:
+  batch     COUNT(*), GROUP_CONCAT(line SEPARATOR '\\n') over a range of the primary
+            key's leading integer column: one result value per ~2 MiB of lines, so the
+            client does no work per row (row_stream.py checks the count, and
+            fetches the rows of marked lines again row-wise)
+  row-wise  line, then one column per long-capable column (NULL unless marked)
+
+ENUM and SET values whose text loses information are dumped as numbers that
+LOAD DATA reads back as the same index or bits (MariaDB Field_enum/Field_set
+read digits "for LOAD DATA INFILE"): the invalid ENUM value (index 0, shown as
+'') as a string of zeros that is not a member, and SETs that have an '' member
+as their bit value ('' and ',a' would otherwise load as the empty set and 'a').
+Storing ENUM index 0 always raises warning 1265, so the dump counts these values
+per file (COUNT in the batch query, a flag column row-wise) and the restore
+accepts exactly that many such warnings on those columns.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ..connection import quote_ident
+
+SHORT_BYTES = 64
+LINE_VALUE_BYTES = 65536
+DEFAULT_PACKET = 16 * 1024 * 1024
+MARKER = b'\\L'
+MARKER_SQL = "'\\\\L'"
+SPECIALS_SQL = "'[\\t\\n\\\\\\\\\\0]'"          # a class of tab, newline, backslash, NUL
+NULL_SQL = "'\\\\N'"
+# Types whose text never holds a tab, newline, backslash or NUL: no escaping needed.
+PLAIN_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric',
+               'float', 'double', 'real', 'date', 'datetime', 'timestamp', 'time', 'year')
+INTEGER_TYPES = ('tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint')
+# Text of these types is not exact (FLOAT prints 6 significant digits): read as DOUBLE.
+FLOAT_TYPES = ('float',)
+# Types whose binary form is not their text (MariaDB UUID/INET4/INET6) or that have no
+# byte string of their own (MySQL JSON): dumped as their utf8mb4 text.
+TEXT_FORM_TYPES = ('uuid', 'inet4', 'inet6', 'json')
+# Types whose values can be longer than SHORT_BYTES whatever their declared length says.
+UNBOUNDED_TYPES = ('blob', 'mediumblob', 'longblob', 'text', 'mediumtext', 'longtext', 'json', 'geometry',
+                   'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon',
+                   'geometrycollection')
+
+
+def escaped(expr):
+    """SQL that writes backslash, tab, newline and NUL of expr as \\\\ \\t \\n \\0 (binary-safe)."""
+    for raw, esc in (("'\\\\'", "'\\\\\\\\'"), ("'\\t'", "'\\\\t'"), ("'\\n'", "'\\\\n'"),
+                     ("'\\0'", "'\\\\0'")):
+        expr = 'REPLACE(%s, %s, %s)' % (expr, raw, esc)
+    return expr
+
+
+def enum_members(column_type):
+    """Members of an ENUM/SET column type text such as enum('a','b''c','d\\\\e')."""
+    body = column_type[column_type.index('(') + 1:column_type.rindex(')')]
+    members, i, n = [], 0, len(body)
+    while i < n:
+        if body[i] != "'":
+            i += 1
+            continue
+        i += 1
+        out = []
+        while i < n:
+            ch = body[i]
+            if ch == '\\' and i + 1 < n:
+                out.append(body[i + 1])
+                i += 2
+            elif ch == "'" and i + 1 < n and body[i + 1] == "'":
+                out.append("'")
+                i += 2
+            elif ch == "'":
+                i += 1
+                break
+            else:
+                out.append(ch)
+                i += 1
+        members.append(''.join(out))
+    return members
+
+
+def enum_zero(column_type):
+    """The text that loads as ENUM index 0 (the invalid value): zeros that are not a member, or None."""
+    members = set(m.rstrip(' ') for m in enum_members(column_type))
+    for n in range(1, 6):
+        if '0' * n not in members:
+            return '0' * n
+    return None
+
+
+def set_as_number(column_type):
+    """Whether a SET's values are dumped as numbers: it has an '' member and no member made of digits."""
+    members = enum_members(column_type)
+    return '' in members and not any(m.isdigit() for m in members)
+
+
+class Column(object):
+    """How one column is dumped: its line expression, and whether it has a raw extra."""
+
+    __slots__ = ('name', 'type', 'nullable', 'octets', 'column_type')
+
+    def __init__(self, name, typ, nullable, octets=None, column_type=''):
+        self.name = name
+        self.type = typ
+        self.nullable = nullable
+        self.octets = octets
+        self.column_type = column_type or ''
+
+    @property
+    def long_capable(self):
+        if self.type in PLAIN_TYPES or self.type in ('enum', 'set', 'bit', 'uuid', 'inet4', 'inet6'):
+            return False
+        return self.type in UNBOUNDED_TYPES or self.octets is None or self.octets > SHORT_BYTES
+
+    def value(self):
+        q = quote_ident(self.name)
+        if self.type in FLOAT_TYPES:
+            return '(%s + 0e0)' % q
+        if self.type == 'set' and set_as_number(self.column_type):
+            return '(%s + 0)' % q
+        return q
+
+    def binary(self):
+        """The value as a binary string (no character set conversion by CONCAT_WS)."""
+        q = quote_ident(self.name)
+        if self.type in TEXT_FORM_TYPES:
+            return 'CAST(CONVERT(%s USING utf8mb4) AS BINARY)' % q
+        return 'CAST(%s AS BINARY)' % q
+
+    def marked(self, value_bytes):
+        """SQL condition: the value is sent raw (long, and holding bytes to escape or too long).
+
+        One REGEXP over the binary value (a byte class) costs less than four INSTR scans.
+        """
+        q = quote_ident(self.name)
+        return "(LENGTH(%s) > %d AND (LENGTH(%s) > %d OR %s REGEXP %s))" % (
+            q, SHORT_BYTES, q, value_bytes, self.binary(), SPECIALS_SQL)
+
+    def line_expr(self, value_bytes):
+        """This column's field of the line: never longer than its escaped self or LINE_VALUE_BYTES."""
+        if self.type in PLAIN_TYPES or (self.type == 'set' and set_as_number(self.column_type)):
+            expr = self.value()
+        elif self.type == 'enum':
+            zero = enum_zero(self.column_type)
+            expr = self.binary() if self.members_plain() else escaped(self.binary())
+            if zero is not None:
+                expr = "IF(%s + 0 = 0, '%s', %s)" % (quote_ident(self.name), zero, expr)
+        elif self.type == 'set' and self.members_plain():
+            expr = self.binary()
+        elif not self.long_capable:
+            expr = escaped(self.binary())
+        else:
+            b = self.binary()
+            expr = 'CASE WHEN LENGTH(%s) <= %d THEN %s WHEN %s THEN %s ELSE %s END' % (
+                quote_ident(self.name), SHORT_BYTES, escaped(b), self.marked(value_bytes), MARKER_SQL, b)
+        if self.nullable:
+            expr = 'IFNULL(%s, %s)' % (expr, NULL_SQL)
+        return expr
+
+    def members_plain(self):
+        """Whether no ENUM/SET member holds a byte to escape (then no value does: no REPLACE)."""
+        return not any(ch in m for m in enum_members(self.column_type) for ch in ('\\', '\t', '\n', '\0'))
+
+    def extra_expr(self, value_bytes):
+        return 'IF(%s, %s, NULL)' % (self.marked(value_bytes), quote_ident(self.name))
+
+    @property
+    def counts_zero(self):
+        """ENUM index 0 is dumped as zeros, which load with a warning: such values are counted."""
+        return self.type == 'enum' and enum_zero(self.column_type) is not None
+
+    def zero_test(self):
+        return '%s + 0 = 0' % quote_ident(self.name)
+
+
+def value_bytes(columns, max_packet=None):
+    """The longest value kept in a line: LINE_VALUE_BYTES, less when max_allowed_packet is small,
+    so that a line of long values stays well below it (CONCAT_WS returns NULL above it)."""
+    share = (max_packet or DEFAULT_PACKET) // 2 // (1 + sum(1 for c in columns if c.long_capable))
+    return max(SHORT_BYTES, min(LINE_VALUE_BYTES, share))
+
+
+def line_sql(columns, max_packet=None):
+    limit = value_bytes(columns, max_packet)
+    return "CONCAT_WS('\\t', %s)" % ', '.join(c.line_expr(limit) for c in columns)
+
+
+def rowwise_sql(columns, database, table, where='', max_packet=None):
+    """SELECT line, extra1, ...: one row per table row (extras: columns that can be marked)."""
+    limit = value_bytes(columns, max_packet)
+    extras = [c.extra_expr(limit) for c in columns if c.long_capable]
+    extras += ['IF(%s, 1, NULL)' % c.zero_test() for c in columns if c.counts_zero]
+    return 'SELECT %s FROM %s.%s%s' % (', '.join([line_sql(columns, max_packet)] + extras), quote_ident(database),
+                                       quote_ident(table), where)
+
+
+def batch_sql(columns, database, table, key, bounds, max_packet=None):
+    """SELECT COUNT(*), GROUP_CONCAT(line), and per ENUM column SUM(index 0), of the rows whose key
+    is in [lo, hi)."""
+    k = quote_ident(key)
+    sums = ''.join(', SUM(%s)' % c.zero_test() for c in columns if c.counts_zero)
+    return "SELECT COUNT(*), GROUP_CONCAT(%s SEPARATOR '\\n')%s FROM %s.%s WHERE %s >= %d AND %s < %d" % (
+        line_sql(columns, max_packet), sums, quote_ident(database), quote_ident(table), k, bounds[0], k,
+        bounds[1])
+
+
+def values_sql(columns, database, table):
+    """The dumped values column by column (what data.encode_rows turns into the stored format)."""
+    exprs = []
+    for c in columns:
+        if c.type == 'enum' and enum_zero(c.column_type) is not None:
+            exprs.append("IF(%s + 0 = 0, '%s', %s)" % (quote_ident(c.name), enum_zero(c.column_type), c.value()))
+        else:
+            exprs.append(c.value())
+    return 'SELECT %s FROM %s.%s' % (', '.join(exprs), quote_ident(database), quote_ident(table))

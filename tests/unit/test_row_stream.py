@@ -1,0 +1,118 @@
+"""row_stream's row-wise reader on hand-made protocol packets (no server): a row that spans
+several 16 MiB packets is escaped piece by piece into one line; a NULL line (a row longer than
+max_allowed_packet as text) fails with the cause and the fix. And data.LinePieces cuts a file
+into LOAD DATA pieces at line ends only."""
+import io
+import os
+
+import pytest
+
+from plugins.module_utils.common.errors import BackupFailed
+from plugins.module_utils.mysql.logical import data, row_stream
+from plugins.module_utils.mysql.logical.row_sql import Column
+from plugins.module_utils.mysql.logical.schema import Table
+
+
+class _Packet(object):
+    def __init__(self, n=0, eof=False):
+        self.n = n
+        self.eof = eof
+
+    def read_length_encoded_integer(self):
+        return self.n
+
+    def is_eof_packet(self):
+        return self.eof
+
+
+class FakeConnection(object):
+    """Just what TableReader.rowwise uses: a query, column packets, then row packets to read."""
+
+    def __init__(self, ncols, rows):
+        self.packets = [_Packet(ncols)] + [_Packet() for _i in range(ncols)] + [_Packet(eof=True)]
+        stream = b''.join(_packets(payload) for payload in rows) + _packets(b'\xfe\x00\x00\x02\x00')
+        self._rfile = io.BytesIO(stream)
+
+    def _execute_command(self, _command, _sql):
+        pass
+
+    def _read_packet(self):
+        return self.packets.pop(0)
+
+
+def _lenenc(data):
+    n = len(data)
+    if n < 251:
+        return bytes([n]) + data
+    if n < 1 << 16:
+        return b'\xfc' + n.to_bytes(2, 'little') + data
+    if n < 1 << 24:
+        return b'\xfd' + n.to_bytes(3, 'little') + data
+    return b'\xfe' + n.to_bytes(8, 'little') + data
+
+
+def _packets(payload):
+    """One logical payload as protocol packets (split at 16 MiB - 1, empty packet after an exact fit)."""
+    out, seq = [], 0
+    while True:
+        part, payload = payload[:0xFFFFFF], payload[0xFFFFFF:]
+        out.append(len(part).to_bytes(3, 'little') + bytes([seq & 0xFF]) + part)
+        seq += 1
+        if len(part) < 0xFFFFFF:
+            return b''.join(out)
+
+
+class _Writer(object):
+    def __init__(self):
+        self.parts = []
+
+    def write(self, chunk):
+        self.parts.append(chunk)
+
+    def abort(self):
+        pass
+
+
+def _table():
+    t = Table('t', 'BASE TABLE', 'InnoDB', 0, 0)
+    t.specs = [Column('id', 'int', False), Column('b', 'longblob', True)]
+    return t
+
+
+def _read(rows):
+    writer, done = _Writer(), []
+    sink = row_stream.ChunkSink(lambda _n: writer, lambda _w, rows, _n, _facts: done.append(rows))
+    row_stream.TableReader(FakeConnection(2, rows), 'db', _table(), sink).rowwise()
+    sink.close()
+    return b''.join(writer.parts), done
+
+
+def test_a_row_over_16_mib_is_escaped_piece_by_piece():
+    raw = (b'\x00\t\n\\' + os.urandom(60)) * (17 * 1024 * 1024 // 64)
+    rows = [_lenenc(b'1\t\\L') + _lenenc(raw), _lenenc(b'2\tsmall') + b'\xfb']
+    out, counts = _read(rows)
+    assert out == b'1\t' + data.escape(raw) + b'\n2\tsmall\n'
+    assert counts == [2]
+
+
+def test_a_null_line_names_the_cause_and_the_fix():
+    with pytest.raises(BackupFailed) as e:
+        _read([_lenenc(b'1\tx') + b'\xfb', b'\xfb\xfb'])
+    assert 'Row 2 of table t' in str(e.value) and 'max_allowed_packet' in str(e.value)
+    assert 'SET GLOBAL max_allowed_packet' in e.value.hint
+
+
+def test_line_pieces_end_at_line_ends():
+    lines = b''.join(b'%d\t%s\n' % (i, b'x' * (i % 50)) for i in range(5000))
+    pieces = data.LinePieces(io.BytesIO(lines), 1000)
+    got = []
+    while pieces.next_piece():
+        piece = b''
+        while True:
+            chunk = pieces.read(300)
+            if not chunk:
+                break
+            piece += chunk
+        assert piece.endswith(b'\n') and len(piece) < 1000 + 60
+        got.append(piece)
+    assert b''.join(got) == lines and len(got) > 100
