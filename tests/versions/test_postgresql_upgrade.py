@@ -64,6 +64,14 @@ def test_upgrade_matches_pg_dump_pg_restore(source_version, target):
         problems = compare.differences(expected, compare.snapshot(target, ours), 'pg_restore', 'dbbackup')
         assert not problems, 'PostgreSQL %s -> %s: our restore differs from pg_dump | pg_restore:\n%s' % (
             source_version, TARGET, '\n\n'.join(problems))
+        # 17 catalogs the domain's NOT NULL (app.posint) as a constraint the older backup cannot list: not
+        # unexpected in the restored copy; an object the copy lacks still fails the check
+        assert restored['inventory']['compared'] == 'presence'
+        assert target.scalar(ours, "SELECT count(*) FROM pg_constraint WHERE conname = 'posint_not_null'") == 1
+        target.psql(ours, 'ALTER DOMAIN app.posint DROP CONSTRAINT posint_check')
+        with pytest.raises(errors.IntegrityError) as info:
+            api.run_verify(dict(target.conn_params('rich'), repository=work, server_name='up', restored_database=ours))
+        assert ': 1 object(s) missing in %s: domain constraint posint_check on app.posint. ' % ours in str(info.value)
     finally:
         source.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -26,6 +26,7 @@ import ssl
 
 from ..common.deps import require
 from ..common.errors import BadInput, ConnectionFailed, NotFound
+from .capabilities import Capabilities
 
 DEFAULT_PORT = 3306
 DEFAULT_USER = 'root'
@@ -36,7 +37,6 @@ CONNECT_TIMEOUT = 15
 ER_ACCESS_DENIED = 1045
 ER_DBACCESS_DENIED = 1044
 ER_BAD_DB = 1049
-ER_PARSE = 1064
 ER_NO_SUCH_TABLE = 1146
 ER_LOCK_DEADLOCK = 1213
 ER_LOCK_WAIT_TIMEOUT = 1205
@@ -250,6 +250,7 @@ class ServerInfo(object):
             nums.append(0)
         self.version_num = nums[0] * 10000 + nums[1] * 100 + nums[2]
         self.flavor = 'mariadb' if self.is_mariadb else 'mysql'
+        self.caps = Capabilities(self.flavor, self.version_num)
 
     def short(self):
         return '%s %s' % ('MariaDB' if self.is_mariadb else 'MySQL', self.version.split('-')[0])
@@ -259,32 +260,23 @@ def _text(value):
     return value.decode('utf-8', 'replace') if isinstance(value, bytes) else value
 
 
-def binlog_status(conn):
+def binlog_status(conn, caps=None):
     """(file, position, gtid) of the server's binary log now; (None, None, None) when off.
 
-    SHOW BINARY LOG STATUS (MySQL 8.2+), SHOW BINLOG STATUS (MariaDB 10.5.2+),
-    SHOW MASTER STATUS (older servers; removed in MySQL 8.4).
+    caps: the server's Capabilities (read from conn when not given), which say the statement
+    of its version (binlog_status_sql) and where its GTID position is.
     """
-    pymysql = require('pymysql')
+    caps = caps or ServerInfo(conn).caps
     cur = conn.cursor()
-    row = None
-    for stmt in ('SHOW BINARY LOG STATUS', 'SHOW BINLOG STATUS', 'SHOW MASTER STATUS'):
-        try:
-            cur.execute(stmt)
-        except pymysql.err.MySQLError as e:
-            if error_code(e) == ER_PARSE:
-                continue
-            raise
-        row = cur.fetchone()
-        break
+    cur.execute(caps.binlog_status_sql)
+    row = cur.fetchone()
     if not row:
         return None, None, None
     file_name, position = _text(row[0]), int(row[1])
     gtid = None
-    try:
-        cur.execute('SELECT @@GLOBAL.gtid_binlog_pos')      # MariaDB
+    if caps.gtid_position_sql:
+        cur.execute(caps.gtid_position_sql)
         gtid = _text(cur.fetchone()[0])
-    except pymysql.err.MySQLError:
-        if len(row) >= 5 and row[4]:
-            gtid = _text(row[4]).replace('\n', '')          # MySQL: Executed_Gtid_Set
+    elif len(row) >= 5 and row[4]:
+        gtid = _text(row[4]).replace('\n', '')          # MySQL: Executed_Gtid_Set
     return file_name, position, gtid or None

@@ -25,6 +25,7 @@ def _check_marker(p, target, marker):
 
 
 def _drop_postgres(p, target, check_mode):
+    from ..postgres.capabilities import Capabilities
     from ..postgres.connection import connect, quote_ident
     from ..postgres.logical.restore import MAINTENANCE_DB, target_state
     admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
@@ -34,7 +35,7 @@ def _drop_postgres(p, target, check_mode):
             return False, None
         _check_marker(p, target, marker)
         if not check_mode:
-            force = ' WITH (FORCE)' if admin.server_version >= 130000 else ''
+            force = ' WITH (FORCE)' if Capabilities(admin.server_version).drop_database_force else ''
             admin.cursor().execute('DROP DATABASE %s%s' % (quote_ident(target), force))
         return True, marker
     finally:

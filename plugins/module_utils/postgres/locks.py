@@ -44,6 +44,7 @@ __metaclass__ = type
 import math
 
 from ..common.errors import BadInput
+from .capabilities import Capabilities
 from .connection import connect, server_version
 from .logical.data_tables import MIN_CHUNK_BYTES
 
@@ -105,23 +106,11 @@ LARGE_OBJECTS_SQL = "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata"
 # --- capacity ----------------------------------------------------------------
 
 def max_backends(settings, version_num):
-    """(MaxBackends, [(term, value), ...]) as InitializeMaxBackends computes it."""
-    def get(name):
-        return int(settings.get(name) or 0)
-    if version_num >= 180000 and settings.get('autovacuum_worker_slots') is not None:
-        autovacuum = ('autovacuum_worker_slots', get('autovacuum_worker_slots'))
-    else:
-        autovacuum = ('autovacuum_max_workers', get('autovacuum_max_workers'))
-    terms = [('max_connections', get('max_connections')), autovacuum]
-    if version_num >= 170000:
-        terms.append(('max_worker_processes', get('max_worker_processes')))
-        terms.append(('max_wal_senders', get('max_wal_senders')))
-        terms.append(('special worker processes (autovacuum launcher, slot sync worker)', 2))
-    else:
-        terms.append(('autovacuum launcher', 1))
-        terms.append(('max_worker_processes', get('max_worker_processes')))
-        if version_num >= 120000:
-            terms.append(('max_wal_senders', get('max_wal_senders')))
+    """(MaxBackends, [(term, value), ...]) as InitializeMaxBackends computes it (the terms of each
+    version: Capabilities.max_backends_terms)."""
+    terms = []
+    for term in Capabilities(version_num).max_backends_terms(settings.get('autovacuum_worker_slots') is not None):
+        terms.append(term if isinstance(term, tuple) else (term, int(settings.get(term) or 0)))
     return sum(v for _name, v in terms), terms
 
 

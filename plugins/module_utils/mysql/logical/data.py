@@ -36,6 +36,7 @@ import re
 import uuid
 
 from ...common.errors import IntegrityError, RestoreFailed
+from ..capabilities import TEXT_INPUT_TYPES
 from ..connection import error_code, error_text, quote_ident
 
 INSERT_BATCH_BYTES = 1 << 20
@@ -47,9 +48,6 @@ NULL = b'\\N'
 ESCAPES = ((b'\\', b'\\\\'), (b'\t', b'\\t'), (b'\n', b'\\n'), (b'\x00', b'\\0'))
 UNESCAPES = {b'\\': b'\\', b't': b'\t', b'n': b'\n', b'0': b'\x00', b'r': b'\r', b'b': b'\b', b'Z': b'\x1a'}
 ER_LOCAL_INFILE_DISABLED = (1148, 3948, 4166)   # "command not allowed", "loading local data is disabled"
-# Types whose text form must be converted to a character set on input: given binary-charset
-# bytes, MariaDB's UUID/INET4/INET6 read their binary form, MySQL's JSON refuses them.
-TEXT_INPUT_TYPES = {'mariadb': ('uuid', 'inet4', 'inet6'), 'mysql': ('json',)}
 
 
 def needs_text_input(typ, flavor):

@@ -211,8 +211,7 @@ def _rows(cur, sql, args=None):
 
 def list_accounts(cur, info):
     """[(user, host, is_role)] of mysql.user, roles first, system accounts left out."""
-    role = 'is_role' if info.is_mariadb else "'N'"
-    rows = _rows(cur, 'SELECT User, Host, %s FROM mysql.user ORDER BY 3 DESC, 1, 2' % role)
+    rows = _rows(cur, 'SELECT User, Host, %s FROM mysql.user ORDER BY 3 DESC, 1, 2' % info.caps.account_role_column)
     return [(u, h, r == 'Y') for u, h, r in rows if u not in SYSTEM_ACCOUNTS]
 
 

@@ -194,7 +194,7 @@ class MysqlLogicalRestore(object):
         self.temp = '_dbbackup_restore_%s' % suffix
         self.old = '_dbbackup_old_%s' % suffix
         self.load_method = params.get('mysql_load_method') or 'load_data'
-        self.flavor = None
+        self.flavor = self.caps = None   # the target server's (run)
         self.objects = None       # PITR: the objects read back after the replay (_replay_objects)
 
     # --- planning -------------------------------------------------------
@@ -238,7 +238,7 @@ class MysqlLogicalRestore(object):
         self.verify_files()
         pymysql = require('pymysql')
         info = ServerInfo(admin)
-        self.flavor = info.flavor
+        self.flavor, self.caps = info.flavor, info.caps
         self._session(admin)
         cur = admin.cursor()
         db_info = self.manifest.get('database_info') or {}
@@ -268,7 +268,7 @@ class MysqlLogicalRestore(object):
         cur.execute('SET SESSION lock_wait_timeout = %d' % LOCK_WAIT_SECONDS)
         if not self.log_bin:
             cur.execute('SET SESSION sql_log_bin = 0')
-        if self.flavor == 'mariadb':
+        if self.caps.check_constraint_checks:
             cur.execute('SET SESSION check_constraint_checks = 0')
 
     def _connect(self, database, kind='meta'):

@@ -90,12 +90,13 @@ def list_data_tables(cur):
     return [DataTable(*row) for row in cur.fetchall()]
 
 
-def plan_copy_tasks(tables, jobs, server_version_num, block_size=8192):
-    """Tasks largest first; tables above the chunk size split by block ranges."""
+def plan_copy_tasks(tables, jobs, split_blocks, block_size=8192):
+    """Tasks largest first; tables above the chunk size split by block ranges when split_blocks
+    (the server reads a ctid range without a full scan: Capabilities.tid_range_scans)."""
     tasks = []
     for t in tables:
         chunk_bytes = max(MIN_CHUNK_BYTES, t.bytes // max(1, 4 * jobs))
-        n = min(MAX_CHUNKS, t.bytes // chunk_bytes) if server_version_num >= 140000 and t.columns else 1
+        n = min(MAX_CHUNKS, t.bytes // chunk_bytes) if split_blocks and t.columns else 1
         if n <= 1:
             tasks.append(CopyTask(t, nbytes=t.bytes))
             continue

@@ -20,6 +20,7 @@ from ...format.manifest import POSTPONED_ITEMS_VERSION, new_manifest, write_mani
 from ...stream.compress import SUFFIX
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import store_file
+from ..capabilities import Capabilities
 from ..connection import error_text, DUMP_SESSION_SQL, SESSION_ENCODING, connect, server_version
 from .data_tables import list_data_tables, plan_copy_tasks
 from .large_objects import dump_large_objects
@@ -33,7 +34,7 @@ LOCK_NOT_AVAILABLE = '55P03'
 
 DATABASE_INFO_SQL = """
 SELECT pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
-       pg_catalog.pg_get_userbyid(d.datdba), %s,
+       pg_catalog.pg_get_userbyid(d.datdba), %s::text,
        pg_catalog.current_setting('is_superuser') = 'on',
        CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text
             ELSE pg_catalog.pg_current_wal_lsn()::text END
@@ -90,9 +91,9 @@ class LogicalDump(object):
         snapshot = cur.fetchone()[0]
         # the database encoding, reported by the server at connect time (never converted)
         data_encoding = main.get_parameter_status('server_encoding') or SESSION_ENCODING
+        caps = Capabilities(version_num)
         try:
-            locale_provider = "d.datlocprovider::text" if version_num >= 150000 else "'c'"
-            cur.execute(DATABASE_INFO_SQL % locale_provider)
+            cur.execute(DATABASE_INFO_SQL % caps.column('d', 'pg_database', 'datlocprovider', "'c'"))
             encoding, collate, ctype, owner, provider, is_super, lsn = cur.fetchone()
             tables = self._list_and_lock_tables(cur)
             ctx = ExtractContext(version_num, self.params['database'], is_super)
@@ -128,7 +129,7 @@ class LogicalDump(object):
                                  lambda w: {'role': 'pre-data', 'items': write_items(w, pre, PRE)}))
         files.append(self._store('post-data.sql' + self.suffix,
                                  lambda w: {'role': 'post-data', 'items': write_items(w, post, POST)}))
-        files.extend(self._dump_data(tables, snapshot, version_num, data_encoding))
+        files.extend(self._dump_data(tables, snapshot, caps, data_encoding))
         main.rollback()
 
         data = [f for f in files if f['role'] == 'data']
@@ -188,8 +189,8 @@ class LogicalDump(object):
             cur.execute("SET lock_timeout = 0")
         return tables
 
-    def _dump_data(self, tables, snapshot, version_num, data_encoding):
-        tasks = plan_copy_tasks(tables, self.jobs, version_num)
+    def _dump_data(self, tables, snapshot, caps, data_encoding):
+        tasks = plan_copy_tasks(tables, self.jobs, caps.tid_range_scans)
         names = ['data/%04d.copy%s' % (i + 1, self.suffix) for i in range(len(tasks))]
         work = [('copy', task, name) for task, name in zip(tasks, names)]
         work.append(('blobs', None, 'data/blobs.lo' + self.suffix))

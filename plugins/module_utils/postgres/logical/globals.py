@@ -28,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ...common.errors import BadInput, NotFound, RestoreFailed
+from ..capabilities import Capabilities
 from ..connection import connect, error_text, quote_ident, server_version as connection_version
 from .dump import LogicalDump
 from .restore import LogicalRestore
@@ -208,8 +209,8 @@ def dump_globals(conn, include_passwords):
                        'Run the cluster backup as a superuser, or leave include_passwords off.')
     password = 'a.rolpassword' if (full and include_passwords) else 'NULL::text'
     roles = fetch_dicts(cur, ROLES_SQL % {'password': password, 'table': 'pg_authid' if full else 'pg_roles'})
-    version = conn.server_version
-    extra = ', am.inherit_option, am.set_option' if version >= 160000 else ''
+    caps = Capabilities(conn.server_version)
+    extra = ', am.inherit_option, am.set_option' if caps.membership_options else ''
     members = fetch_dicts(cur, MEMBERS_SQL % {'extra': extra})
     settings = fetch_dicts(cur, ROLE_SETTINGS_SQL)
     spaces = fetch_dicts(cur, TABLESPACES_SQL)
@@ -241,8 +242,8 @@ def dump_globals(conn, include_passwords):
     for m in members:
         options = []
         if m['admin_option']:
-            options.append('ADMIN OPTION' if version < 160000 else 'ADMIN TRUE')
-        if version >= 160000:
+            options.append('ADMIN TRUE' if caps.membership_options else 'ADMIN OPTION')
+        if caps.membership_options:
             options.append('INHERIT %s' % ('TRUE' if m['inherit_option'] else 'FALSE'))
             options.append('SET %s' % ('TRUE' if m['set_option'] else 'FALSE'))
         add('MEMBERSHIP', '%s in %s' % (m['member'], m['role']), 'GRANT %s TO %s%s;'

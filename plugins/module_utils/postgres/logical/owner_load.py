@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import re
 
+from ..capabilities import Capabilities
 from ..connection import quote_ident
 
 FIRST_USER_OID = 16384
@@ -143,7 +144,7 @@ def tables_to_load_as_owner(conn):
     cur.execute(EXPRESSIONS_SQL)
     for kind, oid, tree in cur.fetchall():
         uses[(kind, oid)] = _references(tree)
-    for src, targets in _edges(cur, TYPES_SQL % (MULTIRANGE_SQL if conn.server_version >= 140000 else '')).items():
+    for src, targets in _edges(cur, TYPES_SQL % (MULTIRANGE_SQL if Capabilities(conn.server_version).multiranges else '')).items():
         uses.setdefault(('type', src), []).extend(targets)
 
     reached = {}             # table oid -> set of function oids its COPY may call

@@ -5,13 +5,15 @@ difference fails the restore and leaves the target as it was), and by
 dbbackup_verify restored_database on a live copy. Definitions are compared when
 source and target run the same major version; across major versions PostgreSQL
 prints some definitions differently (view text, for one), so only the presence
-of every object is compared then. Backups older than the inventory have none:
+of every object is compared then, and objects the newer server creates on its own
+for the same DDL (Capabilities.catalogued_flags) are not counted as unexpected. Backups older than the inventory have none:
 nothing is compared and the result says so.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ...common.errors import RestoreFailed
+from ..capabilities import Capabilities, major_of
 from ..connection import connect, server_version
 from .schema.inventory import compare, database_entry_digest, describe, read_inventory
 
@@ -19,7 +21,7 @@ SESSION_SQL = "SET search_path = ''"
 
 
 def major(version_num):
-    return int(version_num or 0) // 10000
+    return major_of(version_num or 0)
 
 
 DATABASE_KEY = ('database', '')
@@ -48,7 +50,8 @@ def inventory_report(params, dbname, manifest, database_later=False):
     skip = list(manifest.get('unsupported_objects') or ())
     if database_later:
         skip.append(DATABASE_KEY)
-    diff = compare(expected, entries, definitions=same, skip=skip)
+    implicit = () if same else Capabilities(version_num).catalogued_flags(major(manifest.get('server_version_num')))
+    diff = compare(expected, entries, definitions=same, skip=skip, implicit=implicit)
     report = {'compared': 'definitions' if same else 'presence', 'objects': expected.get('count', 0)}
     if not same:
         report['reason'] = 'the backup comes from PostgreSQL %d, this server runs %d' % (

@@ -111,7 +111,7 @@ def comment_sql(row):
 def comment_items(cur, ctx):
     """Decoration items with the comments, one per owning object."""
     catalogs = ', '.join("'pg_catalog.%s'::regclass" % c for c in CATALOGS)
-    clone = 't.tgisinternal' if ctx.server_version_num < 130000 else 't.tgisinternal OR t.tgparentid <> 0'
+    clone = 't.tgisinternal OR %s <> 0' % ctx.caps.column('t', 'pg_trigger', 'tgparentid', '0')
     rows = fetch_dicts(cur, COMMENTS_SQL.format(catalogs=catalogs, trigger_clone=clone))
     groups, order = {}, []
     public_seen = False

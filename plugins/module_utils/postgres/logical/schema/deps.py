@@ -85,7 +85,7 @@ class DependencyMap(object):
         self.ext = dict(((cat, oid), ext) for cat, oid, ext in cur.fetchall())
         cur.execute(REL_SQL)
         self.rel = dict((r[0], r[1:]) for r in cur.fetchall())
-        range_of = RANGE_OF_14 if ctx.server_version_num >= 140000 else 'NULL::oid'
+        range_of = RANGE_OF_14 if ctx.caps.multiranges else 'NULL::oid'
         cur.execute(TYPE_SQL % (range_of, FIRST_USER_OID))
         self.typ = dict((r[0], r[1:]) for r in cur.fetchall())
         cur.execute(OWNER_SQL)

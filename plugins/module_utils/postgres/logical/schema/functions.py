@@ -102,8 +102,8 @@ def _aggregate_sql(r):
 def aggregate_items(cur, ctx):
     funcs = ', '.join("CASE WHEN a.%s <> 0 THEN a.%s::pg_catalog.regproc::text END AS %s" % (f, f, f)
                       for f in AGG_FUNCS)
-    modify = ('a.aggfinalmodify AS finalmodify, a.aggmfinalmodify AS mfinalmodify'
-              if ctx.server_version_num >= 110000 else 'NULL AS finalmodify, NULL AS mfinalmodify')
+    modify = '%s AS finalmodify, %s AS mfinalmodify' % (
+        ctx.caps.column('a', 'pg_aggregate', 'aggfinalmodify'), ctx.caps.column('a', 'pg_aggregate', 'aggmfinalmodify'))
     rows = fetch_dicts(cur, AGGREGATES_SQL % {'funcs': funcs, 'modify': modify,
                                               'filter': user_object('n', 'pg_proc', 'p.oid')})
     return [DdlItem(('pg_proc', r['oid']), 'AGGREGATE', '%s(%s)' % (r['qname'], r['identity_args']),

@@ -24,15 +24,17 @@ DIGEST = 'sha256-128'
 
 
 class Entry(object):
-    """One object: type and identity (pg_identify_object), digest, claims (item keys)."""
+    """One object: type and identity (pg_identify_object), digest, claims (item keys), and the
+    'kind' of its definition where it has one (relkind, contype, ...)."""
 
-    __slots__ = ('type', 'identity', 'digest', 'claims')
+    __slots__ = ('type', 'identity', 'digest', 'claims', 'kind')
 
-    def __init__(self, type_, identity, digest, claims):
+    def __init__(self, type_, identity, digest, claims, kind=None):
         self.type = type_
         self.identity = identity
         self.digest = digest
         self.claims = claims
+        self.kind = kind
 
     @property
     def label(self):
@@ -48,11 +50,11 @@ def read_inventory(cur, version_num):
     """Every object of the database cur is connected to, as Entry objects."""
     found, digests = {}, {}
     for label, sql in queries(version_num):
-        cur.execute('SELECT q.type, q.identity, q.def::text, q.claims FROM (%s) q' % sql)
-        for type_, identity, definition, claims in cur.fetchall():
+        cur.execute("SELECT q.type, q.identity, q.def::text, q.claims, q.def ->> 'kind' FROM (%s) q" % sql)
+        for type_, identity, definition, claims, kind in cur.fetchall():
             key = (type_, identity)
             digests.setdefault(key, []).append(_digest(definition or ''))
-            entry = found.setdefault(key, Entry(type_, identity, None, []))
+            entry = found.setdefault(key, Entry(type_, identity, None, [], kind))
             entry.claims.extend(_claim(c) for c in (claims or ()) if c and not c.endswith(':0')
                                 or c == 'unsupported:0')
     for key, entry in found.items():
@@ -110,17 +112,22 @@ def _flat(form):
     return out
 
 
-def compare(expected_form, entries, definitions=True, skip=()):
+def compare(expected_form, entries, definitions=True, skip=(), implicit=()):
     """{'missing': [...], 'different': [...], 'unexpected': [...]} labels (empty lists when equal).
 
     expected_form is the manifest's inventory; entries the live database's. With
     definitions False only presence is compared (a restore onto another major
     version renders definitions differently). skip: (type, identity) pairs the
-    backup recorded as unsupported, not expected in the copy.
+    backup recorded as unsupported, not expected in the copy. implicit: (type, kind)
+    of objects the live server creates on its own for DDL that an older source
+    recorded otherwise (Capabilities.catalogued_flags): not unexpected.
     """
     expected = _flat(expected_form)
     skip = set(tuple(s) for s in skip)
+    implicit = set(tuple(i) for i in implicit)
     actual = dict(((e.type, e.identity), e.digest) for e in entries)
+    skip.update((e.type, e.identity) for e in entries if (e.type, e.kind) in implicit and
+                (e.type, e.identity) not in expected)
     missing = sorted(k for k in expected if k not in actual and k not in skip)
     unexpected = sorted(k for k in actual if k not in expected and k not in skip)
     different = sorted(k for k in expected if k in actual and definitions and actual[k] != expected[k]

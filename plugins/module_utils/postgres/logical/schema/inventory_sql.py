@@ -20,6 +20,8 @@ inherited) and secrets (user-mapping option values, subscription connection stri
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ...capabilities import Capabilities
+
 FIRST_USER_OID = 16384
 
 USER_NS = "({n}.nspname !~ '^pg_' AND {n}.nspname <> 'information_schema')"
@@ -225,9 +227,8 @@ SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
   JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
        %(ident)s o
- WHERE NOT g.tgisinternal AND %(user)s
-""" % {'comment': COMMENT % ('g.oid', 'pg_trigger'), 'ident': _identify('pg_trigger', 'g.oid'),
-       'user': _user('pg_class', 'c', 'c.oid', 'n')}
+ WHERE %(shown)s AND %(user)s
+"""
 
 RULES = """
 SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
@@ -552,15 +553,17 @@ PUBLICATION_NAMESPACES = """UNION ALL
 # flag (a restore leaves subscriptions disabled, as pg_dump does).
 SUBSCRIPTIONS = """
 SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
-         'binary', s.subbinary, 'streaming', s.substream, 'slot', s.subslotname,
-         'synchronous_commit', s.subsynccommit, 'publications', s.subpublications, %(extra)s
+         'slot', s.subslotname, 'synchronous_commit', s.subsynccommit, 'publications', s.subpublications, %(options)s
          'owner', pg_catalog.pg_get_userbyid(s.subowner),
          'comment', pg_catalog.obj_description(s.oid, 'pg_subscription')) AS def,
        ARRAY['pg_subscription:' || s.oid] AS claims
   FROM pg_catalog.pg_subscription s, %(ident)s o
  WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
 """
-SUBSCRIPTION_15 = "'two_phase', s.subtwophasestate, 'disable_on_error', s.subdisableonerr,"
+# (key, pg_subscription column): options of the versions that have the column
+SUBSCRIPTION_OPTIONS = (('binary', 'subbinary'), ('streaming', 'substream'), ('two_phase', 'subtwophasestate'),
+                        ('disable_on_error', 'subdisableonerr'), ('password_required', 'subpasswordrequired'),
+                        ('run_as_owner', 'subrunasowner'), ('origin', 'suborigin'), ('failover', 'subfailover'))
 
 STATISTICS = """
 SELECT o.type, o.identity, pg_catalog.jsonb_build_object(
@@ -726,41 +729,47 @@ SELECT 'privileges of ' || o.type AS type, o.identity,
 
 def queries(version_num):
     """[(label, sql)] for a server of version_num (PostgreSQL 12 and later)."""
-    v = version_num
+    caps = Capabilities(version_num)
     collations = COLLATIONS % {
-        'locale': 'c.colllocale' if v >= 170000 else ('c.colliculocale' if v >= 150000 else 'NULL::text'),
-        'rules': 'c.collicurules' if v >= 160000 else 'NULL::text',
+        'locale': caps.column('c', 'pg_collation', 'colllocale',
+                              caps.column('c', 'pg_collation', 'colliculocale', 'NULL::text')),
+        'rules': caps.column('c', 'pg_collation', 'collicurules', 'NULL::text'),
         'owner': OWNER % 'c.collowner', 'comment': COMMENT % ('c.oid', 'pg_collation'),
         'ident': _identify('pg_collation', 'c.oid'), 'user': _user('pg_collation', 'c', 'c.oid', 'n')}
     columns = COLUMNS % {
         'collation': COLLATION % 'a.attcollation',
-        'compression': 'a.attcompression' if v >= 140000 else "''::\"char\"",
+        'compression': caps.column('a', 'pg_attribute', 'attcompression', "''::\"char\""),
         'type_member': NOT_MEMBER.format(cat='pg_type', oid='c.reltype'),
-        'fdwoptions': OPTIONS % 'a.attfdwoptions', 'attoptions': SORTED % 'a.attoptions',
+        'fdwoptions': OPTIONS % 'a.attfdwoptions', 'attoptions': SORTED % caps.attribute_options('a.attoptions'),
         'user': _user('pg_class', 'c', 'c.oid', 'n')}
     types = TYPES % dict(
         [(k, PROC.format('t.typ' + col)) for k, col in (
             ('input', 'input'), ('output', 'output'), ('receive', 'receive'), ('send', 'send'),
             ('modin', 'modin'), ('modout', 'modout'), ('analyze', 'analyze'))]
-        + [('subscript', PROC.format('t.typsubscript') if v >= 140000 else 'NULL::text'),
+        + [('subscript', PROC.format('t.typsubscript') if caps.has_column('pg_type', 'typsubscript') else 'NULL::text'),
            ('elem', TYPE.format('t.typelem')), ('collation', COLLATION % 't.typcollation'),
            ('rngcollation', COLLATION % 'r.rngcollation'), ('canonical', PROC.format('r.rngcanonical')),
            ('subdiff', PROC.format('r.rngsubdiff')),
-           ('multirange', TYPE.format('r.rngmultitypid') if v >= 140000 else 'NULL::text'),
+           ('multirange', TYPE.format('r.rngmultitypid') if caps.multiranges else 'NULL::text'),
            ('owner', OWNER % 't.typowner'), ('comment', COMMENT % ('t.oid', 'pg_type')),
            ('ident', _identify('pg_type', 't.oid')), ('user', _user('pg_type', 't', 't.oid', 'n'))])
     publications = PUBLICATIONS % {
-        'relparts': PUBLICATION_REL_15 if v >= 150000 else '',
-        'namespaces': PUBLICATION_NAMESPACES if v >= 150000 else ''}
-    subscriptions = SUBSCRIPTIONS % {'extra': SUBSCRIPTION_15 if v >= 150000 else '',
-                                     'ident': _identify('pg_subscription', 's.oid')}
+        'relparts': PUBLICATION_REL_15 if caps.has_column('pg_publication_rel', 'prqual') else '',
+        'namespaces': PUBLICATION_NAMESPACES if caps.has_catalog('pg_publication_namespace') else ''}
+    subscriptions = SUBSCRIPTIONS % {
+        'options': ''.join("'%s', s.%s, " % (key, col) for key, col in SUBSCRIPTION_OPTIONS
+                           if caps.has_column('pg_subscription', col)),
+        'ident': _identify('pg_subscription', 's.oid')}
+    triggers = TRIGGERS % {'comment': COMMENT % ('g.oid', 'pg_trigger'), 'ident': _identify('pg_trigger', 'g.oid'),
+                           'shown': caps.shown_triggers('g'), 'user': _user('pg_class', 'c', 'c.oid', 'n')}
     statistics = STATISTICS % {
-        'target': 's.stxstattarget' if v >= 130000 else 'NULL::integer', 'owner': OWNER % 's.stxowner',
+        'target': caps.column('s', 'pg_statistic_ext', 'stxstattarget', 'NULL::integer'),
+        'owner': OWNER % 's.stxowner',
         'comment': COMMENT % ('s.oid', 'pg_statistic_ext'), 'ident': _identify('pg_statistic_ext', 's.oid'),
         'user': _user('pg_statistic_ext', 's', 's.oid', 'n')}
     return [
         ('schemas', SCHEMAS), ('extensions', EXTENSIONS), ('relations', RELATIONS), ('columns', columns),
-        ('defaults', DEFAULTS), ('constraints', CONSTRAINTS), ('triggers', TRIGGERS), ('rules', RULES),
+        ('defaults', DEFAULTS), ('constraints', CONSTRAINTS), ('triggers', triggers), ('rules', RULES),
         ('policies', POLICIES), ('types', types), ('functions', FUNCTIONS), ('operators', OPERATORS),
         ('operator families', OPFAMILIES), ('operator classes', OPCLASSES),
         ('operator family members', FAMILY_MEMBERS), ('access methods', ACCESS_METHODS), ('casts', CASTS),

@@ -56,23 +56,25 @@ def _create_sql(p):
 
 def publication_items(cur, ctx):
     """One PHASE_TRIGGER item per publication."""
-    v = ctx.server_version_num
+    caps = ctx.caps
     pubs = fetch_dicts(cur, PUBLICATIONS_SQL.format(
-        truncate='p.pubtruncate' if v >= 110000 else 'false',
-        viaroot='p.pubviaroot' if v >= 130000 else 'false'))
+        truncate=caps.column('p', 'pg_publication', 'pubtruncate', 'false'),
+        viaroot=caps.column('p', 'pg_publication', 'pubviaroot', 'false')))
     if not pubs:
         return []
     members = {}
     for r in fetch_dicts(cur, PUBLICATION_TABLES_SQL.format(
-            qual='pg_catalog.pg_get_expr(r.prqual, r.prrelid)' if v >= 150000 else 'NULL::text',
-            cols=COLUMNS_EXPR if v >= 150000 else 'NULL::text[]', user=user_table('n', 't.oid'))):
+            qual='pg_catalog.pg_get_expr(r.prqual, r.prrelid)' if caps.has_column('pg_publication_rel', 'prqual')
+            else 'NULL::text',
+            cols=COLUMNS_EXPR if caps.has_column('pg_publication_rel', 'prattrs') else 'NULL::text[]',
+            user=user_table('n', 't.oid'))):
         line = 'ALTER PUBLICATION %%s ADD TABLE ONLY %s' % r['tab']
         if r['cols'] is not None:
             line += ' (%s)' % ', '.join(r['cols'])
         if r['qual'] is not None:
             line += ' WHERE (%s)' % r['qual']
         members.setdefault(r['pub'], []).append(line + ';')
-    if v >= 150000:
+    if caps.has_catalog('pg_publication_namespace'):
         for r in fetch_dicts(cur, PUBLICATION_SCHEMAS_SQL):
             members.setdefault(r['pub'], []).append('ALTER PUBLICATION %%s ADD TABLES IN SCHEMA %s;' % r['schema'])
     items = []
@@ -85,8 +87,7 @@ def publication_items(cur, ctx):
 
 SUBSCRIPTIONS_SQL = """
 SELECT s.oid, pg_catalog.quote_ident(s.subname) AS name, s.subconninfo AS conninfo, s.subslotname AS slot,
-       s.subpublications AS publications, s.subbinary AS binary, s.substream::text AS streaming,
-       s.subsynccommit AS synccommit, {extra}
+       s.subpublications AS publications, s.subsynccommit AS synccommit, {options}
        pg_catalog.pg_get_userbyid(s.subowner) AS owner,
        pg_catalog.obj_description(s.oid, 'pg_subscription') AS comment
   FROM pg_catalog.pg_subscription s
@@ -94,6 +95,14 @@ SELECT s.oid, pg_catalog.quote_ident(s.subname) AS name, s.subconninfo AS connin
  ORDER BY s.subname
 """
 STREAMING = {'t': 'on', 'true': 'on', 'p': 'parallel'}
+# (column, alias, SQL when the column is missing: what versions before it did, cast); text ones are
+# cast (substream is boolean in 14 and 15, "char" since 16)
+SUBSCRIPTION_OPTIONS = (('subbinary', 'binary', 'false', ''), ('substream', 'streaming', "'f'", '::text'),
+                        ('subtwophasestate', 'twophase', "'d'", '::text'),
+                        ('subdisableonerr', 'disableonerr', 'false', ''),
+                        ('subpasswordrequired', 'passwordrequired', 'true', ''),
+                        ('subrunasowner', 'runasowner', 'false', ''), ('suborigin', 'origin', "'any'", '::text'),
+                        ('subfailover', 'failover', 'false', ''))
 
 
 def _subscription_sql(r, quote):
@@ -102,10 +111,18 @@ def _subscription_sql(r, quote):
         opts.append('binary = true')
     if r['streaming'] in STREAMING:
         opts.append('streaming = %s' % STREAMING[r['streaming']])
-    if r.get('twophase') not in (None, 'd'):
+    if r['twophase'] != 'd':
         opts.append('two_phase = on')
-    if r.get('disableonerr'):
+    if r['disableonerr']:
         opts.append('disable_on_error = true')
+    if not r['passwordrequired']:
+        opts.append('password_required = false')
+    if r['runasowner']:
+        opts.append('run_as_owner = true')
+    if r['origin'].lower() != 'any':
+        opts.append('origin = %s' % quote_literal(r['origin']))
+    if r['failover']:
+        opts.append('failover = true')
     if r['synccommit'] != 'off':
         opts.append('synchronous_commit = %s' % quote_literal(r['synccommit']))
     lines = ['CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (%s);' % (
@@ -120,9 +137,9 @@ def subscription_items(cur, ctx):
     """One PHASE_TRIGGER item per subscription of this database (superuser backups only)."""
     if not ctx.is_superuser:
         return []
-    extra = ('s.subtwophasestate::text AS twophase, s.subdisableonerr AS disableonerr,'
-             if ctx.server_version_num >= 150000 else '')
+    options = ''.join('%s%s AS %s, ' % (ctx.caps.column('s', 'pg_subscription', col, absent), cast, alias)
+                      for col, alias, absent, cast in SUBSCRIPTION_OPTIONS)
     quote = role_quoter(cur)
     return [DdlItem(('pg_subscription', r['oid']), 'SUBSCRIPTION', r['name'], _subscription_sql(r, quote),
                     section=POST, phase=PHASE_TRIGGER)
-            for r in fetch_dicts(cur, SUBSCRIPTIONS_SQL.format(extra=extra))]
+            for r in fetch_dicts(cur, SUBSCRIPTIONS_SQL.format(options=options))]

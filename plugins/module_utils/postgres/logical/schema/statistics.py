@@ -23,7 +23,7 @@ SELECT s.oid, pg_catalog.pg_get_statisticsobjdef(s.oid) AS def,
 def statistics_items(cur, ctx):
     """CREATE STATISTICS (+ ALTER STATISTICS ... SET STATISTICS when not default)."""
     # stxstattarget: 13-16 integer, -1 = default; 17+ nullable, NULL = default; 12 lacks it.
-    target = 's.stxstattarget' if ctx.server_version_num >= 130000 else 'NULL::integer'
+    target = ctx.caps.column('s', 'pg_statistic_ext', 'stxstattarget', 'NULL::integer')
     sql = STATISTICS_SQL.format(target=target, user_n=USER_NS.format(n='n'),
                                 not_member=NOT_MEMBER.format(catalog='pg_statistic_ext', oid='s.oid'))
     items = []

@@ -50,7 +50,7 @@ SELECT a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname) AS attname,
        CASE WHEN a.attcollation <> t.typcollation
             THEN pg_catalog.format('%%I.%%I', cn.nspname, co.collname) END AS collation,
        COALESCE(a.attstattarget::integer, -1) AS stattarget, a.attstorage, t.typstorage,
-       %(compression)s AS compression, a.attoptions, %(fdwoptions)s AS fdwoptions
+       %(compression)s AS compression, %(attoptions)s AS attoptions, %(fdwoptions)s AS fdwoptions
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -72,20 +72,22 @@ WHERE k.contype = 'c' AND k.convalidated AND c.relkind IN ('r', 'p', 'f') AND %s
 ORDER BY k.conrelid, k.conname
 """
 
+# a table's or materialized view's access method, when not the default heap
+TABLE_AM = "(SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')"
 STORAGE = {'p': 'PLAIN', 'e': 'EXTERNAL', 'm': 'MAIN', 'x': 'EXTENDED'}
 COMPRESSION = {'p': 'pglz', 'l': 'lz4'}
 
 
 def _read(cur, ctx):
-    v = ctx.server_version_num
+    caps = ctx.caps
     filt = user_object('n', 'pg_class', 'c.oid')
-    am = ("(SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')"
-          if v >= 120000 else 'NULL::name')
+    am = TABLE_AM if caps.table_access_methods else 'NULL::name'
     tables = fetch_dicts(cur, TABLES_SQL % {'am': am, 'filter': filt,
                                             'ftoptions': OPTIONS % 'ft.ftoptions'})
     cols = {}
-    comp = 'a.attcompression' if v >= 140000 else "''::\"char\""
+    comp = caps.column('a', 'pg_attribute', 'attcompression', "''::\"char\"")
     for r in fetch_dicts(cur, COLUMNS_SQL % {'compression': comp, 'filter': filt,
+                                             'attoptions': caps.attribute_options('a.attoptions'),
                                              'fdwoptions': OPTIONS % 'a.attfdwoptions'}):
         cols.setdefault(r['attrelid'], []).append(r)
     checks = {}

@@ -57,9 +57,8 @@ def _state_sql(what, row):
 def trigger_items(cur, ctx):
     """CREATE TRIGGER (+ states of it and of its partition clones)."""
     # tgparentid marks clones; 13 and 14 also mark them internal (capabilities.py)
-    visible = ('(NOT tg.tgisinternal OR (tg.tgparentid <> 0 AND tg.tgconstraint = 0))'
-               if ctx.caps.partition_trigger_clones_internal else 'NOT tg.tgisinternal')
-    rows = fetch_dicts(cur, TRIGGERS_SQL.format(parent='tg.tgparentid', visible=visible, user=user_table('n', 't.oid')))
+    rows = fetch_dicts(cur, TRIGGERS_SQL.format(parent='tg.tgparentid', visible=ctx.caps.shown_triggers('tg'),
+                                                user=user_table('n', 't.oid')))
     by_oid = dict((r['oid'], r) for r in rows)
 
     def root(r):

@@ -120,9 +120,8 @@ STORAGE = {'p': 'plain', 'e': 'external', 'x': 'extended', 'm': 'main'}
 
 
 def collation_items(cur, ctx):
-    v = ctx.server_version_num
     locale = ctx.caps.icu_locale_column
-    rules = 'c.collicurules' if v >= 160000 else 'NULL::text'
+    rules = ctx.caps.column('c', 'pg_collation', 'collicurules', 'NULL::text')
     rows = fetch_dicts(cur, COLLATIONS_SQL % {
         'locale': locale, 'rules': rules, 'filter': user_object('n', 'pg_collation', 'c.oid')})
     items = []
@@ -168,8 +167,7 @@ def composite_items(cur, ctx):
 
 
 def range_items(cur, ctx):
-    multi = ('pg_catalog.format_type(r.rngmultitypid, NULL)' if ctx.server_version_num >= 140000
-             else 'NULL::text')
+    multi = 'pg_catalog.format_type(r.rngmultitypid, NULL)' if ctx.caps.multiranges else 'NULL::text'
     rows = fetch_dicts(cur, RANGES_SQL % {'multi': multi,
                                           'filter': user_object('n', 'pg_type', 't.oid')})
     items = []
@@ -238,7 +236,7 @@ def base_type_items(cur, ctx):
     """(items, io_redirects): shell and full items of base types, lone shell types, and
     {function key: (type key, shell key)} for the functions a base type is made of."""
     subscript = ('CASE WHEN t.typsubscript <> 0 THEN t.typsubscript::pg_catalog.regproc::text END'
-                 if ctx.server_version_num >= 140000 else 'NULL::text')
+                 if ctx.caps.has_column('pg_type', 'typsubscript') else 'NULL::text')
     items, redirects = [], {}
     for r in fetch_dicts(cur, BASE_TYPES_SQL % {'subscript': subscript}):
         key = ('pg_type', r['oid'])

@@ -14,7 +14,7 @@ __metaclass__ = type
 from .model import DdlItem
 from .pre_common import user_object, fetch_dicts
 from .quote import option_list, in_tablespace
-from .tables import column_settings
+from .tables import TABLE_AM, column_settings
 
 VIEWS_SQL = """
 SELECT c.oid, c.oid::pg_catalog.regclass::text AS name, c.relkind, c.reloptions,
@@ -38,7 +38,7 @@ SELECT c.oid, c.oid::pg_catalog.regclass::text AS name, c.relkind, c.reloptions,
        (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
                  'attname', pg_catalog.quote_ident(a.attname), 'stattarget', COALESCE(a.attstattarget::integer, -1),
                  'attstorage', a.attstorage, 'typstorage', t.typstorage, 'compression', %(compression)s,
-                 'attoptions', a.attoptions) ORDER BY a.attnum)
+                 'attoptions', %(attoptions)s) ORDER BY a.attnum)
           FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
          WHERE c.relkind = 'm' AND a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS settings
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -48,11 +48,13 @@ ORDER BY 2
 
 
 def view_items(cur, ctx):
-    am = ("(SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')"
-          if ctx.server_version_num >= 120000 else 'NULL::name')
-    compression = "NULLIF(a.attcompression, '')::text" if ctx.server_version_num >= 140000 else 'NULL::text'
+    caps = ctx.caps
+    am = TABLE_AM if caps.table_access_methods else 'NULL::name'
+    compression = ("NULLIF(a.attcompression, '')::text" if caps.has_column('pg_attribute', 'attcompression')
+                   else 'NULL::text')
     rows = fetch_dicts(cur, VIEWS_SQL % {'am': am, 'filter': user_object('n', 'pg_class', 'c.oid'),
-                                         'compression': compression})
+                                         'compression': compression,
+                                         'attoptions': caps.attribute_options('a.attoptions')})
     items = []
     for r in rows:
         query = r['def'].rstrip().rstrip(';')
