@@ -224,6 +224,12 @@ COMMANDS = {'backup': 'run_backup', 'restore': 'run_restore', 'rekey': 'run_reke
 
 # run by PostgreSQL once per WAL file: success is silent (exit 0), failure one stderr line (exit 1)
 QUIET_COMMANDS = ('wal-push', 'wal-fetch')
+# wal-fetch: exit 1 means only "not archived" (PostgreSQL then ends recovery: the end of the archive).
+# A file that is archived but cannot be restored (damaged, wrong or missing key, repository error,
+# a bad command line) exits above 125, which PostgreSQL treats like a shell error: recovery stops
+# with FATAL "could not restore file" instead of ending early and promoting a short replay.
+FETCH_NOT_ARCHIVED = 1
+FETCH_UNUSABLE = 200
 
 
 def _params(args):
@@ -250,9 +256,20 @@ def _list(params):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] != ['wal-fetch']:
+        return _main(argv)
+    try:
+        rc = _main(argv)
+    except SystemExit as e:     # argparse: a bad command line must not read as "not archived"
+        rc = e.code if isinstance(e.code, int) else 2
+    return rc if rc in (0, FETCH_NOT_ARCHIVED) else FETCH_UNUSABLE
+
+
+def _main(argv):
     parser = _parser()
     try:   # --config FILE: option values and secrets from a file (cli_config.py)
-        secrets = apply_config(parser, sys.argv[1:] if argv is None else argv)
+        secrets = apply_config(parser, argv)
     except DbBackupError as e:
         sys.stderr.write('dbbackup: %s\n' % e)
         return 2
@@ -267,6 +284,9 @@ def main(argv=None):
     except DbBackupError as e:
         # one line: archive_command/restore_command output lands in the server log
         sys.stderr.write('dbbackup: %s\n' % ' '.join(str(e).split()))
+        if args.command == 'wal-fetch':
+            from .postgres.physical.wal_archive import WalNotArchived
+            return FETCH_NOT_ARCHIVED if isinstance(e, WalNotArchived) else FETCH_UNUSABLE
         return 1
     except KeyboardInterrupt:
         sys.stderr.write('dbbackup: interrupted; nothing incomplete was recorded.\n')

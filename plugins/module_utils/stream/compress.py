@@ -104,6 +104,45 @@ class _DecompressErrors(object):
         self._r.close()
 
 
+class FrameDecoder(object):
+    """Push-style decompressor that knows whether its frame ended (for files without a manifest).
+
+    feed(data) returns the decompressed bytes; finish() checks that the frame is complete.
+    fail(what) is called (and must raise) on damage: undecodable data, data after the end
+    of the frame, a truncated frame.
+    """
+
+    def __init__(self, algorithm, fail):
+        self._fail = fail
+        if algorithm == 'zstd':
+            zstd = require('zstandard')
+            self._obj = zstd.ZstdDecompressor().decompressobj()
+            self._errors = (zstd.ZstdError,)
+        elif algorithm == 'gzip':
+            self._obj = zlib.decompressobj(31)
+            self._errors = (zlib.error,)
+        else:
+            self._obj = None
+            self._errors = ()
+
+    def feed(self, data):
+        if self._obj is None:
+            return data
+        if self._obj.eof:
+            self._fail('data follows the end of the compressed stream')
+        try:
+            out = self._obj.decompress(data)
+        except self._errors as e:
+            self._fail('it cannot be decompressed (%s)' % e)
+        if self._obj.eof and self._obj.unused_data:
+            self._fail('data follows the end of the compressed stream')
+        return out
+
+    def finish(self):
+        if self._obj is not None and not self._obj.eof:
+            self._fail('the compressed stream is truncated')
+
+
 def decompressing_reader(source, algorithm, label):
     """A readable that yields the decompressed bytes of `source`."""
     if algorithm == 'zstd':
