@@ -131,6 +131,8 @@ def _parser():
         if action.dest == 'database':
             action.required = False
     ps.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_wal_* metrics')
+    ps.add_argument('--verify', default='none', choices=('none', 'quick', 'deep'),
+                    help='also check every archived file: quick (checksums, no key) or deep (decrypt, WAL pages)')
     ps.add_argument('--check', action='store_true', help='measure, but do not write metrics')
     _repository_parsers(sub, common)
     return p

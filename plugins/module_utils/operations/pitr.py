@@ -28,6 +28,8 @@ def run_pitr(params, check_mode=False):
     p = prepare(params, PITR_DEFAULTS)
     if p.get('metrics_dir'):
         raise BadInput('metrics_dir is used with db_type postgresql and state=status only.')
+    if p.get('verify') not in (None, 'none'):
+        raise BadInput('verify is used with db_type postgresql and state=status only.')
     from ..mysql.binlog.pitr import run_pitr as mysql_pitr
     encryption = key_source(p)
     return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest))

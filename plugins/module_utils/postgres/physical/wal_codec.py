@@ -210,12 +210,15 @@ def _decode_legacy(source, compression, data_key, label, write, fail):
     return source.count
 
 
-def check_stored(opened):
-    """Quick verification without key or codec: header + payload against the trailer.
+def check_stored(opened, expect):
+    """Quick verification without key or codec: identity, then header + payload against the trailer.
 
-    Returns 'framed' (checked) or 'legacy' (no record to check against); raises IntegrityError.
+    expect: {'server', 'name'}. Returns 'framed' (checked) or 'legacy' (no record to check
+    against); raises IntegrityError.
     """
     if opened.identity is None:
         return 'legacy'
+    archive_object.check_identity(opened.identity, dict(expect, kind='wal'),
+                                  archive_object.damaged(SUBJECT, opened.label, HINT))
     opened.framed.check()
     return 'framed'
