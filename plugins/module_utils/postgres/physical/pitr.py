@@ -690,9 +690,7 @@ def restore_to_target(p, check_mode):
             extra.append('If the target lies before backup %s (started %s), give an older backup_id.'
                          % (manifest['backup_id'], manifest['started_at']))
         if log['restore_failed'] or log['fetch_errors']:
-            extra.insert(0, 'Every WAL file up to it is needed to recover past it; `dbbackup pitr-status --verify '
-                            'deep` lists the damaged files of the archive.')
-            return {'target': describe, 'extra': ' '.join(extra)}
+            return {'target': describe, 'extra': ' '.join(extra)}     # wal-fetch's message says what to do
         try:
             chain_now = _chain_precheck(repo, p, manifest, {'kind': 'time'}, timeline)
             if chain_now['gaps']:
