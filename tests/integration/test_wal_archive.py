@@ -301,6 +301,28 @@ def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
         assert api.run_wal_fetch(dict(p, dest_path=dest))['raw_bytes'] == MIB
 
 
+def test_an_object_copied_to_another_name_is_refused(cli, plain_repo):
+    """An encrypted segment copied over another segment's key: the name is bound into the object (item 4)."""
+    from plugins.module_utils.postgres.physical.wal_verify import verify_archive
+    key = _key_file(os.path.join(plain_repo, 'c.key'), owner_postgres=False)
+    base = {'repository': plain_repo, 'server_name': SERVER, 'encryption_key_file': key}
+    a, b = '000000010000000000000061', '000000010000000000000062'
+    for name in (a, b):
+        api.run_wal_push(dict(base, wal_name=name, src_path=_segment_file(os.path.join(plain_repo, name), name)))
+    tli_dir = os.path.join(plain_repo, SERVER, 'wal', '00000001')
+    shutil.copyfile(os.path.join(tli_dir, b + '.zst.enc'), os.path.join(tli_dir, a + '.zst.enc'))
+    dest = os.path.join(plain_repo, 'RECOVERYXLOG')
+    r = _run(cli, ['wal-fetch', '--repository', plain_repo, '--server-name', SERVER, '--encryption-key-file', key,
+                   a, dest])
+    assert r.returncode == 200 and not os.path.exists(dest), r.stderr
+    assert "is file '%s', not '%s': it was copied or renamed" % (b, a) in r.stderr
+    repo = open_repository(base)
+    for mode in ('quick', 'deep'):         # quick needs no key: the identity is in the clear header
+        v = verify_archive(repo, dict(base, encryption_key_file=None if mode == 'quick' else key),
+                           wal_chain.list_archive(repo, SERVER), mode)
+        assert [d['wal_name'] for d in v['damaged']] == [a] and v['checked'] == v['objects'] - 1, v
+
+
 # --- encryption keys -------------------------------------------------------------------
 
 def test_wrong_key_fails_clearly_and_writes_nothing(plain_repo, workdir):
