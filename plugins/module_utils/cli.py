@@ -12,13 +12,9 @@ as JSON; errors go to stderr with exit status 1 (2 for usage errors).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import argparse
-import copy
-import json
 import os
 import sys
 
-from .cli_config import apply_config, fill_secrets
 from .common.errors import DbBackupError
 
 CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_socket',
@@ -26,6 +22,8 @@ CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_s
 
 
 def _parser():
+    import argparse
+    import copy
     p = argparse.ArgumentParser(prog='dbbackup', description='Native database backup and restore.')
     sub = p.add_subparsers(dest='command')
     sub.required = True
@@ -140,6 +138,7 @@ def _parser():
 
 def _wal_parsers(sub, common):
     """wal-push / wal-fetch: PostgreSQL's archive_command and restore_command (postgres/physical/wal_archive.py)."""
+    import copy
     for name, helptext, positionals in (
             ('wal-push', 'archive_command: archive one WAL file (%%p %%f)', (('src_path', '%p'), ('wal_name', '%f'))),
             ('wal-fetch', 'restore_command: restore one archived WAL file (%%f %%p); exit 1 when not archived',
@@ -152,7 +151,13 @@ def _wal_parsers(sub, common):
             w.add_argument(dest, metavar=metavar)
         w.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'),
                        help='for new archive files (fetch reads any)')
-        w.add_argument('--compression-level', type=int)
+        w.add_argument('--compression-level', type=int, help='default 1 for WAL')
+        w.add_argument('--archive-async', type=_yes_no, nargs='?', const=True, default=False, metavar='yes|no',
+                       help='through the background spooler/prefetcher (docs/wal.md#asynchronous-archiving)')
+        w.add_argument('--spool-path', help='directory of the spool (default /var/spool/dbbackup)')
+        w.add_argument('--async-jobs', type=int, help='files transferred in parallel (default 4)')
+        w.add_argument('--async-queue', type=int, help='files handled ahead of PostgreSQL at most (default 16)')
+        w.add_argument('--async-timeout', type=float, help='seconds to wait for the spooler/prefetcher (default 60)')
         w.add_argument('--check', action='store_true', help='report what would happen, change nothing')
         if name == 'wal-fetch':
             w.add_argument('--allow-unencrypted', action='store_true', default=False,
@@ -160,8 +165,18 @@ def _wal_parsers(sub, common):
                                 'or wal-key.json exists): only for WAL archived before encryption was switched on')
 
 
+def _yes_no(value):
+    text = str(value).strip().lower()
+    if text in ('1', 'true', 'yes', 'on', 'y'):
+        return True
+    if text in ('0', 'false', 'no', 'off', 'n', ''):
+        return False
+    raise ValueError(value)
+
+
 def _repository_parsers(sub, common):
     """info (what the repository holds) and prune (retention); neither connects to a database."""
+    import copy
     inf = sub.add_parser('info', parents=[copy.deepcopy(common)],   # private copy: see rekey
                          help='list backups (all servers unless --server-name/--login-host is given)')
     pr = sub.add_parser('prune', parents=[copy.deepcopy(common)],   # private copy: see rekey
@@ -190,6 +205,7 @@ def _repository_parsers(sub, common):
 
 def _mysql_parsers(sub, common):
     """binlog-push (timer-driven archive of closed MySQL/MariaDB binlog files) and pitr."""
+    import copy
     bp = sub.add_parser('binlog-push', parents=[copy.deepcopy(common)],   # private copy: see rekey
                         help='archive closed MySQL/MariaDB binary-log files (run it from a timer on the db host)')
     for action in bp._actions:   # binlogs belong to the server, not to one database
@@ -259,6 +275,12 @@ def _list(params):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (['wal-push'], ['wal-fetch']):
+        # archive_command / restore_command: answered from the spool when the background process runs
+        from .postgres.physical.wal_async import fast_path
+        rc = fast_path(argv)
+        if rc is not None:
+            return rc
     if argv[:1] != ['wal-fetch']:
         return _main(argv)
     try:
@@ -269,6 +291,8 @@ def main(argv=None):
 
 
 def _main(argv):
+    import json
+    from .cli_config import apply_config, fill_secrets
     parser = _parser()
     try:   # --config FILE: option values and secrets from a file (cli_config.py)
         secrets = apply_config(parser, argv)

@@ -56,6 +56,9 @@ from .wal_names import check_wal_name, timeline_dir, wal_kind
 
 READ_SIZE = 1 << 20           # source reads
 FILE_MODE = 0o600
+# default levels for WAL: archive_command must keep up with the server (zstd 1: ~600 MB/s per core,
+# about as small as level 3 on WAL); compression_level overrides
+WAL_LEVEL = {'zstd': 1, 'gzip': 1}
 
 
 # --- names ----------------------------------------------------------------------------
@@ -200,6 +203,8 @@ def wal_push(p, src_path, wal_name, check_mode=False, repo=None, data_key=None):
     if not src_path:
         raise BadInput('The path of the WAL file to archive (%p) is required.')
     compression, level = check_options(p.get('compression') or 'zstd', p.get('compression_level'))
+    if p.get('compression_level') is None and compression in WAL_LEVEL:
+        level = WAL_LEVEL[compression]
     source = key_source(p)
     try:
         st = os.stat(src_path)
