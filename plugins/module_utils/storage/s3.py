@@ -14,8 +14,8 @@ multipart upload (invisible; a bucket lifecycle rule removes it), never an
 object with a truncated body.
 
 open_write(relpath, if_absent=True) (S3IfAbsentFile) publishes with one
-conditional request, If-None-Match: *: a body up to PART_SIZE is buffered and
-sent as a conditional PutObject; a larger one becomes a multipart upload whose
+conditional request, If-None-Match: *: the body is spooled to a temporary file
+(memory stays bounded), and up to PART_SIZE sent as a conditional PutObject; a larger one becomes a multipart upload whose
 CompleteMultipartUpload carries the condition (S3 and recent S3-compatible
 servers support both). commit() returns False when the key exists (412): the
 object is untouched and the upload is aborted. An endpoint that rejects the
@@ -48,6 +48,7 @@ PART_SIZE = 16 << 20            # multipart part size: up to 10,000 parts = 156 
 UPLOAD_CONCURRENCY = 2          # parallel part uploads per file
 IN_MEMORY_PARTS = 2             # parts buffered per file besides the one being read
 PIPE_CAPACITY = 2 << 20         # bytes queued between the producer and the uploader
+SPOOL_MEMORY = 1 << 20          # create-if-absent bodies: in memory up to this, then in a temporary file
 READ_RETRIES = 5                # resumptions of a broken download stream (Range request)
 DELETE_BATCH = 1000             # DeleteObjects limit
 RESERVED_MARKER = '.dbbackup-reserved'
@@ -301,20 +302,55 @@ class S3AtomicFile(AtomicFile):
             pass
 
 
+class _Window(object):
+    """A read-only file-like view of length bytes of f from start (a part or a whole body for botocore)."""
+
+    def __init__(self, f, start, length):
+        self._f, self._start, self._len, self._pos = f, start, length, 0
+
+    def read(self, size=-1):
+        left = self._len - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        self._f.seek(self._start + self._pos)
+        data = self._f.read(size)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset, whence=0):
+        base = {0: 0, 1: self._pos, 2: self._len}[whence]
+        self._pos = max(0, min(self._len, base + offset))
+        return self._pos
+
+    def tell(self):
+        return self._pos
+
+    def __len__(self):
+        return self._len
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+
 class S3IfAbsentFile(AtomicFile):
     """Create-if-absent upload: the object appears only if its key is free at publication.
 
-    Bodies up to PART_SIZE stay in memory and go out as one conditional
-    PutObject; beyond that, parts of PART_SIZE are uploaded one at a time as
-    they fill (memory: one part) and CompleteMultipartUpload is conditional.
-    commit() returns False when the key existed; the upload is then aborted.
+    The body goes to a temporary file (in memory up to SPOOL_MEMORY bytes, then on disk), so
+    memory stays small whatever the size and however many run at once. At commit a body up to
+    PART_SIZE goes out as one conditional PutObject; a larger one as a multipart upload (parts
+    of PART_SIZE read from the file) whose CompleteMultipartUpload is conditional. commit()
+    returns False when the key existed; the upload is then aborted.
     """
 
     def __init__(self, repo, key, extra_args):
+        import tempfile
         self._repo = repo
         self.key = key
         self._extra = extra_args
-        self._buf = bytearray()
+        self._buf = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+        self._size = 0
         self._upload_id = None
         self._parts = []
         self._done = False
@@ -322,10 +358,8 @@ class S3IfAbsentFile(AtomicFile):
     def write(self, data):
         if self._done:
             raise ValueError('write to a committed or aborted repository file')
-        self._buf += data
-        while len(self._buf) > PART_SIZE:      # strictly more: the last part is never empty
-            self._send_part(bytes(self._buf[:PART_SIZE]))
-            del self._buf[:PART_SIZE]
+        self._buf.write(data)
+        self._size += len(data)
         return len(data)
 
     def flush(self):
@@ -342,23 +376,28 @@ class S3IfAbsentFile(AtomicFile):
                           UploadId=self._upload_id, PartNumber=number, Body=body)
         self._parts.append({'PartNumber': number, 'ETag': resp['ETag']})
 
+    def _put(self, **condition):
+        return self._repo.client.put_object(Bucket=self._repo.bucket, Key=self.key,
+                                            Body=_Window(self._buf, 0, self._size), **dict(self._extra, **condition))
+
     def commit(self):
         if self._done:
             raise ValueError('commit of a committed or aborted repository file')
         self._done = True
         repo = self._repo
         try:
-            if self._upload_id is None:
-                return repo.if_absent('writing', self.key, functools.partial(
-                    repo.client.put_object, Bucket=repo.bucket, Key=self.key, Body=bytes(self._buf), **self._extra))
-            self._send_part(bytes(self._buf))
-            self._buf = bytearray()
+            if self._size <= PART_SIZE:
+                return repo.if_absent('writing', self.key, self._put)
+            for start in range(0, self._size, PART_SIZE):
+                self._send_part(_Window(self._buf, start, min(PART_SIZE, self._size - start)))
             published = repo.if_absent('uploading', self.key, functools.partial(
                 repo.client.complete_multipart_upload, Bucket=repo.bucket, Key=self.key,
                 UploadId=self._upload_id, MultipartUpload={'Parts': self._parts}))
         except BaseException:
             self._abort_upload()
             raise
+        finally:
+            self._buf.close()
         if not published:
             self._abort_upload()
         return published
@@ -367,7 +406,7 @@ class S3IfAbsentFile(AtomicFile):
         if self._done:
             return
         self._done = True
-        self._buf = bytearray()
+        self._buf.close()
         self._abort_upload()
 
     def _abort_upload(self):

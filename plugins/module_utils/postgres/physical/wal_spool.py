@@ -77,7 +77,8 @@ def run_spooler(p, spool, wal_dir):
     data_key = wal_data_key(repo, p['server_name'], source, create=True) if source is not None else None
     ok_dir = os.path.join(spool, 'push', 'ok')
     err_dir = os.path.join(spool, 'push', 'err')
-    _log('spooler started for %s (pg_wal %s, %d jobs, queue %d)' % (p['server_name'], wal_dir, jobs, queue))
+    _log('spooler started for %s (pid %d, pg_wal %s, %d jobs, queue %d)'
+         % (p['server_name'], os.getpid(), wal_dir, jobs, queue))
 
     def push(name):
         src = os.path.join(wal_dir, name)
@@ -159,7 +160,7 @@ def run_prefetcher(p, spool):
     data_key = wal_data_key(repo, p['server_name'], source) if source is not None else None
     encrypted = is_encrypted_archive(p, repo)
     seg_size = 16 << 20         # until the first segment fetched says otherwise
-    _log('prefetcher started for %s (%d jobs, %d ahead)' % (p['server_name'], jobs, queue))
+    _log('prefetcher started for %s (pid %d, %d jobs, %d ahead)' % (p['server_name'], os.getpid(), jobs, queue))
 
     sizes = {'segment': seg_size}
 
