@@ -65,6 +65,17 @@ def _tail(path, n=30):
         return ''
 
 
+def stop_background(spool):
+    """End the spooler/prefetcher processes of a spool (they would exit after 30 idle seconds)."""
+    for root, dummy, files in os.walk(spool):
+        for lock in ('push.lock', 'fetch.lock'):
+            if lock in files:
+                out = subprocess.run(['fuser', os.path.join(root, lock)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+                for pid in out.split():
+                    os.kill(int(pid), 15)
+
+
 def status_rows(host, port, password, dbname='postgres'):
     conn = psycopg2.connect(host=host, port=port, user='postgres', password=password, dbname=dbname)
     try:
@@ -122,6 +133,9 @@ class History(object):
         self.repo = postgres_dir('dbbackup-pitr-repo-')
         server_dir(self.repo, SERVER)
         self.config = cli.write_config('local.conf', {'repository': self.repo, 'server_name': SERVER})
+        self.spool = postgres_dir('dbbackup-pitr-spool-')
+        self.async_config = cli.write_config('async.conf', {'repository': self.repo, 'server_name': SERVER,
+                                                            'archive_async': 'true', 'spool_path': self.spool})
         self.launcher = cli.launcher('dbbackup')
         self.scratch = scratch_parent()
         self.server = PgServer()
@@ -155,7 +169,9 @@ class History(object):
         for d in self.started:
             self.stop(d)
         self.server.stop()
+        stop_background(self.spool)
         shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(self.spool, ignore_errors=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -374,8 +390,13 @@ def test_recover_to_lsn_and_pause(history):
 
 
 def test_recover_to_restore_point(history):
+    """Through the prefetcher (archive_async in the CLI config): restore_command answers from the spool."""
     h = history
-    res, data_dir = h.recover('name', target_name='step_4')
+    res, data_dir = h.recover('name', target_name='step_4', cli_config=h.async_config)
+    with open(os.path.join(data_dir, 'postgresql.auto.conf')) as f:
+        assert 'wal-fetch --config %s' % h.async_config in f.read()
+    logs = [os.path.join(r, 'daemon.log') for r, d, files in os.walk(h.spool) if 'daemon.log' in files]
+    assert logs and 'prefetcher started' in open(logs[0]).read()
     assert res['recovery_stop'].startswith('recovery stopping at restore point "step_4"')
     assert res['in_recovery'] is False
     assert h.rows(res) == STEPS[3][1]
@@ -457,6 +478,7 @@ def test_damaged_segment_stops_recovery_and_verify_finds_it(history, cli):
     """A middle segment with a flipped byte: never a short replay reported as success (issue items 1-3)."""
     h = history
     repo, config = copy_repo(h, cli, 'damaged')
+    spool = postgres_dir('dbbackup-pitr-dspool-')
     try:
         seg = segment_name(1, h.targets[0]['lsn'], 16 << 20)
         assert seg < h.targets[-1]['switched']
@@ -482,12 +504,17 @@ def test_damaged_segment_stops_recovery_and_verify_finds_it(history, cli):
         assert 'is damaged' in msg and 'the end of the archived WAL' in msg
         assert_stopped_and_failed(h.started[-1])
         # a target past the damage: the damaged file is named, not a false "the archive ends at"
-        with pytest.raises(errors.RestoreFailed) as failed:
-            h.recover('damaged_time', repository=repo, cli_config=config, target_time=h.targets[2]['time'])
+        async_config = cli.write_config('damaged-async.conf', {'repository': repo, 'server_name': SERVER,
+                                                               'archive_async': 'true', 'spool_path': spool})
+        with pytest.raises(errors.RestoreFailed) as failed:       # through the prefetcher: the same verdict
+            h.recover('damaged_time', repository=repo, cli_config=async_config, target_time=h.targets[2]['time'])
+        stop_background(spool)
         msg = str(failed.value)
         assert seg in msg and 'could not be restored' in msg and 'The archive ends at' not in msg, msg
+        assert 'is damaged' in msg
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def test_short_replay_of_an_older_object_fails_and_stops_the_server(history, cli):

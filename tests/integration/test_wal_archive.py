@@ -203,6 +203,91 @@ def test_chain_of_a_real_archive(local_archive):
                   os.path.join(local_archive['repo'], SERVER, 'wal', '00000001', middle + '.zst.enc'))
 
 
+# --- asynchronous mode: spooler and prefetcher -----------------------------------------------
+
+def _spool_pids(spool, kind):
+    """Pids holding the spool's lock of kind (push/fetch): the running background process."""
+    locks = [os.path.join(root, '%s.lock' % kind) for root, dummy, files in os.walk(spool)
+             if '%s.lock' % kind in files]
+    out = subprocess.run(['fuser'] + locks, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         universal_newlines=True).stdout if locks else ''
+    return [int(x) for x in out.split()]
+
+
+def _acknowledged(server):
+    """The WAL files PostgreSQL considers archived (archive_status/*.done)."""
+    status = os.path.join(server.datadir, 'pg_wal', 'archive_status')
+    return sorted(n[:-5] for n in os.listdir(status) if n.endswith('.done'))
+
+
+def test_async_archiving_acknowledges_only_stored_files_and_survives_a_killed_spooler(workdir, pg_cli):
+    """archive_async: the spooler pushes ahead; PostgreSQL is told "archived" only for stored files, also
+    when the spooler is killed (SIGKILL) in the middle of its work; then fetch through the prefetcher."""
+    base = os.path.join(workdir, 'async')
+    os.mkdir(base)
+    os.chmod(base, 0o755)
+    repo = _postgres_dir(os.path.join(base, 'repo'))
+    spool = _postgres_dir(os.path.join(base, 'spool'))
+    key = _key_file(os.path.join(base, 'wal.key'))
+    conf = _config(os.path.join(base, 'async.json'), repository=repo, server_name='asyncsrv', encryption_key_file=key,
+                   archive_async=True, spool_path=spool, async_jobs=2)
+    cli = pg_cli.launcher('dbbackup-async')
+    server = _archiving_server(cli, conf)
+    try:
+        server.psql('postgres', 'CREATE TABLE t (x text)')
+        stored = os.path.join(repo, 'asyncsrv', 'wal', '00000001')
+
+        def in_repo(names):
+            have = set(n.split('.')[0] for n in os.listdir(stored)) if os.path.isdir(stored) else set()
+            return [n for n in names if n.split('.')[0] not in have and len(n) == 24]
+
+        first = _switch_and_wait(server)[0]
+        assert _spool_pids(spool, 'push'), 'no spooler runs'
+        assert in_repo(_acknowledged(server)) == []
+        # many segments at once, then SIGKILL the spooler while it works on them
+        for dummy in range(6):
+            server.psql('postgres', "INSERT INTO t SELECT repeat('y', 500) FROM generate_series(1, 3000); "
+                                    "SELECT pg_switch_wal()")
+        pids = _spool_pids(spool, 'push')
+        for pid in pids:
+            os.kill(pid, 9)
+        time.sleep(0.2)
+        assert in_repo(_acknowledged(server)) == [], 'acknowledged to PostgreSQL but not stored'
+        last, failed = _switch_and_wait(server, timeout=60)      # archiving goes on: a new spooler
+        assert in_repo(_acknowledged(server)) == [] and in_repo([last]) == []
+        assert set(_spool_pids(spool, 'push')) - set(pids), 'no new spooler was started'
+        names = sorted(n.split('.')[0] for n in os.listdir(stored) if len(n.split('.')[0]) == 24)
+        assert names[0] <= first and names[-1] >= last and len(names) >= 8
+    finally:
+        server.stop()
+    # every stored segment is whole and checked (deep), and the prefetcher serves them
+    from plugins.module_utils.postgres.physical.wal_verify import verify_archive
+    p = {'repository': repo, 'server_name': 'asyncsrv', 'encryption_key_file': key}
+    r = open_repository(p)
+    v = verify_archive(r, p, wal_chain.list_archive(r, 'asyncsrv'), 'deep')
+    assert v['ok'] and v['checked'] == v['objects'], v
+    dest_dir = _postgres_dir(os.path.join(base, 'restore'))
+    dest = os.path.join(dest_dir, 'RECOVERYXLOG')
+    direct = os.path.join(base, 'direct')
+    for name in names[:4]:
+        proc = _run(cli, ['wal-fetch', '--config', conf, name, dest], user_postgres=True)
+        assert proc.returncode == 0, proc.stderr
+        api.run_wal_fetch(dict(p, wal_name=name, dest_path=direct))
+        assert _read(dest) == _read(direct)
+        os.unlink(dest)
+    assert _spool_pids(spool, 'fetch'), 'no prefetcher runs'
+    fetch_dir = [root for root, dummy, files in os.walk(spool) if root.endswith('fetch')][0]
+    deadline = time.time() + 10
+    while names[4] not in os.listdir(fetch_dir) and time.time() < deadline:
+        time.sleep(0.05)
+    assert names[4] in os.listdir(fetch_dir), os.listdir(fetch_dir)    # read ahead of the last one asked for
+    proc = _run(cli, ['wal-fetch', '--config', conf, '0000000100000000000000F0', dest], user_postgres=True)
+    assert proc.returncode == 1 and 'not in the archive' in proc.stderr and not os.path.exists(dest), proc.stderr
+    for kind in ('push', 'fetch'):
+        for pid in _spool_pids(spool, kind):
+            os.kill(pid, 15)
+
+
 # --- push / fetch through the CLI --------------------------------------------------------
 
 @pytest.fixture
