@@ -231,14 +231,65 @@ def recover(server, base, work, name, restore_command, timeout=900):
 # --- the launcher and the config files -------------------------------------------------------------
 
 def launcher(cli, path, env):
-    """The host CLI as the agent role installs it: a shell script exec'ing python -c (no runpy)."""
+    """The host CLI as scripts/dbbackup runs it: a shell script exec'ing python -S -c (no runpy; site-packages
+    are loaded by the CLI when it needs them, so the fast path pays only for the interpreter)."""
     lines = ['#!/bin/sh'] + ["export %s='%s'" % kv for kv in sorted(env.items())]
-    lines.append("PYTHONPATH=%s exec %s -s -c 'from plugins.module_utils.cli import main; raise SystemExit(main())' "
+    lines.append("PYTHONPATH=%s exec %s -s -S -c 'from plugins.module_utils.cli import main; raise SystemExit(main())' "
                  '"$@"' % (cli.pythonpath, cli.python))
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     os.chmod(path, 0o755)
     return path
+
+
+def per_call(argv, n=20, prep=None, cwd=None):
+    """(CPU ms, wall ms) of one call: the least over n runs (user+sys of the process, os.wait4)."""
+    cpu = wall = 1e9
+    for dummy in range(n):
+        if prep:
+            prep()
+        t = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = proc.stderr.read()
+        dummy, status, usage = os.wait4(proc.pid, 0)
+        wall = min(wall, time.perf_counter() - t)
+        cpu = min(cpu, usage.ru_utime + usage.ru_stime)
+        if status:
+            raise RuntimeError('%s failed: %s' % (' '.join(argv), err.decode('utf-8', 'replace')[-500:]))
+    return round(cpu * 1000, 1), round(wall * 1000, 1)
+
+
+def startup_costs(cli, exe, sim, work, segment):
+    """What one archive_command / restore_command call costs before any work: the fast path measured
+    against sh, cp, zstd -1 and a bare Python start-up (answers prepared in a spool, no daemon)."""
+    sys.path.insert(0, cli.pythonpath.split(':')[0])
+    from plugins.module_utils.postgres.physical import wal_async
+    spool_path = os.path.join(work, 'spool-startup')
+    conf = config(os.path.join(work, 'startup.conf'), repository='/nonexistent/startup', server_name='startup',
+                  archive_async='true', spool_path=spool_path)
+    spool = wal_async.spool_dir(spool_path, 'startup', '/nonexistent/startup')
+    wal_async.make_dirs(spool)
+    src = os.path.join(sim, 'pg_wal', segment)
+    out = os.path.join(work, 'startup-out')
+
+    def ok():
+        wal_async.write_file(os.path.join(spool, 'push', 'ok', segment), wal_async.ok_record(os.stat(src), 'x'))
+
+    def prefetched():
+        shutil.copyfile(src, os.path.join(spool, 'fetch', segment))
+
+    lock = wal_async.try_lock(spool, 'fetch')      # as a running prefetcher would hold it
+    rows = [('sh -c true', per_call(['sh', '-c', 'true'])),
+            ('cp (16 MiB)', per_call(['cp', src, out])),
+            ('zstd -1 (16 MiB)', per_call(['zstd', '-1', '-q', '-f', src, '-o', out])),
+            ('python -S -c pass', per_call([cli.python, '-s', '-S', '-c', 'pass'])),
+            ('wal-push, answered from the spool', per_call([exe, 'wal-push', '--config', conf, 'pg_wal/' + segment,
+                                                            segment], prep=ok, cwd=sim)),
+            ('wal-fetch, answered from the spool', per_call([exe, 'wal-fetch', '--config', conf, segment, out],
+                                                            prep=prefetched, cwd=sim))]
+    os.close(lock)
+    shutil.rmtree(spool_path, ignore_errors=True)
+    return rows
 
 
 def config(path, **values):
@@ -298,6 +349,12 @@ def main():
             targets['s3'] = {'repository': 's3://walbench/wal', 's3_endpoint_url': moto.endpoint,
                              's3_region': 'us-east-1'}
         exe = launcher(cli, os.path.join(cli.dir, 'dbbackup-bench'), env)
+        # bytecode, as an installed Python package has it (this environment may forbid writing it)
+        engine = cli.pythonpath.split(':')[0]
+        subprocess.run([cli.python, '-m', 'compileall', '-q', os.path.join(engine, 'plugins')], check=True,
+                       env=dict(os.environ, PYTHONDONTWRITEBYTECODE=''))
+        subprocess.run(['chmod', '-R', 'a+rX', os.path.join(engine, 'plugins')], check=True)
+        report['startup'] = startup_costs(cli, exe, sim, work, segs[len(segs) // 2])
         spool = postgres_dir('dbbackup-bench-spool-')
         scratch.append(spool)
         configs = {}
@@ -360,17 +417,20 @@ def render(report):
     out = ['WAL archive, %d segments (%.0f MiB WAL, %s MiB with zstd -1); engine %s; %d CPUs'
            % (report['wal']['segments'], report['wal']['mib'], report['wal']['zstd1_mib'], report['engine'],
               report['machine']['cpus']), '',
-           '| archive_command | s | segments/s | x cp | x zstd -1 | slowest call s | spooler peak MiB |',
-           '|---|---:|---:|---:|---:|---:|---:|']
+           '| archive_command | s | segments/s | x cp | x zstd -1 | slowest call s | spooler peak MiB | other load |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|']
     for label, r in arch.items():
-        out.append('| %s | %.2f | %.1f | %.2f | %.2f | %.3f | %s |' % (
+        out.append('| %s | %.2f | %.1f | %.2f | %.2f | %.3f | %s | %s |' % (
             label, r['seconds'], r['segments_per_s'], r['segments_per_s'] / cp, r['segments_per_s'] / zs,
-            r['slowest'], '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else ''))
+            r['slowest'], '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else '',
+            '%.2f' % r['other_load'] if r.get('other_load') is not None else ''))
     out += ['', '| restore_command (recovery to the end) | s to promotion | x cp | prefetcher peak MiB |',
             '|---|---:|---:|---:|']
     for label, r in rec.items():
         out.append('| %s | %.2f | %.2f | %s |' % (label, r['seconds'], r['seconds'] / rec['cp']['seconds'],
                                                   '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else ''))
+    out += ['', '| one call (least of 20) | CPU ms | wall ms |', '|---|---:|---:|']
+    out += ['| %s | %.1f | %.1f |' % (label, c, w) for label, (c, w) in report.get('startup') or []]
     out += ['', '| target | measured | limit | result |', '|---|---:|---:|---|']
     for label, limit in TARGETS.items():
         key = 'dbbackup ' + label

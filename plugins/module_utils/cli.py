@@ -291,6 +291,9 @@ def main(argv=None):
 
 
 def _main(argv):
+    if sys.flags.no_site:       # a launcher may start Python with -S for the fast path: load site-packages now
+        import site
+        site.main()
     import json
     from .cli_config import apply_config, fill_secrets
     parser = _parser()

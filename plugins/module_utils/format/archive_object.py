@@ -24,7 +24,7 @@ import json
 import struct
 
 from ..common.errors import IntegrityError
-from ..stream.compress import FrameDecoder, compressing_writer
+from ..stream.compress import compressing_writer, decompressing_reader
 from ..stream.encrypt import DecryptingReader, EncryptingWriter
 from ..stream.hashing import HashingWriter
 
@@ -36,6 +36,7 @@ _TRAILER = struct.Struct('>8sQQ32s32s')
 TRAILER_SIZE = _TRAILER.size
 MAX_IDENTITY = 4096
 READ_SIZE = 64 << 10
+DECODE_SIZE = 256 << 10
 IDENTITY_KEYS = ('compression', 'encrypted', 'kind', 'name', 'server')
 
 
@@ -220,19 +221,18 @@ def decode_framed(identity, header, framed, data_key, write, fail, subject, labe
     source = framed
     if identity['encrypted']:
         source = DecryptingReader(framed, data_key, label, context=header, subject=subject, hint=hint)
-    decoder = FrameDecoder(identity['compression'], fail)
+    # output-bounded reads (a zeroed WAL tail compresses 16 MiB into a few bytes); the frame's end is
+    # not insisted on here: the trailer's sizes and SHA-256s below decide
+    reader = decompressing_reader(source, identity['compression'], label, fail)
     raw = hashlib.sha256()
     total = 0
     while True:
-        chunk = source.read(READ_SIZE)
-        if not chunk:
+        out = reader.read(DECODE_SIZE)
+        if not out:
             break
-        out = decoder.feed(chunk)
-        if out:
-            raw.update(out)
-            total += len(out)
-            write(out)
-    decoder.finish()
+        raw.update(out)
+        total += len(out)
+        write(out)
     trailer = framed.check()
     if trailer['raw_bytes'] != total or trailer['raw_sha256'] != raw.hexdigest():
         fail('what it decodes to (%d bytes) does not match its checksum record (%d bytes)'

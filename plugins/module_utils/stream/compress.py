@@ -81,12 +81,13 @@ def compressing_writer(sink, algorithm, level, threads=0, size=-1, checksum=Fals
 
 
 class _DecompressErrors(object):
-    """Turns codec errors into IntegrityError naming the file."""
+    """Turns codec errors into IntegrityError naming the file (or into the caller's fail(what))."""
 
-    def __init__(self, reader, label, errors):
+    def __init__(self, reader, label, errors, fail=None):
         self._r = reader
         self._label = label
         self._errors = errors
+        self._fail = fail
 
     def read(self, size=-1):
         try:
@@ -94,6 +95,8 @@ class _DecompressErrors(object):
         except IntegrityError:
             raise
         except self._errors as e:
+            if self._fail is not None:
+                self._fail('it cannot be decompressed (%s)' % e)
             raise IntegrityError('Backup file %s cannot be decompressed (%s).' % (self._label, e),
                                  'It is corrupted or truncated; restore another backup_id.')
 
@@ -143,13 +146,17 @@ class FrameDecoder(object):
             self._fail('the compressed stream is truncated')
 
 
-def decompressing_reader(source, algorithm, label):
-    """A readable that yields the decompressed bytes of `source`."""
+def decompressing_reader(source, algorithm, label, fail=None):
+    """A readable that yields the decompressed bytes of `source`; each read returns at most what was asked.
+
+    fail(what): called (it must raise) instead of the backup-worded IntegrityError on a codec error.
+    The reader itself does not insist that a frame ends: callers check sizes and SHA-256s.
+    """
     if algorithm == 'zstd':
         zstd = require('zstandard')
         r = zstd.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
-        return _DecompressErrors(r, label, (zstd.ZstdError,))
+        return _DecompressErrors(r, label, (zstd.ZstdError,), fail)
     if algorithm == 'gzip':
         return _DecompressErrors(gzip.GzipFile(fileobj=source, mode='rb'), label,
-                                 (OSError, EOFError, zlib.error))
+                                 (OSError, EOFError, zlib.error), fail)
     return source

@@ -288,12 +288,14 @@ def _compare_existing(repo, p, found, wal_name, src_path, result, data_key=None)
                          'does: give each its own server_name.')
 
 
-def wal_fetch(p, wal_name, dest_path, check_mode=False, repo=None, data_key=None, encrypted_archive=None):
+def wal_fetch(p, wal_name, dest_path, check_mode=False, repo=None, data_key=None, encrypted_archive=None,
+              durable=True):
     """Restore archived wal_name to dest_path (restore_command %f %p); p: prepared params.
 
     Raises WalNotArchived quickly when the file is not archived; any other error means the
     file is archived but cannot be used. dest_path appears complete and checked, or not at
-    all. repo, data_key, encrypted_archive: kept by the caller (the prefetcher) across files.
+    all. repo, data_key, encrypted_archive: kept by the caller (the prefetcher) across files;
+    durable=False skips the fsyncs (the prefetcher's spool, which it empties when it starts).
     """
     check_wal_name(wal_name)
     if not dest_path:
@@ -329,7 +331,7 @@ def wal_fetch(p, wal_name, dest_path, check_mode=False, repo=None, data_key=None
                                  '--allow-unencrypted, dbbackup_pitr allow_unencrypted).')
         key = (lambda: data_key) if data_key is not None else _key_for(repo, server, source, wal_name)
         decoded = _write_atomically(dest_path, lambda write: wal_codec.decode(
-            opened, _expect(server, wal_name, comp, enc), None, write, location, key))
+            opened, _expect(server, wal_name, comp, enc), None, write, location, key), sync=durable)
     finally:
         opened.close()
     result.update(raw_bytes=decoded.raw_bytes, encrypted=decoded.identity['encrypted'],
@@ -347,8 +349,8 @@ def is_encrypted_archive(p, repo):
                                                read_key_doc(repo, p['server_name']) is not None)
 
 
-def _write_atomically(dest_path, produce):
-    """produce(write) into a temporary file next to dest_path; fsync, rename; returns produce()'s result."""
+def _write_atomically(dest_path, produce, sync=True):
+    """produce(write) into a temporary file next to dest_path; fsync (sync), rename; returns produce()'s result."""
     directory = os.path.dirname(os.path.abspath(dest_path))
     tmp = os.path.join(directory, '.%s.dbbackup-%s' % (os.path.basename(dest_path), uuid.uuid4().hex[:12]))
     try:
@@ -360,7 +362,8 @@ def _write_atomically(dest_path, produce):
         with os.fdopen(fd, 'wb') as f:
             out = produce(f.write)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.rename(tmp, dest_path)
     except BaseException:
         try:
@@ -368,7 +371,8 @@ def _write_atomically(dest_path, produce):
         except OSError:
             pass
         raise
-    fsync_dir(directory)
+    if sync:
+        fsync_dir(directory)
     return out
 
 

@@ -13,7 +13,8 @@ With archive_async on, wal-push and wal-fetch talk to a background process per s
   spooler pushes again (idempotent: the same content already stored is success).
 - wal-fetch (restore_command %f %p): the prefetcher fetches the asked-for segment and the next
   async_queue ones, each with every check of a direct wal-fetch, into fetch/<name> (written to
-  a temporary name, fsynced, renamed); wal-fetch moves the file to %p. fetch/<name>.missing
+  a temporary name, renamed); wal-fetch moves the file to %p, but only while that prefetcher
+  runs (its files are not fsynced; a new prefetcher starts with an empty spool). fetch/<name>.missing
   answers "not archived", fetch/<name>.err carries the error of a file that is archived but
   unusable.
 
@@ -35,7 +36,6 @@ Layout: <spool_path>/<server_name>-<8 hex of the repository URL>/ (mode 0700)
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import binascii
 import errno
 import os
 import sys
@@ -55,9 +55,12 @@ def truthy(value):
 
 
 def spool_dir(spool_path, server_name, repository):
-    """The spool of one server and repository (a CRC of the repository URL tells repositories apart)."""
-    tag = '%08x' % (binascii.crc32(str(repository or '').rstrip('/').encode('utf-8')) & 0xFFFFFFFF)
-    return os.path.join(spool_path or DEFAULT_SPOOL_PATH, '%s-%s' % (server_name, tag))
+    """The spool of one server and repository (an FNV-1a hash of the repository URL tells repositories apart;
+    computed here so that the fast path loads no extension module)."""
+    tag = 0x811C9DC5
+    for byte in str(repository or '').rstrip('/').encode('utf-8'):
+        tag = ((tag ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return os.path.join(spool_path or DEFAULT_SPOOL_PATH, '%s-%08x' % (server_name, tag))
 
 
 def make_dirs(spool):
@@ -100,16 +103,22 @@ def running(spool, kind):
     return False
 
 
-def start_daemon(spool, run):
-    """Run run() in a detached grandchild process (its own session, output to daemon.log).
+def start_daemon(spool, kind, run):
+    """Start run(lock_fd) in a detached grandchild process (its own session, output to daemon.log).
 
-    run() returns when the work is done (idle); the grandchild then exits. The caller
-    continues at once.
+    The lock of kind is taken here, before the fork, and inherited: when this returns, the
+    background process holds it (running() is true) or has already finished. Nothing is
+    started when another process holds the lock. run() returns when the work is done (idle);
+    the grandchild then exits. The caller continues at once.
     """
+    fd = try_lock(spool, kind)
+    if fd is None:
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid:
+        os.close(fd)
         os.waitpid(pid, 0)
         return
     code = 1
@@ -124,7 +133,7 @@ def start_daemon(spool, run):
             os.dup2(log, 1)
             os.dup2(log, 2)
             try:
-                run()
+                run(fd)
                 code = 0
             except BaseException as e:    # pylint: disable=broad-except
                 sys.stderr.write('%s dbbackup background process failed: %s\n' % (time.strftime('%F %T'), e))
@@ -368,10 +377,10 @@ def fast_path(argv):
                 answer = wait_push(spool, src_path, wal_name, timeout)
         else:
             wal_name, dest_path = rest[2], rest[3]
-            if '/' in wal_name or wal_name.startswith('.'):
-                return None
+            if '/' in wal_name or wal_name.startswith('.') or not running(spool, 'fetch'):
+                return None             # the spool's files are trusted only while their prefetcher runs
             answer = fetch_answer(spool, wal_name, dest_path)
-            if answer is None and running(spool, 'fetch'):
+            if answer is None:
                 want(spool, wal_name)
                 answer = wait_fetch(spool, wal_name, dest_path, timeout)
     except OSError:

@@ -13,7 +13,8 @@ for a direct push. push/ok/<name> is written only after the repository committed
 
 Prefetcher: for the file restore_command asked for (fetch/want) and, for a segment, the next
 async_queue segments of its timeline, runs wal_archive.wal_fetch into the spool (every check;
-temporary name, fsync, rename). Only the file asked for gets a .missing or .err answer: a
+temporary name, rename; no fsync: its files are served only while it runs, and a new one
+empties the spool first, so a file torn by a crash is never served). Only the file asked for gets a .missing or .err answer: a
 file ahead that is missing ends the look-ahead (looked at again a second later), one that fails
 is fetched again when it is asked for. Files behind the one asked for are removed.
 """
@@ -66,11 +67,8 @@ def _ready(wal_dir):
     return sorted((n for n in names if wal_kind(n)), key=lambda n: (not n.endswith('.history'), n))
 
 
-def run_spooler(p, spool, wal_dir):
-    """Push ready WAL files until idle (see the module docstring)."""
-    lock = wal_async.try_lock(spool, 'push')
-    if lock is None:
-        return
+def run_spooler(p, spool, wal_dir, lock):
+    """Push ready WAL files until idle (see the module docstring); lock: the fd holding push.lock."""
     jobs, queue = settings(p)
     repo = _open(p)
     source = key_source(p)
@@ -147,11 +145,9 @@ def _ahead(name, queue, seg_size):
     return [segment_file(tli, segno + i, seg_size) for i in range(queue + 1)]
 
 
-def run_prefetcher(p, spool):
-    """Fetch what restore_command asks for, and ahead of it, until idle (see the module docstring)."""
-    lock = wal_async.try_lock(spool, 'fetch')
-    if lock is None:
-        return
+def run_prefetcher(p, spool, lock):
+    """Fetch what restore_command asks for, and ahead of it, until idle (see the module docstring);
+    lock: the fd holding fetch.lock."""
     jobs, queue = settings(p)
     fetch_dir = os.path.join(spool, 'fetch')
     _purge(fetch_dir, keep=('want',))
@@ -166,7 +162,7 @@ def run_prefetcher(p, spool):
 
     def fetch(name):
         r = wal_fetch(p, name, os.path.join(fetch_dir, name), repo=repo, data_key=data_key,
-                      encrypted_archive=encrypted)
+                      encrypted_archive=encrypted, durable=False)
         if SEGMENT_RE.match(name):
             sizes['segment'] = r['raw_bytes']      # the look-ahead names follow the real segment size
 
@@ -311,7 +307,7 @@ def push_async(p, src_path, wal_name):
         answer = wal_async.push_answer(spool, src_path, wal_name)
         if answer is None:
             if not wal_async.running(spool, 'push'):
-                wal_async.start_daemon(spool, lambda: run_spooler(p, spool, wal_dir))
+                wal_async.start_daemon(spool, 'push', lambda lock: run_spooler(p, spool, wal_dir, lock))
             answer = wal_async.wait_push(spool, src_path, wal_name, timeout)
         if answer is not None:
             break
@@ -333,11 +329,14 @@ def fetch_async(p, wal_name, dest_path):
     timeout = _timeout(p)
     answer = None
     for dummy in range(2):
+        if not wal_async.running(spool, 'fetch'):
+            # files of a prefetcher that is gone were not fsynced: after a crash they may be torn
+            _purge(os.path.join(spool, 'fetch'))
+            wal_async.want(spool, wal_name)
+            wal_async.start_daemon(spool, 'fetch', lambda lock: run_prefetcher(p, spool, lock))
         answer = wal_async.fetch_answer(spool, wal_name, dest_path)
         if answer is None:
             wal_async.want(spool, wal_name)
-            if not wal_async.running(spool, 'fetch'):
-                wal_async.start_daemon(spool, lambda: run_prefetcher(p, spool))
             answer = wal_async.wait_fetch(spool, wal_name, dest_path, timeout)
         if answer is not None:
             break
