@@ -85,9 +85,12 @@ def run_spooler(p, spool, wal_dir, lock):
         wal_async.write_file(os.path.join(ok_dir, name), wal_async.ok_record(st, result['location']))
 
     inflight = {}
-    last_work = time.time()
+    last_work = last_drop = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         while True:
+            if len(inflight) >= jobs:       # nothing to start before one of them ends
+                concurrent.futures.wait(list(inflight.values()), timeout=1.0,
+                                        return_when=concurrent.futures.FIRST_COMPLETED)
             for name, fut in list(inflight.items()):
                 if fut.done():
                     del inflight[name]
@@ -107,13 +110,16 @@ def run_spooler(p, spool, wal_dir, lock):
                 if name not in inflight and name not in acked:
                     inflight[name] = pool.submit(push, name)
                     room -= 1
-            _drop_stale(ok_dir, ready)
             now = time.time()
+            if now - last_drop > 2.0:
+                _drop_stale(ok_dir, ready)
+                last_drop = now
             if inflight or ready:
                 last_work = now
             elif now - last_work > IDLE:
                 break
-            time.sleep(0.002 if inflight else 0.01)
+            if len(inflight) < jobs:
+                time.sleep(0.003)           # PostgreSQL marks the next file ready, or acknowledges one
     _log('spooler for %s idle, exiting' % p['server_name'])
     os.close(lock)
 
@@ -204,7 +210,11 @@ def run_prefetcher(p, spool, lock):
                 last_work = now
             elif now - last_work > IDLE:
                 break
-            time.sleep(0.002 if inflight else 0.005)
+            if inflight and len(inflight) >= jobs:
+                concurrent.futures.wait(list(inflight.values()), timeout=0.002,
+                                        return_when=concurrent.futures.FIRST_COMPLETED)
+            else:
+                time.sleep(0.002)
     _purge(fetch_dir)
     _log('prefetcher for %s idle, exiting' % p['server_name'])
     os.close(lock)
