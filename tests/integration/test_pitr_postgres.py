@@ -312,10 +312,12 @@ def test_cli_pitr_status_exit_code(history, tmp_path):
     env = dict(os.environ, DBBACKUP_LOGIN_PASSWORD=h.server.password)
     argv = [h.launcher, 'pitr-status', '--config', h.config, '--login-host', h.server.host,
             '--metrics-dir', str(tmp_path), '--login-port']
-    ok = subprocess.run(argv + [str(h.server.port)], env=env, cwd='/', stdout=subprocess.PIPE,
+    ok = subprocess.run(argv + [str(h.server.port), '--verify', 'quick'], env=env, cwd='/', stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert ok.returncode == 0, ok.stderr + ok.stdout
-    assert json.loads(ok.stdout)['healthy'] is True
+    report = json.loads(ok.stdout)
+    assert report['healthy'] is True and report['verification']['ok'] is True
+    assert report['verification']['checked'] == report['verification']['objects'] > 0
     assert read_prom(str(tmp_path))[('dbbackup_wal_archive_healthy', frozenset(
         {'server': SERVER, 'db_type': 'postgresql'}.items()))] == 1
     bad = subprocess.run(argv + [str(free_port())], env=env, cwd='/', stdout=subprocess.PIPE,

@@ -368,8 +368,9 @@ def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
             good = f.read()
         dest_dir = tempfile.mkdtemp(dir=workdir)
         dest = os.path.join(dest_dir, 'RECOVERYXLOG')
-        damaged = (good[:-9], good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 1]) + good[len(good) // 2 + 1:])
-        for bad in damaged:
+        flipped = good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 1]) + good[len(good) // 2 + 1:]
+        damaged = ((good[:-9], 'truncated'), (flipped, 'cannot be decrypted' if encrypted else 'damaged'))
+        for bad, said in damaged:
             with open(stored, 'wb') as f:
                 f.write(bad)
             args = ['--repository', plain_repo, '--server-name', SERVER]
@@ -378,7 +379,8 @@ def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
             r = _run(cli, ['wal-fetch'] + args + [name, dest])
             # archived but unusable: above 125, so PostgreSQL stops recovery (exit 1 would read as "not archived")
             assert r.returncode == 200, r.stderr
-            assert 'Archived WAL file' in r.stderr and ('damaged' in r.stderr or 'cannot be decrypted' in r.stderr)
+            assert 'Archived WAL file' in r.stderr and 'Backup file' not in r.stderr, r.stderr
+            assert said in r.stderr, r.stderr
             assert 'recovery cannot use it' in r.stderr.lower(), r.stderr
             assert os.listdir(dest_dir) == []
         with open(stored, 'wb') as f:
