@@ -71,7 +71,7 @@ def stop_background(spool):
         for lock in ('push.lock', 'fetch.lock'):
             if lock in files:
                 out = subprocess.run(['fuser', os.path.join(root, lock)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+                                     stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout
                 for pid in out.split():
                     os.kill(int(pid), 15)
 

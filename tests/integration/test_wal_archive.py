@@ -210,7 +210,7 @@ def _spool_pids(spool, kind):
     locks = [os.path.join(root, '%s.lock' % kind) for root, dummy, files in os.walk(spool)
              if '%s.lock' % kind in files]
     out = subprocess.run(['fuser'] + locks, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         universal_newlines=True).stdout if locks else ''
+                         universal_newlines=True, check=False).stdout if locks else ''
     return [int(x) for x in out.split()]
 
 

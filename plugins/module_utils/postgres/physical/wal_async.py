@@ -247,6 +247,7 @@ def fetch_answer(spool, wal_name, dest_path):
         except OSError as e:
             if e.errno != errno.ENOENT:
                 return UNUSABLE, 'Cannot move the prefetched %s to %s: %s.' % (wal_name, dest_path, e.strerror)
+            want(spool, wal_name)               # gone meanwhile (a new prefetcher emptied the spool): ask again
     data = read_file(base + '.err')
     if data is not None:
         want(spool, wal_name, served=True)      # answered: not to be fetched again until asked again

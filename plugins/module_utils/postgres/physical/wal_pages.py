@@ -135,7 +135,8 @@ class PageChecker(object):
             return
         expected = self._segno * self._seg_size + offset
         if magic != self._magic:
-            raise WalPageError('the page at offset %d has magic %04X, the first page %04X' % (offset, magic, self._magic))
+            raise WalPageError('the page at offset %d has magic %04X, the first page %04X'
+                               % (offset, magic, self._magic))
         if addr != expected:
             seg = addr // self._seg_size if self._seg_size else 0
             raise WalPageError('the page at offset %d belongs to WAL position %X/%X (segment number %d), not %X/%X of '

@@ -14,9 +14,10 @@ for a direct push. push/ok/<name> is written only after the repository committed
 Prefetcher: for the file restore_command asked for (fetch/want) and, for a segment, the next
 async_queue segments of its timeline, runs wal_archive.wal_fetch into the spool (every check;
 temporary name, rename; no fsync: its files are served only while it runs, and a new one
-empties the spool first, so a file torn by a crash is never served). Only the file asked for gets a .missing or .err answer: a
-file ahead that is missing ends the look-ahead (looked at again a second later), one that fails
-is fetched again when it is asked for. Files behind the one asked for are removed.
+empties the spool first, so a file torn by a crash is never served). Only the file asked for
+gets a .missing or .err answer: a file ahead that is missing ends the look-ahead (looked at
+again a second later), one that fails is fetched again when it is asked for. Files behind the
+one asked for are removed.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -173,9 +174,10 @@ def run_prefetcher(p, spool, lock):
             sizes['segment'] = r['raw_bytes']      # the look-ahead names follow the real segment size
 
     inflight = {}
+    done = set()            # answered in the spool (a file, .missing or .err), as far as this process knows
     failed = {}             # name -> when fetching it ahead failed
     end = {}                # timeline -> (segno found missing ahead, when)
-    last_want, last_work = None, time.time()
+    last_words, last_work = None, time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         while True:
             data = wal_async.read_file(os.path.join(fetch_dir, 'want'))
@@ -183,24 +185,28 @@ def run_prefetcher(p, spool, lock):
             asked = words[0] if words and wal_kind(words[0]) else None
             served = len(words) > 1 and words[1] == 'served'      # restore_command has it: only what follows
             now = time.time()
-            if asked != last_want:
-                last_want, last_work = asked, now
+            if words != last_words:
+                last_words, last_work = words, now
                 if asked:
                     _drop_behind(fetch_dir, asked)
+                    done = set(n for n in done if n[8:] >= asked[8:])
+                    if not served:
+                        done.discard(asked)         # asked (again): its answer must be in the spool
             for name, fut in list(inflight.items()):
                 if fut.done():
                     del inflight[name]
                     error = fut.exception()
                     if error is not None and not isinstance(error, WalNotArchived):
                         failed[name] = now         # not fetched ahead again at once (asked: .err)
-                    _settle(fetch_dir, name, error, name == asked, end, sizes['segment'])
+                    if _settle(fetch_dir, name, error, name == asked, end, sizes['segment']):
+                        done.add(name)
             if asked:
                 for name in _ahead(asked, queue, sizes['segment']):
                     if len(inflight) >= jobs:
                         break
                     if served and name == asked:
                         continue
-                    if name in inflight or _answered(fetch_dir, name) or \
+                    if name in inflight or name in done or \
                             (name != asked and now - failed.get(name, 0) < LOOKAHEAD_RETRY):
                         continue
                     if name != asked and _beyond_end(name, end, sizes['segment'], now):
@@ -220,11 +226,6 @@ def run_prefetcher(p, spool, lock):
     os.close(lock)
 
 
-def _answered(fetch_dir, name):
-    base = os.path.join(fetch_dir, name)
-    return os.path.exists(base) or os.path.exists(base + '.missing') or os.path.exists(base + '.err')
-
-
 def _beyond_end(name, end, seg_size, now):
     try:
         tli, segno = segment_of(name, seg_size)
@@ -240,26 +241,32 @@ def _beyond_end(name, end, seg_size, now):
 
 
 def _settle(fetch_dir, name, error, asked, end, seg_size):
-    """Record the outcome of one fetch: only the file asked for gets a .missing / .err answer."""
+    """Record the outcome of one fetch: only the file asked for gets a .missing / .err answer.
+
+    True when the spool now holds an answer for name (the file, .missing or .err).
+    """
     base = os.path.join(fetch_dir, name)
     if error is None:
-        return
+        return True
     if isinstance(error, WalNotArchived):
         if asked:
             wal_async.write_file(base + '.missing', b'')
-        elif SEGMENT_RE.match(name):
+            return True
+        if SEGMENT_RE.match(name):
             try:
                 tli, segno = segment_of(name, seg_size)
             except BadInput:
-                return
+                return False
             if tli not in end or segno < end[tli][0]:
                 end[tli] = (segno, time.time())
-        return
+        return False
     message = str(error) if isinstance(error, DbBackupError) else \
         'fetching %s failed: %s: %s' % (name, type(error).__name__, error)
     _log(message)
     if asked:
         wal_async.write_file(base + '.err', ' '.join(message.split()).encode())
+        return True
+    return False
 
 
 def _drop_behind(fetch_dir, asked):
