@@ -52,7 +52,7 @@ MEMORY_TARGET_MB = 64.0
 
 # the archiver, replayed: run as postgres by the system python (stdlib only)
 SIMULATOR = r'''
-import json, os, subprocess, sys, time
+import json, os, resource, subprocess, sys, time
 data_dir, command = sys.argv[1], sys.argv[2]
 status = os.path.join(data_dir, 'pg_wal', 'archive_status')
 names = sorted((n[:-6] for n in os.listdir(status) if n.endswith('.ready')),
@@ -68,7 +68,9 @@ for name in names:
         print(json.dumps({'error': 'archive_command failed (%d) for %s' % (rc, name)}))
         sys.exit(1)
     os.rename(os.path.join(status, name + '.ready'), os.path.join(status, name + '.done'))
-print(json.dumps({'files': len(names), 'seconds': time.perf_counter() - t0, 'slowest': slowest}))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({'files': len(names), 'seconds': time.perf_counter() - t0, 'slowest': slowest,
+                  'command_cpu': ru.ru_utime + ru.ru_stime}))
 '''
 
 
@@ -134,6 +136,19 @@ def reset_ready(sim):
     for n in os.listdir(status):
         if n.endswith('.done'):
             os.rename(os.path.join(status, n), os.path.join(status, n[:-5] + '.ready'))
+
+
+def daemon_cpu_s(pids):
+    """CPU seconds (user + system) the running background processes used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def daemon_peak_mb(spool_root):
@@ -373,9 +388,12 @@ def main():
             log('archive_command: %s' % label)
             r = archive_run(sim, command, args.quiet_wait)
             r['segments_per_s'] = round(r['files'] / r['seconds'], 2)
+            cpu = r['command_cpu']
             if label.endswith('-async'):
                 r['daemon_peak_mb'], pids = daemon_peak_mb(spool)
+                cpu += daemon_cpu_s(pids)
                 stop_daemons(pids)
+            r['cpu_ms_per_file'] = round(cpu * 1000 / r['files'], 1)
             report['archive'][label] = r
             log('  %.2f s, %.1f segments/s' % (r['seconds'], r['segments_per_s']))
         report['wal']['zstd1_mib'] = round(sum(os.path.getsize(os.path.join(zdir, n))
@@ -387,13 +405,13 @@ def main():
         reference_lsn = None
         for label, command in recoveries:
             log('restore_command: %s' % label)
-            if args.quiet_wait:
-                wait_quiet(args.quiet_wait)
+            other = wait_quiet(args.quiet_wait) if args.quiet_wait else None
             took, lsn = recover(server, base, work, label.replace(' ', '_'), command)
             peak, pids = daemon_peak_mb(spool) if label.endswith('-async') else (None, [])
             stop_daemons(pids)
             reference_lsn = reference_lsn or lsn
-            report['recovery'][label] = {'seconds': round(took, 3), 'final_lsn': lsn, 'daemon_peak_mb': peak}
+            report['recovery'][label] = {'seconds': round(took, 3), 'final_lsn': lsn, 'daemon_peak_mb': peak,
+                                         'other_load': other}
             log('  %.2f s to promotion (%s)' % (took, lsn))
             if lsn != reference_lsn:
                 raise RuntimeError('%s recovered to %s, cp to %s' % (label, lsn, reference_lsn))
@@ -417,18 +435,21 @@ def render(report):
     out = ['WAL archive, %d segments (%.0f MiB WAL, %s MiB with zstd -1); engine %s; %d CPUs'
            % (report['wal']['segments'], report['wal']['mib'], report['wal']['zstd1_mib'], report['engine'],
               report['machine']['cpus']), '',
-           '| archive_command | s | segments/s | x cp | x zstd -1 | slowest call s | spooler peak MiB | other load |',
-           '|---|---:|---:|---:|---:|---:|---:|---:|']
+           '| archive_command | s | segments/s | x cp | x zstd -1 | CPU ms per file | slowest call s '
+           '| spooler peak MiB | other load |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
     for label, r in arch.items():
-        out.append('| %s | %.2f | %.1f | %.2f | %.2f | %.3f | %s | %s |' % (
+        out.append('| %s | %.2f | %.1f | %.2f | %.2f | %s | %.3f | %s | %s |' % (
             label, r['seconds'], r['segments_per_s'], r['segments_per_s'] / cp, r['segments_per_s'] / zs,
-            r['slowest'], '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else '',
+            r.get('cpu_ms_per_file', ''), r['slowest'], '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else '',
             '%.2f' % r['other_load'] if r.get('other_load') is not None else ''))
-    out += ['', '| restore_command (recovery to the end) | s to promotion | x cp | prefetcher peak MiB |',
-            '|---|---:|---:|---:|']
+    out += ['', '| restore_command (recovery to the end) | s to promotion | x cp | prefetcher peak MiB | other load |',
+            '|---|---:|---:|---:|---:|']
     for label, r in rec.items():
-        out.append('| %s | %.2f | %.2f | %s |' % (label, r['seconds'], r['seconds'] / rec['cp']['seconds'],
-                                                  '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else ''))
+        out.append('| %s | %.2f | %.2f | %s | %s |' % (
+            label, r['seconds'], r['seconds'] / rec['cp']['seconds'],
+            '%.1f' % r['daemon_peak_mb'] if r.get('daemon_peak_mb') else '',
+            '%.2f' % r['other_load'] if r.get('other_load') is not None else ''))
     out += ['', '| one call (least of 20) | CPU ms | wall ms |', '|---|---:|---:|']
     out += ['| %s | %.1f | %.1f |' % (label, c, w) for label, (c, w) in report.get('startup') or []]
     out += ['', '| target | measured | limit | result |', '|---|---:|---:|---|']
