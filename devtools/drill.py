@@ -106,6 +106,8 @@ def ansible_env(collections, password=None):
         'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
         'ANSIBLE_RETRY_FILES_ENABLED': 'false',
         'ANSIBLE_HOST_KEY_CHECKING': 'false',
+        # ansible-core imports DSA support from cryptography 46+, which warns on every start
+        'PYTHONWARNINGS': 'ignore:DSA is deprecated',
     })
     env.pop(PASSWORD_ENV, None)
     if password is not None:
@@ -237,7 +239,7 @@ def human(n):
         n /= 1024.0
 
 
-def summary(report, checks, where):
+def summary(report, checks, where, kept=True):
     size, raw = int(report['size_bytes']), int(report['raw_bytes'])
     identical = all(check[1] is not False for check in checks)
     lines = [
@@ -250,7 +252,8 @@ def summary(report, checks, where):
            ', took %s s' % report['backup_seconds'] if report.get('backup_seconds') not in (None, '') else ''),
         'restore      into %s: RTO %s s (restore wall time)'
         % (report['target_database'], report['rto_seconds']),
-        'location     %s' % report['location'],
+        'location     %s' % (report['location'] if kept
+                             else 'a temporary repository, removed after the drill (--repository DIR keeps it)'),
     ]
     for name, ok, detail in checks:
         mark = {True: 'ok  ', False: 'DIFF', None: 'skip'}[ok]
@@ -264,9 +267,35 @@ def summary(report, checks, where):
 
 # --- main --------------------------------------------------------------------------
 
+HELP_EPILOG = """\
+what it does:
+  Backs up the database with dbbackup.dbbackup.dbbackup_backup and restores it as
+  <database>_drill with dbbackup.dbbackup.dbbackup_restore (playbooks/drill.yml, through
+  ansible-playbook on localhost), then proves the copy: row counts and md5 of every table,
+  sequences, large objects, database settings and pg_dump -s when a matching pg_dump exists.
+  Prints RTO, sizes and the verdict; exits 0 only when the copy is IDENTICAL.
+
+examples:
+  bash scripts/drill.sh                        throwaway PostgreSQL 15 and a sample database
+  bash scripts/drill.sh --scale 10             a bigger sample (1,000,000 accounts)
+  PGPASSWORD=secret bash scripts/drill.sh --login-host db1 --login-user postgres --database orders
+  bash scripts/drill.sh --repository /srv/drill   keep the backup
+
+against your own server:
+  The password comes from PGPASSWORD (or DBBACKUP_LOGIN_PASSWORD), never the command line.
+  The login role must be a superuser: the restore creates a database and sets owners and
+  grants. The scratch copy <database>_drill (replaced when it exists) is dropped afterwards
+  (--keep-scratch keeps it).
+
+scripts/drill.sh first installs what the drill needs when it is missing (PostgreSQL 15 server
+binaries unless --login-host is given, and a virtualenv with the collection's requirements and
+ansible-core in ~/.cache/dbbackup); devtools/drill.py is the drill itself.
+"""
+
+
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog='scripts/drill.sh', description=__doc__.split('\n\n', maxsplit=1)[0],
+                                epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--login-host', help='server to drill (default: a throwaway local server)')
     p.add_argument('--login-port', type=int, default=5432)
     p.add_argument('--login-user', default='postgres')
@@ -314,14 +343,11 @@ def drill(args, server, database, workdir, where):
     print('drill: playbook finished in %.1f s; comparing %s with %s'
           % (elapsed, database, report['target_database']), flush=True)
     checks = verify(server, database, report['target_database'])
-    text, identical = summary(report, checks, where)
+    text, identical = summary(report, checks, where, kept=bool(args.repository))
     print(text)
     if args.login_host and not args.keep_scratch:
         drop_database(server, report['target_database'])
         print('drill: dropped the scratch database %s' % report['target_database'])
-    if not args.repository:
-        print('drill: the backup was written to a temporary repository, removed now '
-              '(use --repository DIR to keep it)')
     return 0 if identical else 1
 
 

@@ -67,8 +67,13 @@ class PgServer(object):
             pw = pwd.getpwnam('postgres')
             os.chown(path, pw.pw_uid, pw.pw_gid)
 
+    def postgres_argv(self, argv):
+        """argv run as the server's OS user (a chroot's server: see devtools/server_versions.py)."""
+        return _as_postgres_argv(argv)
+
     def run_as_postgres(self, argv, **kw):
-        return subprocess.run(_as_postgres_argv(argv), check=True, **kw)
+        kw.setdefault('cwd', '/')     # the caller's directory may be out of postgres' reach (/root)
+        return subprocess.run(self.postgres_argv(argv), check=True, **kw)
 
     def init(self):
         os.makedirs(self.sockdir, exist_ok=True)
@@ -113,8 +118,8 @@ class PgServer(object):
 
     def stop(self, remove=True):
         if self.started:
-            subprocess.run(_as_postgres_argv([self.bin('pg_ctl'), '-D', self.datadir,
-                                              '-m', 'fast', '-w', 'stop']),
+            subprocess.run(self.postgres_argv([self.bin('pg_ctl'), '-D', self.datadir,
+                                               '-m', 'fast', '-w', 'stop']), cwd='/',
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             self.started = False
         if remove:
@@ -162,13 +167,19 @@ class PgServer(object):
             conn.close()
 
     def psql(self, dbname, sql=None, file=None, check=True):
-        """Run SQL through psql with ON_ERROR_STOP; returns stdout."""
-        argv = ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbname]
+        """Run SQL through this server's psql with ON_ERROR_STOP; returns stdout.
+
+        A file is fed on stdin, so it need not be visible where psql runs (a chroot).
+        """
+        argv = [self.bin('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dbname]
         if file:
-            argv += ['-f', file]
+            with open(file) as f:
+                script = f.read()
+            argv += ['-f', '-']
         else:
+            script = None
             argv += ['-c', sql]
-        p = subprocess.run(argv, env=self.env(), stdout=subprocess.PIPE,
+        p = subprocess.run(argv, env=self.env(), input=script, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, check=False)
         if check and p.returncode != 0:
             raise RuntimeError('psql failed: %s' % p.stderr)

@@ -20,7 +20,16 @@ PYTHON="${PYTHON:-python3}"
 PG_MAJOR=15
 PG_INITDB="/usr/lib/postgresql/$PG_MAJOR/bin/initdb"
 VERBOSE=0
-[ "${1:-}" = "-v" ] && VERBOSE=1
+MODE=tests          # tests: everything the suite needs; drill: only what scripts/drill.sh needs
+NEED_PG=1
+for arg in "$@"; do
+    case "$arg" in
+        -v) VERBOSE=1 ;;
+        --drill) MODE=drill ;;
+        --no-postgres) NEED_PG=0 ;;
+        *) echo "bootstrap: unknown argument $arg (use -v, --drill, --no-postgres)" >&2; exit 2 ;;
+    esac
+done
 
 LOG="$(mktemp -t dbbackup-bootstrap.XXXXXX)"
 trap 'rm -f "$LOG"' EXIT
@@ -34,6 +43,8 @@ die() {
     exit 1
 }
 say() { [ "$VERBOSE" = 1 ] && echo "bootstrap: $*" >&2; return 0; }
+# What takes a while is always said in drill mode: a first-time user should not watch silence.
+progress() { if [ "$MODE" = drill ]; then echo "drill: $*" >&2; elif [ "$VERBOSE" = 1 ]; then echo "bootstrap: $*" >&2; fi; }
 
 # Run a command quietly; its output is kept in $LOG and shown only on failure.
 quiet() {
@@ -65,7 +76,8 @@ install_system_packages() {
     local need_pg=0 need_sc=0
     [ -x "$PG_INITDB" ] || need_pg=1
     # ansible-test's shellcheck sanity test only warns when shellcheck is missing.
-    command -v shellcheck >/dev/null 2>&1 || need_sc=1
+    [ "$MODE" = tests ] && ! command -v shellcheck >/dev/null 2>&1 && need_sc=1
+    [ "$NEED_PG" = 1 ] || need_pg=0
     if [ "$need_pg" = 0 ] && [ "$need_sc" = 0 ]; then
         say "PostgreSQL $PG_MAJOR binaries and shellcheck present"
         return 0
@@ -78,6 +90,7 @@ install_system_packages() {
     local pkgs=()
     if [ "$need_pg" = 1 ]; then
         say "installing postgresql-$PG_MAJOR"
+        progress "installing PostgreSQL $PG_MAJOR server binaries with apt (a minute or two; the Debian cluster is not created)"
         # Ask postgresql-common not to create (and so not start) the default cluster:
         # Debian 12's createcluster.conf includes this directory; creating it before
         # the package is installed is harmless.
@@ -150,8 +163,9 @@ install_mariadb() {
     fi
 }
 
-# --- 1c. What the role tests need (scripts/molecule.sh) -----------------------------
-# prometheus-node-exporter (the metrics role and scenario), python3-venv for the system
+# --- 1c. What the role tests and the version matrix need ------------------------------
+# prometheus-node-exporter (the metrics role and scenario), debootstrap (the chroots of the
+# server-version matrix, tests/versions), python3-venv for the system
 # Python (the agent role builds its virtualenv with /usr/bin/python3), systemd for
 # systemd-analyze (the schedule role verifies its units; systemd need not be running).
 # Services are not started while installing (policy-rc.d), and a node_exporter that was
@@ -159,10 +173,12 @@ install_mariadb() {
 install_role_test_packages() {
     local pkgs=() policy=/usr/sbin/policy-rc.d ours=0 rc=0
     [ -x /usr/bin/prometheus-node-exporter ] || pkgs+=(prometheus-node-exporter)
+    # the server-version matrix builds Debian chroots of other releases (devtools/debian_chroot.py)
+    command -v debootstrap >/dev/null 2>&1 || pkgs+=(debootstrap)
     { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; } || pkgs+=(python3 python3-venv)
     command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
     if [ "${#pkgs[@]}" = 0 ]; then
-        say "node_exporter, python3-venv and systemd-analyze present"
+        say "node_exporter, debootstrap, python3-venv and systemd-analyze present"
         return 0
     fi
     if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; }; then
@@ -183,6 +199,16 @@ install_role_test_packages() {
 }
 
 # --- 2. virtualenv ------------------------------------------------------------
+venv_requirements() {
+    # tests: requirements-test.txt; drill: requirements.txt and ansible-core (its pin from requirements-test.txt)
+    if [ "$MODE" = tests ]; then
+        echo "-r $ROOT/requirements-test.txt"
+    else
+        echo "-r $ROOT/requirements.txt"
+        grep -E '^ansible-core' "$ROOT/requirements-test.txt"
+    fi
+}
+
 make_venv() {
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found; install Python 3.11 or set PYTHON."
     "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -202,14 +228,21 @@ make_venv() {
     # Reinstall only when the requirements (or the python) changed.
     local stamp want
     stamp="$VENV/.dbbackup-requirements.sha256"
-    want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1) $("$VENV/bin/python" -V 2>&1)"
+    want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1) $MODE $("$VENV/bin/python" -V 2>&1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         say "virtualenv up to date: $VENV"
         return 0
     fi
-    say "installing requirements-test.txt into $VENV"
-    quiet "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$ROOT/requirements-test.txt" \
-        || die "pip install -r requirements-test.txt failed in $VENV (is PyPI reachable?)."
+    say "installing the $MODE requirements into $VENV"
+    progress "installing the collection's Python requirements and ansible-core into $VENV (about a minute)"
+    local reqs
+    reqs="$(mktemp -t dbbackup-requirements.XXXXXX)"
+    venv_requirements >"$reqs"
+    if ! quiet "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$reqs"; then
+        rm -f "$reqs"
+        die "pip install of the $MODE requirements failed in $VENV (is PyPI reachable?)."
+    fi
+    rm -f "$reqs"
     echo "$want" >"$stamp"
 }
 
@@ -220,53 +253,28 @@ make_venv() {
 # installed ansible-test pins; we read both from the installed ansible-test itself.
 write_get_pip_standin() {
     local path
-    path="$("$VENV/bin/python" - <<'EOF'
-import os, re, sys
-import ansible_test
-base = os.path.dirname(ansible_test.__file__)
-try:
-    from ansible_test._internal.python_requirements import get_venv_packages
-
-    class _Py:
-        version = '%d.%d' % sys.version_info[:2]
-    pip_version = get_venv_packages(_Py())['pip']
-except Exception:
-    src = open(os.path.join(base, '_internal', 'python_requirements.py')).read()
-    m = re.search(r"default_packages = dict\(\s*pip='([0-9.]+)'", src)
-    if not m:
-        sys.exit('cannot find the pip version pinned by ansible-test in %s' % base)
-    pip_version = m.group(1)
-src = open(os.path.join(base, '_util', 'target', 'setup', 'requirements.py')).read()
-m = re.search(r"cache_path = os\.path\.expanduser\('([^']+)' % pip_version\.replace", src)
-if not m:
-    sys.exit('cannot find where ansible-test caches its pip bootstrap script (%s)' % base)
-print(os.path.expanduser(m.group(1) % pip_version.replace('.', '_')))
-EOF
-)" || die "could not work out the ansible-test pip bootstrap path from the installed ansible-core."
-    [ -n "$path" ] || die "empty ansible-test pip bootstrap path."
-    if [ -f "$path" ] && ! grep -q 'dbbackup stand-in' "$path"; then
-        say "ansible-test bootstrap script already cached (not ours): $path"
-        return 0
-    fi
-    mkdir -p "$(dirname "$path")"
-    cat >"$path.tmp" <<'EOF'
-# dbbackup stand-in for ansible-test's get-pip bootstrap script (written by
-# scripts/bootstrap.sh): bootstrap pip from the interpreter's bundled wheel, then
-# install the pinned packages ansible-test asks for from the configured index.
-import ensurepip
-import os
-import subprocess
-import sys
-
-ensurepip.bootstrap(upgrade=True)
-os.environ.pop('PIP_CONFIG_FILE', None)  # ensurepip points it at os.devnull; the site pip.conf must apply
-args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
-sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install'] + args))
-EOF
-    mv "$path.tmp" "$path"
-    say "wrote ansible-test bootstrap stand-in: $path"
+    path="$("$VENV/bin/python" "$ROOT/devtools/ansible_test_pip.py")" \
+        || die "could not write the ansible-test pip bootstrap stand-in (devtools/ansible_test_pip.py)."
+    say "ansible-test pip bootstrap script: $path"
 }
 
+if [ "$MODE" = drill ]; then
+    # The drill reuses the test suite's virtualenv when one is there and current, else its own.
+    if [ -z "${DBBACKUP_VENV:-}" ]; then
+        VENV="$HOME/.cache/dbbackup/venv-drill"
+        test_venv="$HOME/.cache/dbbackup/venv"
+        if [ -f "$test_venv/.dbbackup-requirements.sha256" ] && grep -q ' tests ' "$test_venv/.dbbackup-requirements.sha256" \
+            && [ "$(cut -d' ' -f1 "$test_venv/.dbbackup-requirements.sha256")" = \
+                 "$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1)" ]; then
+            VENV="$test_venv"
+            MODE=tests
+        fi
+    fi
+    install_system_packages
+    make_venv
+    echo "$VENV"
+    exit 0
+fi
 install_system_packages
 install_mariadb
 install_role_test_packages

@@ -52,6 +52,25 @@ fi
 failed=()
 cd "$coll" || exit 1
 
+# What the agent role creates for the scenarios (the backup user with its home, the engine and its
+# virtualenv in /opt/dbbackup-molecule) is removed at the end unless it was there before the run, or
+# DBBACKUP_MOLECULE_KEEP=1 keeps it to save the virtualenv build on the next run.
+user_before=0; id -u dbbackup >/dev/null 2>&1 && user_before=1
+install_before=0; [ -e /opt/dbbackup-molecule ] && install_before=1
+remove_role_leftovers() {
+    [ -n "${DBBACKUP_MOLECULE_KEEP:-}" ] && return 0
+    if [ "$install_before" = 0 ] && [ -e /opt/dbbackup-molecule ]; then
+        rm -rf /opt/dbbackup-molecule && echo "== removed /opt/dbbackup-molecule (the scenarios' engine and virtualenv)"
+    fi
+    if [ "$user_before" = 0 ] && id -u dbbackup >/dev/null 2>&1; then
+        userdel -r dbbackup >/dev/null 2>&1 || userdel dbbackup >/dev/null 2>&1 || true
+        getent group dbbackup >/dev/null 2>&1 && groupdel dbbackup >/dev/null 2>&1
+        echo "== removed the user dbbackup the scenarios created (and its home)"
+    fi
+    return 0
+}
+trap 'remove_role_leftovers; rm -rf "$COLLECTIONS"' EXIT
+
 if [ -z "${SKIP_LINT:-}" ]; then
     echo "== ansible-lint roles/ playbooks/ molecule/"
     if ! ansible-lint --offline --nocolor roles/ playbooks/ molecule/; then

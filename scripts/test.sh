@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite in one command (CI runs it through .ci/run):
 #
-#   bash scripts/test.sh            # bootstrap, pytest (unit + integration), ansible-test sanity
+#   bash scripts/test.sh            # bootstrap, pytest (unit + integration), the server-version
+#                                   # matrix (tests/versions), ansible-test sanity, roles
 #   SKIP_SANITY=1 bash scripts/test.sh     # pytest only (quicker local loop)
 #   SKIP_PYTEST=1 bash scripts/test.sh     # ansible-test sanity only
 #   SKIP_MOLECULE=1 bash scripts/test.sh   # without the roles' ansible-lint + molecule scenarios
+#   SKIP_VERSIONS=1 bash scripts/test.sh   # without the server-version matrix (tests/versions)
+#   SKIP_RELEASE=1 bash scripts/test.sh    # without the release checks (scripts/release_checks.sh)
+#   SKIP_CORE_RANGE=1 bash scripts/test.sh # without the lowest/newest ansible-core runs
+#   SKIP_INTEGRATION=1 bash scripts/test.sh # without ansible-test integration (module targets)
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -13,9 +18,30 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}"
 export DBBACKUP_VENV="$VENV"
-PYTEST_TIMEOUT="${PYTEST_TIMEOUT:-15m}"
-SANITY_TIMEOUT="${SANITY_TIMEOUT:-15m}"
+# Step limits only stop a hung step (a hung test fails alone after pytest-timeout's 600 s,
+# pytest.ini): they are far above what the steps take on 2 busy cores.
+CORE_TIMEOUT="${CORE_TIMEOUT:-40m}"
+SANITY_TIMEOUT="${SANITY_TIMEOUT:-20m}"
 failed=()
+T0=$(date +%s)
+
+# Everything a step creates lives in a run directory of its own (TMPDIR for the throwaway
+# servers and pytest's tmp_path; the chroot-shared directory of the version matrix): on any
+# exit, devtools/sweep.py stops what is still running there and removes it.
+RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-run.XXXXXX")"
+chmod 1777 "$RUN_DIR"
+SHARED_DIR="/var/tmp/dbbackup-shared-$(basename "$RUN_DIR")"
+export TMPDIR="$RUN_DIR" DBBACKUP_CHROOT_SHARED="$SHARED_DIR"
+cleanup() {
+    if [ -x "${PY:-}" ]; then
+        (cd "$ROOT" && "$PY" -m devtools.sweep "$RUN_DIR" "$SHARED_DIR")
+    else
+        rm -rf "$RUN_DIR"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 now() { date +%s; }
 step_done() {  # name start rc
@@ -45,14 +71,44 @@ if [ -n "${SKIP_PYTEST:-}" ]; then
 else
     t=$(now)
     echo "== pytest tests/unit tests/integration"
-    (cd "$ROOT" && timeout --kill-after=30s "$PYTEST_TIMEOUT" \
+    (cd "$ROOT" && timeout --kill-after=30s "$CORE_TIMEOUT" \
         "$PY" -m pytest -p no:cacheprovider -ra --durations=10 tests/unit tests/integration "$@")
     rc=$?
     case "$rc" in
         5) echo "pytest collected no tests: that is a failure, not a pass." >&2 ;;
-        124|137) echo "pytest did not finish within $PYTEST_TIMEOUT." >&2 ;;
+        124|137) echo "pytest did not finish within $CORE_TIMEOUT." >&2 ;;
     esac
     step_done pytest "$t" "$rc"
+fi
+
+# --- the server-version matrix (tests/versions) -------------------------------------------
+# PostgreSQL 13/15/17 and MariaDB 10.5/10.11/11.8: this machine's servers plus Debian chroots of
+# bullseye and trixie (devtools/debian_chroot.py), built once (about 2 minutes each) and cached in
+# ${DBBACKUP_CHROOTS:-~/.cache/dbbackup/chroots}. Needs root (debootstrap, mount, chroot).
+VERSIONS_TIMEOUT="${VERSIONS_TIMEOUT:-25m}"
+if [ -n "${SKIP_VERSIONS:-}" ] || [ -n "${SKIP_PYTEST:-}" ]; then
+    echo "== server-version matrix: skipped (SKIP_VERSIONS or SKIP_PYTEST set)"
+else
+    t=$(now)
+    if [ "$(id -u)" != 0 ]; then
+        echo "the server-version matrix builds and enters Debian chroots: run as root (CI does), or set SKIP_VERSIONS=1." >&2
+        rc=1
+    else
+        echo "== server-version matrix: chroots (bullseye: PostgreSQL 13, MariaDB 10.5; trixie: PostgreSQL 17, MariaDB 11.8)"
+        (cd "$ROOT" && timeout --kill-after=30s "$VERSIONS_TIMEOUT" "$PY" -m devtools.debian_chroot ensure bullseye trixie)
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            echo "== pytest tests/versions"
+            (cd "$ROOT" && timeout --kill-after=30s "$VERSIONS_TIMEOUT" \
+                "$PY" -m pytest -p no:cacheprovider -ra --durations=5 tests/versions)
+            rc=$?
+        fi
+        case "$rc" in
+            5) echo "pytest collected no version tests: that is a failure, not a pass." >&2 ;;
+            124|137) echo "the server-version matrix did not finish within $VERSIONS_TIMEOUT." >&2 ;;
+        esac
+    fi
+    step_done "server-version matrix" "$t" "$rc"
 fi
 
 # --- ansible-test sanity --------------------------------------------------------------
@@ -62,31 +118,8 @@ fi
 # files that are not ignored) in a stable cache directory, so ansible-test's own
 # virtualenvs are reused between runs.
 run_sanity() {
-    local ns name coll
-    ns=$(sed -n 's/^namespace: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
-    name=$(sed -n 's/^name: *//p' "$ROOT/galaxy.yml" | tr -d '"'"'"' ')
-    case "$ROOT" in
-        */ansible_collections/"$ns"/"$name")
-            coll="$ROOT" ;;
-        *)
-            local tree="${DBBACKUP_SANITY_TREE:-$HOME/.cache/dbbackup/sanity}"
-            coll="$tree/ansible_collections/$ns/$name"
-            mkdir -p "$coll"
-            # Empty the copy but keep tests/output (ansible-test's caches).
-            find "$coll" -mindepth 1 -maxdepth 1 ! -name tests -exec rm -rf {} +
-            if [ -d "$coll/tests" ]; then
-                find "$coll/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
-            fi
-            if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-                (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
-                    | while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done \
-                    | tar --null -T - -cf -) | tar -xf - -C "$coll" || return 1
-            else
-                (cd "$ROOT" && tar --exclude=./.git --exclude=./tests/output -cf - .) \
-                    | tar -xf - -C "$coll" || return 1
-            fi
-            ;;
-    esac
+    local coll
+    coll="$(bash "$ROOT/scripts/collection_tree.sh" "${DBBACKUP_SANITY_TREE:-$HOME/.cache/dbbackup/sanity}")" || return 1
     echo "== ansible-test sanity ($coll)"
     # shellcheck disable=SC1091
     (cd "$coll" && source "$VENV/bin/activate" && \
@@ -103,9 +136,48 @@ else
     step_done "ansible-test sanity" "$t" "$rc"
 fi
 
+# --- ansible-test integration: the module targets in tests/integration/targets -----------
+INTEGRATION_TIMEOUT="${INTEGRATION_TIMEOUT:-20m}"
+if [ -n "${SKIP_INTEGRATION:-}" ]; then
+    echo "== ansible-test integration: skipped (SKIP_INTEGRATION set)"
+else
+    t=$(now)
+    echo "== ansible-test integration (scripts/integration.sh)"
+    timeout --kill-after=30s "$INTEGRATION_TIMEOUT" bash "$ROOT/scripts/integration.sh"
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "ansible-test integration did not finish within $INTEGRATION_TIMEOUT." >&2
+    step_done "ansible-test integration" "$t" "$rc"
+fi
+
+# --- the supported ansible-core range: sanity + module tests on the lowest and newest ------
+CORE_RANGE_TIMEOUT="${CORE_RANGE_TIMEOUT:-35m}"
+if [ -n "${SKIP_CORE_RANGE:-}" ]; then
+    echo "== ansible-core range: skipped (SKIP_CORE_RANGE set)"
+else
+    t=$(now)
+    echo "== ansible-core range (scripts/ansible_core_range.sh: lowest and newest ansible-core)"
+    timeout --kill-after=30s "$CORE_RANGE_TIMEOUT" bash "$ROOT/scripts/ansible_core_range.sh"
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the ansible-core range did not finish within $CORE_RANGE_TIMEOUT." >&2
+    step_done "ansible-core range" "$t" "$rc"
+fi
+
+# --- release checks: changelog, galaxy-importer (Automation Hub), ansible-builder ---------
+RELEASE_TIMEOUT="${RELEASE_TIMEOUT:-15m}"
+if [ -n "${SKIP_RELEASE:-}" ]; then
+    echo "== release checks: skipped (SKIP_RELEASE set)"
+else
+    t=$(now)
+    echo "== release checks (scripts/release_checks.sh)"
+    timeout --kill-after=30s "$RELEASE_TIMEOUT" bash "$ROOT/scripts/release_checks.sh"
+    rc=$?
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "the release checks did not finish within $RELEASE_TIMEOUT." >&2
+    step_done "release checks" "$t" "$rc"
+fi
+
 # --- roles: ansible-lint and the molecule scenarios (scripts/molecule.sh) -------------
 # The scenarios converge the roles on this machine (packages, users, units): they need root.
-MOLECULE_TIMEOUT="${MOLECULE_TIMEOUT:-15m}"
+MOLECULE_TIMEOUT="${MOLECULE_TIMEOUT:-25m}"
 if [ -n "${SKIP_MOLECULE:-}" ]; then
     echo "== roles (ansible-lint, molecule): skipped (SKIP_MOLECULE set)"
 else
@@ -121,8 +193,9 @@ else
     step_done "roles (ansible-lint, molecule)" "$t" "$rc"
 fi
 
+total=$(( $(now) - T0 ))
 if [ "${#failed[@]}" -gt 0 ]; then
-    echo "FAILED: ${failed[*]}"
+    echo "FAILED: ${failed[*]} (${total}s in all)"
     exit 1
 fi
-echo "ALL OK"
+echo "ALL OK (${total}s in all)"

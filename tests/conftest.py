@@ -3,10 +3,13 @@ the rich fixture database, and small helpers for engine parameters.
 
 Missing PostgreSQL binaries are a set-up failure, never a skip: a suite that
 silently skips its database tests proves nothing (run scripts/bootstrap.sh).
+A hung test fails alone after pytest-timeout's limit (pytest.ini); a SIGTERM ends the
+run like Ctrl-C, with the failures so far named and the servers stopped.
 """
 import glob
 import itertools
 import os
+import signal
 import sys
 
 import pytest
@@ -19,6 +22,15 @@ from devtools.pg_temp import PgServer, find_pg_bin  # noqa: E402
 from devtools.mysql_temp import MySqlServer, find_mysql_binaries  # noqa: E402
 
 RICH_DIR = os.path.join(ROOT, 'tests', 'fixtures', 'rich')
+
+
+def _terminated(signum, frame):
+    """SIGTERM (a time limit, systemctl stop) ends the run like Ctrl-C: pytest then prints the
+    failures so far and runs the finalizers that stop every server the session started."""
+    raise KeyboardInterrupt('SIGTERM')
+
+
+signal.signal(signal.SIGTERM, _terminated)
 _names = itertools.count(1)
 
 

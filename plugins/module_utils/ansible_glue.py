@@ -10,6 +10,7 @@ else in module_utils stays free of ansible so the host CLI reuses it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import signal
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -81,6 +82,10 @@ def _params(module):
     return dict((k, v) for k, v in module.params.items() if not k.startswith('_'))
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def run(module, engine_fn, import_error=None):
     """Call engine_fn(params, check_mode=...) and exit the module with its result.
 
@@ -90,8 +95,12 @@ def run(module, engine_fn, import_error=None):
     if import_error is not None:
         _fail_missing(module, getattr(import_error, 'name', None) or str(import_error),
                       import_error)
+    signal.signal(signal.SIGTERM, _stop)     # a timeout's SIGTERM cleans up as an interrupt does
     try:
         result = engine_fn(_params(module), check_mode=module.check_mode)
+    except KeyboardInterrupt:
+        module.fail_json(msg='The task was stopped (SIGTERM or SIGINT); nothing incomplete was recorded.',
+                         error_type='Interrupted')
     except MissingDependency as e:
         _fail_missing(module, e.library, e.error or e, traceback.format_exc())
     except DbBackupError as e:

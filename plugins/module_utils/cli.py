@@ -6,13 +6,16 @@ show in process lists; so do encryption passphrases
 (DBBACKUP_ENCRYPTION_PASSPHRASE, and DBBACKUP_NEW_ENCRYPTION_PASSPHRASE for
 rekey). Keys are given as a file (--encryption-key-file) or the name of an
 environment variable holding them (--encryption-key-env). Prints the result
-as JSON; errors go to stderr with exit status 1 (2 for usage errors).
+as JSON; errors go to stderr with exit status 1 (2 for usage errors). SIGINT and
+SIGTERM stop a run the same way (exit status 130 and 143): a backup removes its
+directory, a restore drops its temporary database.
 `pitr-status` also exits 1 when the archive is not healthy (after printing it).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import signal
 import sys
 
 from .common.errors import DbBackupError
@@ -73,6 +76,8 @@ def _parser():
     b.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_* metrics')
     b.add_argument('--lock-wait-timeout', type=int, metavar='SECONDS',
                    help='fail instead of waiting longer for the table locks (PostgreSQL)')
+    b.add_argument('--unsupported-objects', choices=('fail', 'warn'), default=None,
+                   help='PostgreSQL: fail (default) on objects the backup cannot reproduce, or warn and record them')
     b.add_argument('--checkpoint', choices=('spread', 'fast'),
                    help='kind=base: checkpoint that starts the backup (default spread, as pg_basebackup)')
     b.add_argument('--archive-wait-timeout', type=int, metavar='SECONDS',
@@ -94,10 +99,14 @@ def _parser():
                    help='kind=cluster: do not restore roles and tablespaces')
     r.add_argument('--tablespace-location', dest='tablespace_locations', action='append', metavar='NAME=DIR',
                    help='kind=cluster: create tablespace NAME in DIR instead of its source location')
+    r.add_argument('--leftovers', action='store_true', default=None,
+                   help='with --state absent: drop the databases killed restores left (none a running restore uses)')
     r.add_argument('--target-database')
     r.add_argument('--backup-id', default='latest')
     r.add_argument('--if-exists', default='fail', choices=('fail', 'replace'))
     r.add_argument('--metrics-dir', help='node_exporter textfile directory: record the verification state')
+    r.add_argument('--allow-unencrypted', action='store_true', default=None,
+                   help='restore an unencrypted backup although a key is given (one made before encryption)')
     r.add_argument('--check', action='store_true', help='report what would happen, change nothing')
     # a private copy of the parent: argparse shares parent actions between subparsers, so
     # changing `required` or a default on one subcommand would change it for all of them
@@ -189,6 +198,8 @@ def _repository_parsers(sub, common):
     inf.add_argument('--backup-id', default='all', help="'all', 'latest' (per series) or an id")
     inf.add_argument('--no-check-wal', dest='check_wal', action='store_false', default=True,
                      help='do not check the WAL archive of base backups')
+    inf.add_argument('--leftovers', action='store_true', default=None,
+                     help='also list the databases killed restores left on the server (--login-* options)')
     inf.add_argument('--check', action='store_true', help='no effect (info never changes anything)')
     pr.add_argument('--kind', default='logical', choices=('logical', 'base', 'cluster'))
     for rule in ('keep-last', 'keep-daily', 'keep-weekly', 'keep-monthly'):
@@ -268,9 +279,36 @@ def _list(params):
     p = prepare(params, COMMON_DEFAULTS)
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database'])
-    return {'changed': False, 'backups': [
-        dict(summary(m, repo.location(base + '/' + bid)), started_at=m['started_at'])
-        for bid, m in list_backups(repo, base)]}
+    backups = [dict(summary(m, repo.location(base + '/' + bid)), started_at=m['started_at'])
+               for bid, m in list_backups(repo, base)]
+    result = {'changed': False, 'backups': backups, 'server_name': p['server_name']}
+    if not backups:     # say where backups are, instead of a bare []: the server name is derived
+        from .operations.info import databases, servers
+        names = servers(repo)
+        if p['server_name'] in names:
+            held = databases(repo, p['server_name'])
+            result['msg'] = ('No complete backup of %s under server %s in %s; it holds backups of: %s.'
+                             % (p['database'], p['server_name'], repo.location(''), ', '.join(held) or 'none'))
+        else:
+            result['msg'] = ('No backups under server name %s (derived from --login-host/--login-port unless '
+                             '--server-name is given) in %s; server names there: %s.'
+                             % (p['server_name'], repo.location(''), ', '.join(names) or 'none'))
+        sys.stderr.write('dbbackup: %s\n' % result['msg'])
+    return result
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (systemctl stop, timeouts) ends a run as SIGINT does: everything cleans up."""
+
+
+def _stop(signum, frame):
+    raise Stopped()
+
+
+def _unraisable_in_c(exc_type, value, tb):
+    """While a command runs, C code that cannot raise (psycopg2's callbacks when the server goes
+    away mid-COPY) reports through sys.excepthook: the command's own error says what happened,
+    so those stray tracebacks are not printed. Errors of the command itself still are."""
 
 
 def main(argv=None):
@@ -287,7 +325,8 @@ def main(argv=None):
         rc = _main(argv)
     except SystemExit as e:     # argparse: a bad command line must not read as "not archived"
         rc = e.code if isinstance(e.code, int) else 2
-    return rc if rc in (0, FETCH_NOT_ARCHIVED) else FETCH_UNUSABLE
+    # 143: stopped by SIGTERM (PostgreSQL's shutdown asks so): PostgreSQL exits quietly on it
+    return rc if rc in (0, FETCH_NOT_ARCHIVED, 143) else FETCH_UNUSABLE
 
 
 def _main(argv):
@@ -296,6 +335,7 @@ def _main(argv):
         site.main()
     import json
     from .cli_config import apply_config, fill_secrets
+    signal.signal(signal.SIGTERM, _stop)
     parser = _parser()
     try:   # --config FILE: option values and secrets from a file (cli_config.py)
         secrets = apply_config(parser, argv)
@@ -304,6 +344,7 @@ def _main(argv):
         return 2
     args = parser.parse_args(argv)
     params = fill_secrets(_params(args), secrets, args.command)
+    hook, sys.excepthook = sys.excepthook, _unraisable_in_c
     try:
         if args.command == 'list':
             result = _list(params)
@@ -317,9 +358,12 @@ def _main(argv):
             from .postgres.physical.wal_archive import WalNotArchived
             return FETCH_NOT_ARCHIVED if isinstance(e, WalNotArchived) else FETCH_UNUSABLE
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write('dbbackup: interrupted; nothing incomplete was recorded.\n')
-        return 130
+    except KeyboardInterrupt as e:
+        sys.stderr.write('dbbackup: %s; nothing incomplete was recorded.\n'
+                         % ('stopped (SIGTERM)' if isinstance(e, Stopped) else 'interrupted'))
+        return 143 if isinstance(e, Stopped) else 130
+    finally:
+        sys.excepthook = hook
     if args.command not in QUIET_COMMANDS:
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + '\n')
     if args.command == 'pitr-status' and not result.get('healthy'):

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_backup
 short_description: Back up a PostgreSQL or MySQL/MariaDB database into a dbbackup repository
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Takes a consistent logical backup of one database without C(pg_dump), from one exported snapshot,
     tables copied in parallel by O(jobs) sessions, streamed through compression and SHA-256 hashing
@@ -134,6 +134,18 @@ options:
       - When not set, the backup waits as long as it takes, as pg_dump does by default.
       - PostgreSQL only.
     type: int
+  unsupported_objects:
+    description:
+      - What a PostgreSQL backup does with an object of the database that it cannot reproduce exactly. Every
+        object is listed in the backup's inventory, and each must be created by the backup's schema. Examples
+        are a security label, a subscription when the login role is not a superuser, or a column of an
+        inheritance child whose position a restore cannot keep.
+      - V(fail) fails the backup with a message naming those objects and records nothing.
+      - V(warn) writes the backup without them, records them in its manifest and returns a warning naming them;
+        a restore of that backup does not expect them and warns too.
+    type: str
+    choices: [fail, warn]
+    default: fail
   verify:
     description:
       - Re-read the new backup after writing it and check it against its manifest.
@@ -357,6 +369,13 @@ encrypted:
   returned: success
   type: bool
   sample: true
+warnings:
+  description: With O(unsupported_objects=warn), the objects the backup lacks because it cannot reproduce them
+    (with O(kind=cluster), per database); also when O(max_age) reuses such a backup.
+  returned: when the backup lacks objects
+  type: list
+  elements: str
+  sample: ["Backup 20260101T020000Z lacks 1 object(s) it cannot reproduce: subscription orders_sub."]
 verification:
   description: Outcome of the check asked for with O(verify) (not returned when O(verify=none)).
   returned: when O(verify) is not V(none) and a backup was written
@@ -392,6 +411,7 @@ def main():
         jobs=dict(type='int', default=2),
         verify=dict(type='str', default='none', choices=['none', 'quick', 'deep']),
         lock_wait_timeout=dict(type='int'),
+        unsupported_objects=dict(type='str', default='fail', choices=['fail', 'warn']),
         metrics_dir=dict(type='path'),
     )
     argument_spec.update(encryption_argument_spec())

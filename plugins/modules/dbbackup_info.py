@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_info
 short_description: List the backups in a dbbackup repository
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the complete backups of a repository as flat records (one per backup), with a short summary,
     suited to job views such as AWX.
@@ -21,13 +21,16 @@ description:
   - Backup directories without a manifest (interrupted or still running backups) are listed separately.
   - When neither O(server_name) nor O(login_host) or O(login_unix_socket) is set, every server of the
     repository is listed; otherwise the one server named by O(server_name) or derived from O(login_host).
-  - The module only reads the repository; it never connects to a database server (the connection options
-    only give the default of O(server_name)).
+  - The module only reads the repository; it connects to a database server only with O(leftovers=true) (otherwise
+    the connection options only give the default of O(server_name)).
+  - Multipart uploads that were never completed (S3) are listed too (RV(incomplete_uploads)).
 author:
   - dbbackup developers (@dbbackup)
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -52,6 +55,14 @@ options:
       - For base backups, check the WAL archive for continuity (lists the archive of the server).
     type: bool
     default: true
+  leftovers:
+    description:
+      - PostgreSQL. Also connect to the server (connection options) and list the databases restores that were killed
+        left behind (C(_dbbackup_restore_*), C(_dbbackup_old_*)) in RV(leftover_databases).
+        M(dbbackup.dbbackup.dbbackup_restore) with O(dbbackup.dbbackup.dbbackup_restore#module:state=absent) and
+        O(dbbackup.dbbackup.dbbackup_restore#module:leftovers=true) drops those no running restore uses.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -194,13 +205,31 @@ series:
   sample: [{"server": "db1", "kind": "logical", "database": "app", "backups": 14, "oldest": "20251218T020000Z",
             "newest": "20260101T020000Z", "size_bytes": 14680064, "incomplete": 0}]
 incomplete:
-  description: Backup directories without a manifest (interrupted or running backups), or with one this
-    version cannot read (key C(problem)).
+  description: Backup directories without a manifest, or with one this version cannot read (key C(problem)).
+    C(running) is true while the backup's writer renews its lease (C(lease_age_seconds) since the last
+    renewal); false for an interrupted backup, which dbbackup_prune removes after its grace period.
   returned: success
   type: list
   elements: dict
   sample: [{"server": "db1", "kind": "logical", "database": "app", "backup_id": "20260102T020000Z",
-            "complete": false, "location": "/var/backups/dbbackup/db1/logical/app/20260102T020000Z"}]
+            "complete": false, "location": "/var/backups/dbbackup/db1/logical/app/20260102T020000Z",
+            "running": true, "lease_age_seconds": 12.5}]
+incomplete_uploads:
+  description: Multipart uploads under the listed servers that were never completed or aborted (S3 repositories;
+    a writer killed mid-upload). M(dbbackup.dbbackup.dbbackup_prune) aborts them after its grace period.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"server": "db1", "location": "s3://backups/db1/logical/app/20260102T020000Z/data/0001.copy.zst",
+            "upload_id": "2~abc", "initiated": "2026-01-02T02:00:05.000000Z"}]
+leftover_databases:
+  description: With O(leftovers=true), the databases of killed restores on the server. C(in_use) is true while a
+    running restore (a session naming it) or any session uses it.
+  returned: when leftovers is true
+  type: list
+  elements: dict
+  sample: [{"database": "_dbbackup_restore_1f2e3d4c5b6a", "kind": "restore", "size_bytes": 8028695,
+            "in_use": false}]
 summary:
   description: Counts over the listed backups.
   returned: success
@@ -212,7 +241,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, run
+from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, encryption_argument_spec, run
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_info
@@ -228,7 +257,10 @@ def main():
         database=dict(type='str'),
         backup_id=dict(type='str', default='all'),
         check_wal=dict(type='bool', default=True),
+        leftovers=dict(type='bool', default=False),
     )
+    argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run(module, run_info, import_error=IMPORT_ERROR)
 

@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_pitr
 short_description: Point-in-time recovery from dbbackup backups and archived logs (PostgreSQL and MySQL/MariaDB)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - B(PostgreSQL) (O(db_type=postgresql), the default) works on the whole server (cluster) with physical base
     backups (M(dbbackup.dbbackup.dbbackup_backup) with O(dbbackup.dbbackup.dbbackup_backup#module:kind=base)) and
@@ -243,8 +243,9 @@ options:
   allow_unencrypted:
     description:
       - O(state=restored). Accept archived logs (PostgreSQL WAL, MySQL binlogs) stored unencrypted although the archive
-        is encrypted (a key is given, or the archive has a key file). By default such files are refused, because anyone
-        able to write to the repository could have placed them there and recovery would apply them.
+        is encrypted (a key is given, or the archive has a key file), and a base or logical backup stored unencrypted
+        although a key is given. By default both are refused, because anyone able to write to the repository could
+        have placed them there and recovery would apply them.
       - Set it only for a recovery that needs logs archived before encryption was switched on. For PostgreSQL it adds
         C(--allow-unencrypted) to the C(restore_command) of the recovered server.
     type: bool
@@ -265,8 +266,11 @@ options:
   tablespace_mapping:
     description:
       - PostgreSQL only, O(state=restored). New locations for tablespaces, a dictionary from the tablespace OID or its
-        old location to the new location; unmapped tablespaces go back to their original location, which must not
-        hold this version's directory.
+        old location to the new location (the old location itself restores a tablespace in place); that location must
+        not hold this version's directory.
+      - An unencrypted base backup must map every tablespace, since nothing proves its C(tablespace_map) was written by the
+        backup, and an edited one would extract files into any directory. Unmapped tablespaces of an encrypted backup
+        (whose map is authenticated) go back to their original location.
     type: dict
 attributes:
   check_mode:

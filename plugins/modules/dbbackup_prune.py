@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_prune
 short_description: Delete dbbackup backups that a retention policy does not keep
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Applies a retention policy to the backups of one server in a repository and deletes the rest.
   - The policy is applied to each series separately, never across them - with O(kind=logical) each database
@@ -29,9 +29,14 @@ description:
   - See C(docs/retention.md) of the collection.
 author:
   - dbbackup developers (@dbbackup)
+notes:
+  - The encryption options are accepted so that C(module_defaults) for the module group can set them;
+    pruning does not use them (manifests are read without a key).
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -214,7 +219,7 @@ check_mode:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, run
+from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import common_argument_spec, encryption_argument_spec, run
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_prune
@@ -238,6 +243,8 @@ def main():
         prune_incomplete=dict(type='bool', default=True),
         prune_wal=dict(type='bool', default=True),
     )
+    argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[['keep_last', 'keep_daily', 'keep_weekly', 'keep_monthly', 'max_age']])
     run(module, run_prune, import_error=IMPORT_ERROR)

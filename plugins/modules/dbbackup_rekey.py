@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_rekey
 short_description: Rotate the encryption key of dbbackup backups without rewriting their data
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Every encrypted backup has a random data key of its own; its manifest stores that data key wrapped by a
     key-encryption key (KEK). This module unwraps the data key of every complete encrypted backup of
@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   database:
@@ -182,6 +183,7 @@ def main():
     )
     argument_spec.update(encryption_argument_spec())
     argument_spec.update(encryption_argument_spec(prefix='new_'))
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,

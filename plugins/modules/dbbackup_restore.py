@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_restore
 short_description: Restore a dbbackup logical backup of a PostgreSQL or MySQL/MariaDB database
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Restores a complete backup taken by M(dbbackup.dbbackup.dbbackup_backup) into a database,
     under its own name or as a copy (O(target_database)), on the same or another server.
@@ -94,9 +94,19 @@ options:
         O(server_name)) is dropped, never O(database) itself; any other database fails the task untouched.
         A database that does not exist is already absent (RV(ignore:changed=false)). Sessions connected to it are
         terminated (PostgreSQL 13 and later).
+      - V(absent) with O(leftovers=true) drops the databases restores that were killed left behind instead.
     type: str
     default: present
     choices: [ present, absent ]
+  leftovers:
+    description:
+      - PostgreSQL, with O(state=absent). Drop the databases that restores killed outright (SIGKILL, a lost session)
+        left behind, C(_dbbackup_restore_<hex>) and C(_dbbackup_old_<hex>), except those a running restore or any
+        session uses (see M(dbbackup.dbbackup.dbbackup_info) O(dbbackup.dbbackup.dbbackup_info#module:leftovers)).
+        No other database is ever dropped. O(database) and O(target_database) are not used.
+      - Returns RV(ignore:dropped) and RV(ignore:in_use), lists of database names.
+    type: bool
+    default: false
   if_exists:
     description:
       - What to do when O(target_database) already exists (and does not hold exactly this backup).
@@ -111,6 +121,14 @@ options:
       - Number of parallel sessions that load table data and build indexes (1 to 64).
     type: int
     default: 2
+  allow_unencrypted:
+    description:
+      - Restore a backup stored unencrypted although a key is given (O(encryption_key_file),
+        O(encryption_key_env) or O(encryption_passphrase)). By default such a backup is refused, because
+        anyone able to write to the repository could have placed it there, and restoring it runs its SQL.
+      - Set it only to restore a backup made before encryption was switched on.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -235,7 +253,8 @@ kind:
 databases:
   description:
     - With O(kind=cluster), one entry per database - C(database), C(target_database), C(action)
-      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) when restored.
+      (V(create), V(replace), V(unchanged)), C(tables), C(rows), and C(duration_seconds) and (PostgreSQL)
+      C(inventory) (as the top-level RV(inventory) of a single restore) when restored.
       In check mode the action that would be taken.
   returned: when O(kind=cluster)
   type: list
@@ -284,6 +303,23 @@ server_version:
   returned: success
   type: str
   sample: "15.8"
+inventory:
+  description:
+    - PostgreSQL logical restores - how the restored database was proven complete before it was renamed into
+      place. C(compared) is V(definitions) (every object recorded by the backup exists with the same
+      definition; nothing else exists), V(presence) (the backup comes from another major version, which
+      prints some definitions differently - C(reason) says which) or V(nothing) (a backup without an
+      inventory, taken by an older version). C(objects) is the number of objects compared.
+    - A missing, different or unexpected object fails the restore instead and leaves the target as it was.
+  returned: when a PostgreSQL logical backup was restored
+  type: dict
+  sample: {"compared": "definitions", "objects": 1290}
+warnings:
+  description: For a backup taken with O(dbbackup.dbbackup.dbbackup_backup#module:unsupported_objects=warn),
+    the objects it lacks (they are not restored).
+  returned: when the backup lacks objects
+  type: list
+  elements: str
 encrypted:
   description:
     - Whether the restored backup is encrypted. An encrypted backup needs its key (one of the encryption
@@ -319,6 +355,8 @@ def main():
         if_exists=dict(type='str', default='fail', choices=['fail', 'replace']),
         jobs=dict(type='int', default=2),
         metrics_dir=dict(type='path'),
+        allow_unencrypted=dict(type='bool', default=False),
+        leftovers=dict(type='bool', default=False),
     )
     argument_spec.update(encryption_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

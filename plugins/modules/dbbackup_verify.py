@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_verify
 short_description: Check dbbackup backups in a repository against their manifests
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Re-reads the stored files of one backup, the latest, or all complete backups of a database (or, with
     O(kind=base) or O(kind=cluster), of a server) and checks them against the manifest.
@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - dbbackup.dbbackup.connection
   - dbbackup.dbbackup.repository
   - dbbackup.dbbackup.encryption
+  - dbbackup.dbbackup.group
   - dbbackup.dbbackup.attributes
 options:
   kind:
@@ -64,6 +65,10 @@ options:
     description:
       - Also compare a live database (for example the scratch copy of a DR drill) with the backup; every table
         the backup holds must exist there with exactly the number of rows the manifest recorded.
+      - For PostgreSQL, every object the backup's inventory recorded (tables, columns, indexes, constraints,
+        functions, types, grants, comments, ...) must exist there with the same definition, and no other
+        object may; across major versions only their presence is compared. Backups taken before the inventory
+        existed are compared by rows only.
       - Only this check connects to the database server (with the connection options). It reads; it changes
         nothing. Needs a single backup (O(backup_id) an id or V(latest), not V(all)). O(kind=logical) only.
     type: str
@@ -180,7 +185,7 @@ verified:
   sample: [{"backup_id": "20260101T020000Z", "database": "app", "kind": "logical", "mode": "quick", "ok": true,
             "problems": [], "files": 12, "stored_bytes": 104857, "verified_at": "2026-01-01T03:00:00.000000Z"}]
 restored:
-  description: The comparison of O(restored_database) with the backup (rows per table).
+  description: The comparison of O(restored_database) with the backup (rows per table; PostgreSQL also every object).
   returned: when O(restored_database) is given
   type: dict
   contains:
@@ -188,10 +193,12 @@ restored:
       description: The database compared.
       type: str
     ok:
-      description: Whether every table holds the recorded rows (a mismatch fails the task).
+      description: Whether every table holds the recorded rows and every object is there as recorded (a mismatch
+        fails the task).
       type: bool
     problems:
-      description: Missing tables and row-count differences.
+      description: Missing tables, row-count differences, and objects missing, with another definition or not in
+        the backup.
       type: list
       elements: str
     tables:
@@ -200,7 +207,14 @@ restored:
     rows:
       description: Rows counted in the database.
       type: int
-  sample: {"database": "app_drill", "ok": true, "problems": [], "tables": 12, "rows": 106000}
+    inventory:
+      description: PostgreSQL - C(compared) (V(definitions), V(presence) across major versions, V(nothing) for a
+        backup without an inventory), C(objects) (objects the backup recorded) and C(reason) when not every
+        definition was compared.
+      type: dict
+      returned: PostgreSQL
+  sample: {"database": "app_drill", "ok": true, "problems": [], "tables": 12, "rows": 106000,
+           "inventory": {"compared": "definitions", "objects": 310}}
 ok:
   description: Always true on success (a failed check fails the task).
   returned: success
@@ -230,6 +244,7 @@ def main():
         restored_database=dict(type='str'),
     )
     argument_spec.update(encryption_argument_spec())
+    argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=encryption_mutually_exclusive(),
                            required_if=[('kind', 'logical', ('database',))])

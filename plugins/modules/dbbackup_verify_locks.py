@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: dbbackup_verify_locks
 short_description: Check that a PostgreSQL server's lock table is large enough for backups and restores
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the settings that size PostgreSQL's shared lock table (C(max_locks_per_transaction),
     C(max_connections), C(max_prepared_transactions), C(autovacuum_max_workers) or
@@ -28,6 +28,8 @@ author:
   - dbbackup developers (@dbbackup)
 extends_documentation_fragment:
   - dbbackup.dbbackup.connection
+  - dbbackup.dbbackup.repository
+  - dbbackup.dbbackup.encryption
   - dbbackup.dbbackup.attributes
 options:
   database:
@@ -52,7 +54,10 @@ options:
       - Estimate from the manifests of backups in this repository (a directory on the host that runs the
         module) instead of from the live databases, for example before restoring onto another server.
       - The estimate is then an upper bound; O(database) or O(databases) name the backed-up databases.
+      - Without O(database) or O(databases) the repository is not used and the live databases are
+        checked, so a O(repository) set for the whole module group in C(module_defaults) changes nothing.
     type: str
+    required: false
   server_name:
     description:
       - With O(repository), the server name the backups are stored under (see
@@ -121,6 +126,8 @@ notes:
     the estimate ignores that and errs on the safe side.
   - The formula, the measurements behind the estimate and the limits are described in
     C(docs/modules/dbbackup_verify_locks.md) of the collection.
+  - The encryption options are accepted so that C(module_defaults) for the module group can set them;
+    this module does not use them (manifests are read without a key).
 '''
 
 EXAMPLES = r'''
@@ -278,7 +285,7 @@ restart_required:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dbbackup.dbbackup.plugins.module_utils.ansible_glue import (
-    connection_argument_spec, run)
+    connection_argument_spec, encryption_argument_spec, repository_argument_spec, run)
 
 try:
     from ansible_collections.dbbackup.dbbackup.plugins.module_utils.api import run_verify_locks
@@ -289,7 +296,11 @@ except ImportError as e:  # third-party library missing on the managed host
 
 
 def main():
+    # the options of the whole module group (module_defaults), repository optional here; the
+    # encryption options are accepted for the group and not used (manifests are read without a key)
     argument_spec = connection_argument_spec()
+    argument_spec.update(repository_argument_spec())
+    argument_spec.update(encryption_argument_spec())
     argument_spec.update(
         database=dict(type='str'),
         databases=dict(type='list', elements='str'),

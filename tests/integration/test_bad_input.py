@@ -263,3 +263,18 @@ def test_lock_wait_timeout_fails_clearly_and_records_nothing(pg_server, reposito
     assert api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=1))['rows'] == 1
     with pytest.raises(errors.BadInput, match='lock_wait_timeout'):
         api.run_backup(engine_params(pg_server, db, repository, lock_wait_timeout=0))
+
+
+def test_restore_by_a_login_that_is_not_a_superuser_says_so_first(pg_server, source_db, pristine, unique_db_name,
+                                                                  db_exists):
+    """Even a role with CREATEDB is told up front that a restore needs a superuser; nothing is created."""
+    repo, result = pristine
+    role, password = unique_db_name('creator'), 'Creat0r-pw-5541'
+    pg_server.psql('postgres', "CREATE ROLE %s LOGIN CREATEDB PASSWORD '%s'" % (role, password))
+    target = unique_db_name('never')
+    with pytest.raises(errors.BadInput) as info:
+        api.run_restore(engine_params(pg_server, source_db, repo, target_database=target, login_user=role,
+                                      login_password=password, server_name='127.0.0.1_%d' % pg_server.port))
+    msg = str(info.value)
+    assert 'needs a superuser' in msg and role in msg and 'nothing was changed' in msg and '{' not in msg, msg
+    assert not db_exists(target)

@@ -33,6 +33,8 @@ from plugins.module_utils.format.manifest import read_manifest
 from plugins.module_utils.postgres.physical.base_restore import extract_base_backup, parse_tablespace_map
 from plugins.module_utils.storage.factory import open_repository
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 MARKER = 'Zb9-BASE-PLAINTEXT-MARKER-77e1'
 
 
@@ -182,8 +184,10 @@ def test_base_backup_round_trip_with_writer_and_tablespace(archiving, repository
     with pytest.raises(errors.BadInput, match='is not empty'):
         extract_base_backup(repo, path, manifest, occupied)
     shutil.rmtree(occupied)
-    with pytest.raises(errors.BadInput, match='PG_15_'):
+    with pytest.raises(errors.BadInput, match='not encrypted.*tablespace_mapping'):   # unauthenticated map
         extract_base_backup(repo, path, manifest, os.path.join(rbase, 'data'))
+    with pytest.raises(errors.BadInput, match='PG_15_'):        # mapped in place: it is in use there
+        extract_base_backup(repo, path, manifest, os.path.join(rbase, 'data'), tablespace_mapping={tsdir: tsdir})
     assert not os.path.exists(os.path.join(rbase, 'data'))
     new_ts = os.path.join(rbase, 'ts-moved')
     out = extract_base_backup(repo, path, manifest, os.path.join(rbase, 'data'),
@@ -345,3 +349,27 @@ def test_module_base_backup_check_mode_and_max_age(archiving, repository, tmp_pa
     assert first['start_wal_file'] <= first['stop_wal_file'] and first['timeline'] == 1
     assert not second['changed'] and second['backup_id'] == first['backup_id']
     assert os.listdir(os.path.join(repository, 'module-base', 'base')) == [first['backup_id']]
+
+
+def test_full_repository_disk_fails_with_one_line(archiving, tmp_path):
+    """A base backup into a repository that fills up (a 1 MiB tmpfs): exit 1, one line on stderr
+    (the tar stream of the failed file used to print a traceback at exit), nothing kept."""
+    if os.geteuid() != 0:
+        pytest.fail('this test mounts a small tmpfs and needs root (as the suite does when it runs as root)')
+    server, archive, tsdir = archiving
+    tiny = str(tmp_path / 'tiny')
+    os.makedirs(tiny)
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', tiny])
+    try:
+        env = dict(os.environ, DBBACKUP_PYTHON=sys.executable, PGPASSWORD=server.password)
+        p = subprocess.run([os.path.join(ROOT, 'scripts', 'dbbackup'), 'backup', '--kind', 'base', '--checkpoint',
+                            'fast', '--repository', tiny, '--server-name', 'full', '--login-host', server.host,
+                            '--login-port', str(server.port), '--login-user', server.user],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                           timeout=300, check=False)
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and 'disk is full' in lines[0], p.stderr
+        assert os.listdir(os.path.join(tiny, 'full', 'base')) == []
+    finally:
+        subprocess.call(['umount', tiny])

@@ -225,6 +225,7 @@ def test_restore_one_database_renamed_and_bad_choices(src, cluster_backup):
     assert out['changed'] and out['globals']['changed'] is False
     assert [(d['database'], d['target_database'], d['action']) for d in out['databases']] == \
         [('c_small', 'c_small_copy', 'create')]
+    assert out['databases'][0]['inventory']['compared'] == 'definitions'   # proven before the rename
     problems = compare.differences(compare.snapshot(src, 'c_small'), compare.snapshot(src, 'c_small_copy'))
     assert not problems, '\n'.join(problems)
     assert not api.run_restore(params)['changed']
@@ -411,6 +412,9 @@ def test_skipped_cluster_backup_records_the_found_backups_end_as_last_success(sr
     first = api.run_backup(_params(src, repo, kind='cluster', server_name='met', metrics_dir=metrics_dir))
     with open(os.path.join(repo, 'met', 'cluster', first['backup_id'], 'manifest.json')) as f:
         finished = parse_iso(json.load(f)['finished_at']).timestamp()
+    # the backup that was written records the same meaning: its manifest's end
+    assert value(read_metrics(metrics_dir), 'dbbackup_last_success_timestamp_seconds', kind='cluster',
+                 server='met') == pytest.approx(finished, abs=0.001)
     time.sleep(2.5)
     skipped = api.run_backup(_params(src, repo, kind='cluster', server_name='met', metrics_dir=metrics_dir,
                                      max_age='1h'))

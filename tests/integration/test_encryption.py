@@ -206,13 +206,28 @@ def test_marker_is_absent_from_every_stored_byte(pg_server, secret_db, keyfile, 
     assert total > 200000    # the backup holds the data (in ciphertext), not nothing
 
 
-def test_unencrypted_backup_restores_with_a_key_given(pg_server, secret_db, source_snapshot, keyfile,
-                                                      repository, unique_db_name):
-    result = api.run_backup(engine_params(pg_server, secret_db, repository, compression='gzip'))
-    assert result['encrypted'] is False
-    target = unique_db_name('enc_ignored')
-    restored = api.run_restore(engine_params(pg_server, secret_db, repository, target_database=target,
-                                             encryption_key_file=keyfile[0]))
+@pytest.mark.parametrize('kind', ['logical', 'cluster'])
+def test_unencrypted_backup_is_refused_when_a_key_is_given(pg_server, secret_db, source_snapshot, keyfile,
+                                                           repository, unique_db_name, db_exists, kind):
+    """A downgrade: a newer unencrypted backup planted in an encrypted series is never restored
+    (its SQL would run) when a key is given, unless allow_unencrypted says it is wanted."""
+    def params(**extra):
+        p = engine_params(pg_server, secret_db, repository, **extra)
+        if kind == 'cluster':
+            p.update(kind='cluster', databases=[secret_db], database=None)
+        return p
+    api.run_backup(params(encryption_key_file=keyfile[0]))
+    planted = api.run_backup(params(compression='gzip'))
+    assert planted['encrypted'] is False
+    target = unique_db_name('enc_downgrade')
+    params = params(target_database=target, encryption_key_file=keyfile[0])
+    if kind == 'cluster':
+        params['globals'] = False
+    with pytest.raises(errors.BadInput) as err:
+        api.run_restore(params)
+    assert 'not encrypted, but a key was given' in str(err.value) and 'allow_unencrypted' in str(err.value)
+    assert not db_exists(target)
+    restored = api.run_restore(dict(params, allow_unencrypted=True))
     assert restored['encrypted'] is False and restored['changed'] is True
     compare.assert_same_database(pg_server, secret_db, target, source_snapshot)
 

@@ -144,6 +144,7 @@ def test_dr_drill_restores_proves_and_cleans_up_every_host(fleet, tmp_path):
         assert sorted(d['database'] for d in r['databases']) == sorted(dbs)
         n = 100 * (HOSTS.index(host) + 1)
         assert all(d['rows'] == n and d['tables'] == 1 for d in r['databases']), r
+        assert all(d['objects'] > 3 for d in r['databases']), r   # every object compared, not only rows
         assert float(r['rto_seconds']) > 0 and 0 <= int(r['rpo_seconds']) < 600
     # no scratch database is left on any host, also not on the one that failed
     for host, (server, dbs) in fleet.items():

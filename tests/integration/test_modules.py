@@ -149,6 +149,11 @@ def test_module_defaults_through_action_group(run, sample_db, tmp_path, db_exist
     assert backup['location'].startswith(grouped), backup['location']
     assert restore['location'] == backup['location']
     assert db_exists(target)
+    for name in ('locks', 'verify', 'info', 'prune', 'pitr'):
+        assert not res[name].get('failed'), (name, res[name].get('msg'))
+    assert res['locks']['operation'] == 'backup' and res['locks']['verdict'] in ('ok', 'low', 'insufficient')
+    assert res['verify']['ok'] is True and res['info']['backups']
+    assert res['prune']['changed'] is False and res['pitr']['healthy'] is False   # no WAL archive here
 
 
 def test_missing_library_gives_install_message(run, sample_db, tmp_path):

@@ -21,7 +21,7 @@ def verify_db(pg_server):
     pg_server.create_database(name)
     pg_server.psql(name, "CREATE TABLE public.t (id int PRIMARY KEY, v text, b bytea);"
                          "INSERT INTO public.t SELECT g, E'tab\\there ' || g, '\\x00ff' FROM generate_series(1, 3000) g;"
-                         "CREATE TABLE public.empty (x int);"
+                         "CREATE TABLE public.empty (x int); CREATE INDEX t_v_idx ON public.t (v);"
                          "SELECT lo_from_bytea(0, 'large object'); SELECT lo_from_bytea(0, '');")
     return name
 
@@ -133,11 +133,19 @@ def test_restored_database_rows_compared(pg_server, verify_db, repository, uniqu
     _backup(pg_server, verify_db, repository)
     api.run_restore(engine_params(pg_server, verify_db, repository, target_database=copy))
     ok = _verify(pg_server, verify_db, repository, restored_database=copy)
+    objects = ok['restored'].pop('inventory')
     assert ok['restored'] == {'database': copy, 'ok': True, 'problems': [], 'tables': 2, 'rows': 3000}
-    # a lost row and a dropped table are both named
-    pg_server.psql(copy, 'DELETE FROM public.t WHERE id = 7; DROP TABLE public.empty;')
+    assert objects['compared'] == 'definitions' and objects['objects'] > 5, objects
+    assert 'and the %d recorded objects' % objects['objects'] in ok['msg']
+    # a lost row, a dropped table, a lost index, a changed default and a new object are all named
+    pg_server.psql(copy, 'DELETE FROM public.t WHERE id = 7; DROP TABLE public.empty; '
+                         'DROP INDEX public.t_v_idx; ALTER TABLE public.t ALTER v SET DEFAULT 1; '
+                         'CREATE VIEW public.extra AS SELECT 1 AS one')
     with pytest.raises(errors.IntegrityError) as e:
         _verify(pg_server, verify_db, repository, restored_database=copy)
-    assert 'public.t holds 2999 rows' in str(e.value) and 'public.empty is missing' in str(e.value)
+    msg = str(e.value)
+    assert 'public.t holds 2999 rows' in msg and 'public.empty is missing' in msg
+    assert 'index public.t_v_idx' in msg and 'table public.empty' in msg, msg
+    assert 'default value for public.t.v' in msg and 'view public.extra' in msg, msg
     with pytest.raises(errors.BadInput):
         _verify(pg_server, verify_db, repository, restored_database=copy, backup_id='all')

@@ -34,18 +34,30 @@ def _store(repo, relpath, data):
     return w.commit()
 
 
-def _backup(tmp_path, members):
-    repo = open_repository({'repository': str(tmp_path / 'repo')})
-    path = 'srv/base/20260101T000000Z'
+def _tar(members):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w') as tar:
         for m in members:
             _member(tar, *m)
+    return buf.getvalue()
+
+
+def _backup(tmp_path, members, tablespaces=None):
+    """A stored base backup; tablespaces: {oid: location} (tablespace_map and a tar each)."""
+    repo = open_repository({'repository': str(tmp_path / 'repo')})
+    path = 'srv/base/20260101T000000Z'
+    stored = [('base.tar.zst', 'base', _tar(members)), ('backup_label.zst', 'backup_label', LABEL.encode())]
+    if tablespaces:
+        stored.append(('tablespace_map.zst', 'tablespace_map',
+                       format_tablespace_map(sorted(tablespaces.items())).encode()))
+        stored.extend(('tablespaces/%d.tar.zst' % oid, 'tablespace', _tar([('PG_15_202209061/1/2', b'z')]))
+                      for oid in tablespaces)
     files = []
-    for name, role, data in (('base.tar.zst', 'base', buf.getvalue()),
-                             ('backup_label.zst', 'backup_label', LABEL.encode())):
+    for name, role, data in stored:
         entry = _store(repo, path + '/' + name, data)
         entry.update(path=name, role=role)
+        if role == 'tablespace':
+            entry['oid'] = int(name.split('/')[1].split('.')[0])
         files.append(entry)
     manifest = {'kind': 'base', 'backup_id': '20260101T000000Z', 'compression': {'algorithm': 'zstd', 'level': 3},
                 'files': files, 'encryption': None, 'tablespace_dir': 'PG_15_202209061'}
@@ -101,3 +113,31 @@ def test_tablespace_map_escapes_round_trip():
     text = format_tablespace_map(pairs)
     assert text.count('\n') == 3          # the escaped newline stays inside its line
     assert parse_tablespace_map(text) == pairs
+
+
+def test_unencrypted_tablespace_map_is_not_trusted(tmp_path):
+    """An edited tablespace_map of an unencrypted backup would extract files into any existing
+    directory: every tablespace must be mapped (the same location restores it in place)."""
+    victim = tmp_path / 'etc'
+    victim.mkdir()
+    repo, path, manifest = _backup(tmp_path, GOOD, tablespaces={16400: str(victim)})
+    data = str(tmp_path / 'data')
+    with pytest.raises(BadInput, match='not encrypted.*16400 .*tablespace_mapping') as err:
+        extract_base_backup(repo, path, manifest, data)
+    assert '"%s": "%s"' % (victim, victim) in str(err.value)
+    assert os.listdir(str(victim)) == [] and not os.path.exists(data)
+    out = extract_base_backup(repo, path, manifest, data, tablespace_mapping={16400: str(tmp_path / 'ts')})
+    assert out['tablespaces'] == [{'oid': 16400, 'location': str(tmp_path / 'ts'), 'original_location': str(victim)}]
+    assert os.listdir(str(victim)) == []
+
+
+def test_missing_parents_are_private_under_any_umask(tmp_path):
+    repo, path, manifest = _backup(tmp_path, GOOD, tablespaces={16400: '/nowhere'})
+    old = os.umask(0)
+    try:
+        extract_base_backup(repo, path, manifest, str(tmp_path / 'a' / 'b' / 'data'),
+                            tablespace_mapping={'16400': str(tmp_path / 'c' / 'd' / 'ts')})
+    finally:
+        os.umask(old)
+    for d in ('a', 'a/b', 'a/b/data', 'c', 'c/d', 'c/d/ts'):
+        assert os.stat(str(tmp_path / d)).st_mode & 0o777 == 0o700, d

@@ -76,3 +76,14 @@ def test_wal_fetch_exit_status_says_not_archived_or_unusable(tmp_path, capsys):
     # other commands keep their statuses
     assert main(['wal-push', '--repository', 'relative/repo', '--server-name', 's', dest,
                  '000000010000000000000001']) == 1
+
+
+def test_list_without_backups_says_which_server_names_exist(capsys, tmp_path):
+    import json
+    from plugins.module_utils.cli import main
+    (tmp_path / 'db1' / 'logical' / 'app').mkdir(parents=True)
+    assert main(['list', '--database', 'app', '--repository', str(tmp_path), '--login-host', '10.0.0.9']) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)['backups'] == [] and 'server name 10.0.0.9' in err and 'server names there: db1' in err
+    assert main(['list', '--database', 'other', '--repository', str(tmp_path), '--server-name', 'db1']) == 0
+    assert 'it holds backups of: app' in capsys.readouterr().err

@@ -61,7 +61,7 @@ def test_manifest_validation():
     m['files'].append({'path': '../../etc/passwd', 'role': 'data', 'raw_bytes': 1,
                        'stored_bytes': 1, 'sha256': 'x'})
     import json
-    with pytest.raises(IntegrityError, match='invalid file entry'):
+    with pytest.raises(IntegrityError, match='files.0..path .* is not a plain relative path'):
         parse(json.dumps(m).encode(), 'x')
 
 

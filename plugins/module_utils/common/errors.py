@@ -67,3 +67,11 @@ class RepositoryUnreachable(DbBackupError):
 
 class RepositoryAccessDenied(DbBackupError):
     """The repository refused the credentials or the operation (bad keys, missing permissions)."""
+
+
+def name_some(labels, limit=20):
+    """'a, b, c', or the first `limit` labels and 'and N more': messages name objects, not thousands."""
+    labels = list(labels)
+    if len(labels) <= limit:
+        return ', '.join(labels)
+    return '%s and %d more' % (', '.join(labels[:limit]), len(labels) - limit)

@@ -3,7 +3,8 @@
 Threads, not processes: a module runs as __main__ from a zip where process
 pools are fragile, and the heavy lifting (libpq, zstd, hashlib) releases the
 GIL. The first failure stops the others from taking new tasks and cancels
-what they are running, so a failed run ends quickly and reports its cause.
+what they are running, so a failed run ends quickly and reports its cause; an
+interrupt of the calling thread does the same before it goes on.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -84,10 +85,17 @@ def run_parallel(tasks, jobs, open_session, work, close_session, cancel_session=
 
     threads = [threading.Thread(target=worker, name='dbbackup-%d' % n)
                for n in range(max(1, min(jobs, len(tasks))))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    except BaseException as e:    # interrupted (SIGINT, SIGTERM): stop the workers before leaving
+        fail(None, e)
+        for t in threads:
+            if t.is_alive() or t.ident is not None:
+                t.join()
+        raise
     if errors:
         raise errors[0]
     return results

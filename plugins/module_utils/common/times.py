@@ -12,7 +12,7 @@ import re
 
 from .errors import BadInput
 
-_AGE_RE = re.compile(r'^\s*(\d+)\s*([smhdw]?)\s*$')
+_AGE_RE = re.compile(r'^\s*(\d+)\s*([smhdw]?)\s*\Z')
 _AGE_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 
 

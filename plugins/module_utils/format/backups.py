@@ -6,14 +6,16 @@ start time YYYYMMDDTHHMMSSZ (with -N on collision), so they sort by time.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import re
 
 from ..common.errors import BadInput, IntegrityError, NotFound
 from ..common.times import parse_iso, utcnow
+from .lease import leased
 from .manifest import MANIFEST_NAME, read_manifest
+from .manifest_schema import ID_RE
 
-ID_RE = re.compile(r'^\d{8}T\d{6}Z(-\d+)?$')
-_NAME_RE = re.compile(r'^[\w.@:-][\w.@:+ -]*$')   # unicode letters allowed
+_NAME_RE = re.compile(r'^[\w.@:-][\w.@:+ -]*\Z')   # unicode letters allowed
 
 
 def backup_id_for(ts):
@@ -53,6 +55,39 @@ def reserve_backup_id(repo, base, start):
     raise BadInput('Could not allocate a backup id under %s.' % repo.location(base))
 
 
+@contextlib.contextmanager
+def new_backup(repo, base, start):
+    """Reserve the directory of a new backup and hold its lease (lease.py) while the block
+    writes it; on any error, the directory is removed: (backup_id, path)."""
+    backup_id, path = reserve_backup_id(repo, base, start)
+    with leased(repo, path):
+        yield backup_id, path
+
+
+def read_backup(repo, base, name):
+    """The manifest of backup `name` of series `base`, which must be the backup it describes.
+
+    Its backup_id must be the directory's name and its server, kind and database those
+    of the series: a manifest copied into another directory (or a series) is refused,
+    never taken for the backup it names. (For an encrypted backup all of these are also
+    under the MAC and the wrapped key's associated data.)
+    """
+    if repo.is_link('%s/%s' % (base, name)):
+        raise IntegrityError('%s is a symbolic link: backups are never read or deleted through links.'
+                             % repo.location('%s/%s' % (base, name)), 'Move the backup into the repository.')
+    manifest = read_manifest(repo, '%s/%s' % (base, name))
+    parts = base.split('/')
+    expected = {'backup_id': name, 'server_name': parts[0], 'kind': parts[1] if len(parts) > 1 else None}
+    if len(parts) > 2:
+        expected['database'] = parts[2]
+    wrong = ['%s %r' % (k, manifest.get(k)) for k in sorted(expected) if manifest.get(k) != expected[k]]
+    if wrong:
+        raise IntegrityError('The manifest in %s describes another backup (%s): it was copied or moved there.'
+                             % (repo.location('%s/%s' % (base, name)), ', '.join(wrong)),
+                             'The backup cannot be used; restore another backup_id.')
+    return manifest
+
+
 def list_backups(repo, base):
     """Complete backups under base, oldest first, as (backup_id, manifest)."""
     found = []
@@ -60,7 +95,7 @@ def list_backups(repo, base):
         if not ID_RE.match(name) or not repo.exists('%s/%s/%s' % (base, name, MANIFEST_NAME)):
             continue
         try:
-            found.append((name, read_manifest(repo, '%s/%s' % (base, name))))
+            found.append((name, read_backup(repo, base, name)))
         except (IntegrityError, NotFound):
             continue
     found.sort(key=lambda x: (x[1]['started_at'], x[0]))
@@ -83,7 +118,7 @@ def find_backup(repo, base, backup_id):
         raise NotFound('Backup %s not found in %s.' % (backup_id, repo.location(base)),
                        ('Available backups: %s.' % ', '.join(ids[-10:])) if ids else
                        'There are no complete backups there.')
-    return read_manifest(repo, path)
+    return read_backup(repo, base, backup_id)
 
 
 def fresh_backup(repo, base, max_age_seconds, now=None):

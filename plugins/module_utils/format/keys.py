@@ -50,10 +50,13 @@ KIND_MAC_FIELDS = {
              'system_identifier', 'tablespaces', 'tablespace_dir'),
     'cluster': ('databases', 'members', 'globals'),
 }
+# Covered when present (absent from older manifests, whose MACs stay valid); a manifest
+# whose totals count objects must carry its inventory (format/manifest.py checks that).
+OPTIONAL_MAC_FIELDS = ('inventory', 'unsupported_objects')
 SCRYPT_PARAMS = {'n': 1 << 17, 'r': 8, 'p': 1}                        # 128 MiB, OWASP
 ARGON2ID_PARAMS = {'iterations': 3, 'lanes': 4, 'memory_cost': 65536}  # 64 MiB, RFC 9106 option 2
 SALT_SIZE = 16
-_HEX_RE = re.compile(r'^[0-9a-fA-F]{64}$')
+_HEX_RE = re.compile(r'^[0-9a-fA-F]{64}\Z')
 
 
 # --- key material --------------------------------------------------------------
@@ -287,6 +290,10 @@ def encryption_field(source, data_key, manifest):
     return field
 
 
+def _what(manifest):
+    return manifest.get('database') or '%s (%s backup)' % (manifest.get('server_name'), manifest.get('kind'))
+
+
 def _where(manifest):
     return '%s/%s/%s' % (manifest.get('server_name'), manifest.get('database'), manifest.get('backup_id'))
 
@@ -319,7 +326,7 @@ def mismatch_error(source, manifest):
     return WrongKey('The key from %s does not match the key backup %s was encrypted with '
                     '(key id %s).' % (source.what, _where(manifest), field.get('kek_id')),
                     'Give the key or passphrase that was used for this backup (or for the last rekey of '
-                    'it); nothing was restored or changed.')
+                    'it). Nothing was changed.')
 
 
 def unwrap_data_key(source, manifest):
@@ -353,13 +360,23 @@ def unwrap_data_key(source, manifest):
     return data_key
 
 
-def backup_data_key(encryption, manifest):
-    """The data key of an encrypted backup (None when it is not encrypted; a key given is then ignored).
+def backup_data_key(encryption, manifest, allow_unencrypted=False):
+    """The data key of an encrypted backup; None for an unencrypted one restored without a key.
 
-    Raises BadInput when the backup is encrypted and no key was given, WrongKey
-    when the key is not the backup's, IntegrityError when the manifest was modified.
+    Raises BadInput when the backup is encrypted and no key was given, or when a key
+    was given for an unencrypted backup (unless allow_unencrypted): anyone able to
+    write to the repository can plant an unencrypted backup, and restoring it runs
+    its SQL; the key is the promise that only backups made with it are restored.
+    WrongKey when the key is not the backup's, IntegrityError when the manifest was modified.
     """
     if not manifest.get('encryption'):
+        if encryption is not None and not allow_unencrypted:
+            raise BadInput('Backup %s of %s is not encrypted, but a key was given: it was not written with '
+                           'that key, and anyone able to write to the repository could have put it there; '
+                           'nothing was restored.' % (manifest.get('backup_id'), _what(manifest)),
+                           'Restore an encrypted backup (give its backup_id), or, if this unencrypted backup '
+                           'is yours (made before encryption was switched on), set allow_unencrypted '
+                           '(CLI --allow-unencrypted).')
         return None
     if encryption is None:
         raise BadInput('Backup %s of %s is encrypted and no key was given.'
@@ -388,6 +405,7 @@ def manifest_mac(data_key, manifest):
     """
     mac_key = hmac.new(data_key, MAC_INFO, hashlib.sha256).digest()
     covered = dict((k, manifest.get(k)) for k in MAC_FIELDS + KIND_MAC_FIELDS.get(manifest.get('kind'), ()))
+    covered.update((k, manifest[k]) for k in OPTIONAL_MAC_FIELDS if k in manifest)
     enc = manifest.get('encryption') or {}
     covered['encryption'] = dict((k, enc.get(k)) for k in ('version', 'algorithm', 'chunk_size'))
     text = json.dumps(covered, sort_keys=True, separators=(',', ':'), ensure_ascii=True)

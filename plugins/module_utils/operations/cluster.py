@@ -41,10 +41,10 @@ import time
 
 from ..common.errors import BackupFailed, BadInput, DbBackupError, IntegrityError, NotFound, RestoreFailed
 from ..common.times import isoformat, utcnow
-from ..format.backups import find_backup, kind_path, reserve_backup_id, reuse_fresh, safe_name
+from ..format.backups import find_backup, kind_path, new_backup, reuse_fresh, safe_name
 from ..format.item_file import read_framed, write_framed
 from ..format.keys import encryption_field, new_data_key
-from ..format.manifest import MANIFEST_NAME, new_manifest, read_manifest, write_manifest
+from ..format.manifest import MANIFEST_NAME, new_manifest, read_manifest, unsupported_warning, write_manifest
 from ..format.verification import VERIFY_NAME
 from ..stream.compress import SUFFIX
 from ..stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
@@ -138,15 +138,11 @@ def run_cluster_backup(p, check_mode):
                     % (len(databases), ', '.join(databases)), 'backup_id': None, 'kind': KIND,
                     'location': repo.location(base), 'database': None, 'databases': databases,
                     'size_bytes': 0, 'raw_bytes': 0, 'duration_seconds': 0, 'tables': 0, 'rows': 0,
-                    'server_version': None, 'encrypted': encryption is not None}, None
+                    'server_version': engine.server_version(admin)[1], 'encrypted': encryption is not None}, None
         start = utcnow()
-        backup_id, path = reserve_backup_id(repo, base, start)
-        try:
+        with new_backup(repo, base, start) as (backup_id, path):
             manifest = _ClusterDump(engine, p, repo, path, backup_id, compression, level, encryption,
                                     include_passwords).run(admin, databases, start)
-        except BaseException:
-            repo.delete_tree(path)
-            raise
     finally:
         admin.close()
     result = cluster_summary(manifest, repo.location(path))
@@ -199,6 +195,8 @@ class _ClusterDump(object):
                 'database_info': m.get('database_info'), 'consistent_position': m.get('consistent_position'),
                 'encrypted': bool(m.get('encryption')),
             }
+            if m.get('unsupported_objects'):   # unsupported_objects: warn (postgres/logical/dump.py)
+                members[db]['unsupported_objects'] = m['unsupported_objects']
         if failures:
             raise BackupFailed('Cluster backup failed for %d of %d database(s): %s'
                                % (len(failures), len(databases),
@@ -233,7 +231,7 @@ class _ClusterDump(object):
 
 def cluster_summary(manifest, location):
     t = manifest['totals']
-    return {
+    out = {
         'backup_id': manifest['backup_id'], 'location': location, 'kind': KIND, 'database': None,
         'databases': list(manifest.get('databases') or []),
         'size_bytes': t['stored_bytes'], 'raw_bytes': t['raw_bytes'],
@@ -241,6 +239,11 @@ def cluster_summary(manifest, location):
         'server_version': manifest.get('server_version'), 'encrypted': bool(manifest.get('encryption')),
         'globals': dict(manifest.get('globals') or {}),
     }
+    lacking = [unsupported_warning(dict(m, backup_id='%s (%s)' % (manifest['backup_id'], db)))
+               for db, m in sorted((manifest.get('members') or {}).items()) if m.get('unsupported_objects')]
+    if lacking:
+        out['warnings'] = lacking
+    return out
 
 
 def member_manifest(repo, path, manifest, db):
@@ -293,7 +296,7 @@ def run_cluster_restore(p, check_mode):
     if target_name and len(selected) != 1:
         raise BadInput('target_database renames one database; %d are selected (%s).'
                        % (len(selected), ', '.join(selected)), 'Select exactly one with databases.')
-    data_key = backup_data_key(encryption, manifest)     # before anything touches the target
+    data_key = backup_data_key(encryption, manifest, p.get('allow_unencrypted'))   # before anything touches the target
     restores = []
     for db in selected:
         sub = member_manifest(repo, path, manifest, db)
@@ -301,7 +304,7 @@ def run_cluster_restore(p, check_mode):
         marked = dict(sub, backup_id='%s-%s' % (KIND, manifest['backup_id']))
         restores.append((db, engine.Restore(dict(p, database=db), repo, '%s/%s' % (path, db), marked,
                                             target_name or db, p['if_exists'], p['jobs'],
-                                            data_key=backup_data_key(encryption, sub))))
+                                            data_key=backup_data_key(encryption, sub, p.get('allow_unencrypted')))))
     globals_restore = None
     if restore_globals:
         entry = [f for f in manifest['files'] if f['role'] == GLOBALS_ROLE][0]
@@ -342,6 +345,8 @@ def run_cluster_restore(p, check_mode):
                 failures.append('%s: %s' % (db, e))
                 continue
             item['duration_seconds'] = round(time.time() - t1, 3)
+            if getattr(r, 'inventory', None):   # PostgreSQL: what proved the copy complete
+                item['inventory'] = r.inventory
         if globals_restore is not None:   # MySQL: grants, once the tables exist
             try:
                 result['globals'] = globals_restore.after(admin, check_mode=check_mode)

@@ -6,7 +6,8 @@ encryption, the outcome of the last verification (verify.json, format/verificati
 for base backups, PITR coverage: start/stop LSN and timeline, and whether the
 archived WAL is continuous from the backup's start_wal_file up to the newest
 archived segment (postgres/wal_chain.check_chain). Directories with a backup id
-but no manifest are reported as incomplete (an interrupted or running backup).
+but no manifest are reported as incomplete: running when their writer holds the
+lease (format/lease.py), else interrupted.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -14,8 +15,9 @@ __metaclass__ = type
 import datetime
 
 from ..common.errors import BadInput, DbBackupError, IntegrityError, NotFound
-from ..format.backups import ID_RE, backups_path, kind_path, safe_name
-from ..format.manifest import read_manifest
+from ..common.times import isoformat
+from ..format.backups import ID_RE, backups_path, kind_path, read_backup, safe_name
+from ..format.lease import is_running, lease_age
 from ..format.verification import verification
 
 KINDS = ('logical', 'base', 'cluster')
@@ -69,15 +71,15 @@ def scan(repo, path):
     """Every backup directory of a series: (complete, incomplete, unreadable).
 
     complete: [(id, manifest)] oldest first; incomplete: [id] (no manifest.json);
-    unreadable: [(id, message)] (a manifest this engine cannot read: left alone).
+    unreadable: [(id, message)] (a manifest this engine cannot read or that is invalid, a symbolic
+    link: left alone).
     """
     complete, incomplete, unreadable = [], [], []
     for name in repo.list_dir(path):
         if not ID_RE.match(name):
             continue
-        where = '%s/%s' % (path, name)
         try:                   # one request per backup: a missing manifest raises NotFound
-            complete.append((name, read_manifest(repo, where)))
+            complete.append((name, read_backup(repo, path, name)))
         except NotFound:
             incomplete.append(name)
         except IntegrityError as e:
@@ -184,8 +186,11 @@ def collect(repo, server_names, kind='all', database=None, backup_id='all', chec
                                                     for b, m in complete),
                                   'incomplete': len(partial)})
             for name in partial:
+                age = lease_age(repo, '%s/%s' % (path, name))
                 incomplete.append({'server': server, 'kind': k, 'database': db, 'backup_id': name,
-                                   'complete': False, 'location': repo.location('%s/%s' % (path, name))})
+                                   'complete': False, 'location': repo.location('%s/%s' % (path, name)),
+                                   'running': is_running(age),
+                                   'lease_age_seconds': None if age is None else round(age, 1)})
             for name, msg in unreadable:
                 incomplete.append({'server': server, 'kind': k, 'database': db, 'backup_id': name,
                                    'complete': False, 'location': repo.location('%s/%s' % (path, name)),
@@ -222,10 +227,15 @@ def run_info(p, check_mode=False):
     if backup_id not in ('all', 'latest') and not backups:
         raise NotFound('Backup %s not found in %s.' % (backup_id, repo.location(names[0] if len(names) == 1 else '')),
                        'List the backups without backup_id to see the ids.')
+    uploads = []
+    for name in names:    # object stores only: multipart uploads never completed (a killed writer)
+        uploads.extend({'server': name, 'location': repo.location(u['path']), 'upload_id': u['upload_id'],
+                        'initiated': isoformat(_aware(u['initiated']))} for u in repo.incomplete_uploads(name))
+    leftovers = _leftover_databases(p) if p.get('leftovers') else None
     summary = {
         'backups': len(backups), 'servers': len(set(b['server'] for b in backups)),
         'series': len(summaries), 'size_bytes': sum(b['size_bytes'] or 0 for b in backups),
-        'incomplete': len(incomplete),
+        'incomplete': len(incomplete), 'incomplete_uploads': len(uploads),
         'verification_failed': sum(1 for b in backups if b['verification'] == 'failed'),
         'never_verified': sum(1 for b in backups if b['verification'] == 'never'),
         'encrypted': sum(1 for b in backups if b['encrypted']),
@@ -240,5 +250,31 @@ def run_info(p, check_mode=False):
         msg += '; %d failed verification' % summary['verification_failed']
     if summary['pitr_not_ready']:
         msg += '; %d base backup(s) without continuous WAL' % summary['pitr_not_ready']
-    return {'changed': False, 'backups': backups, 'series': summaries, 'incomplete': incomplete,
-            'summary': summary, 'msg': msg + '.'}
+    if uploads:
+        msg += '; %d incomplete upload(s)' % len(uploads)
+    result = {'changed': False, 'backups': backups, 'series': summaries, 'incomplete': incomplete,
+              'incomplete_uploads': uploads, 'summary': summary}
+    if leftovers is not None:
+        result['leftover_databases'] = leftovers
+        if leftovers:
+            msg += '; %d leftover database(s) of killed restores on the server' % len(leftovers)
+    result['msg'] = msg + '.'
+    return result
+
+
+def _aware(ts):
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=datetime.timezone.utc)
+
+
+def _leftover_databases(p):
+    """leftovers: true: the restore databases killed restores left on the server (PostgreSQL)."""
+    if (p.get('db_type') or 'postgresql') != 'postgresql':
+        raise BadInput('leftovers applies to PostgreSQL servers.')
+    from ..postgres.connection import connect
+    from ..postgres.logical.leftovers import find_leftovers
+    from ..postgres.logical.restore import MAINTENANCE_DB
+    admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
+    try:
+        return find_leftovers(admin)
+    finally:
+        admin.close()

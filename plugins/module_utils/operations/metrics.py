@@ -326,7 +326,8 @@ def _labels(params):
 
 
 def _finished_ts(params, labels, result):
-    """When the backup a skipped run found (max_age) finished, from its manifest; None if unknown."""
+    """When the backup a run wrote, or a skipped run found (max_age), finished: its manifest's
+    finished_at; None if unknown (then the run's own end is recorded)."""
     from ..format.backups import backups_path, find_backup, kind_path
     from ..common.times import parse_iso
     from ..storage.factory import open_repository
@@ -360,7 +361,8 @@ def backup_metrics(run_backup):
             raise
         status = 'success' if result.get('changed') else 'skipped'
         labels = _labels(params)
-        finished = _finished_ts(params, labels, result) if status == 'skipped' else None
+        # one meaning for both: the end recorded in the manifest of the backup written or found
+        finished = _finished_ts(params, labels, result)
         try:
             record_backup(directory, labels, status, result, finished_at=finished)
             result['metrics_file'] = os.path.join(directory, PROM_NAME)

@@ -16,12 +16,13 @@ COMMON_DEFAULTS = {
     'database': None, 'repository': None, 'server_name': None, 'jobs': 2,
 }
 BACKUP_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', compression='zstd',
-                       compression_level=None, max_age=None, verify='none', lock_wait_timeout=None)
+                       compression_level=None, max_age=None, verify='none', lock_wait_timeout=None,
+                       unsupported_objects='fail')
 RESTORE_DEFAULTS = dict(COMMON_DEFAULTS, target_database=None, backup_id='latest', if_exists='fail')
 VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', backup_id='latest', mode='quick', restored_database=None)
 PITR_DEFAULTS = dict(RESTORE_DEFAULTS, state='restored', stop_datetime=None, stop_binlog_file=None,
                      stop_position=None)
-INFO_DEFAULTS = dict(COMMON_DEFAULTS, kind='all', backup_id='all', check_wal=True)
+INFO_DEFAULTS = dict(COMMON_DEFAULTS, kind='all', backup_id='all', check_wal=True, leftovers=False)
 PRUNE_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', keep_last=None, keep_daily=None, keep_weekly=None,
                       keep_monthly=None, min_keep=1, max_age=None, grace_period='24h', prune_wal=True,
                       prune_incomplete=True)
@@ -73,6 +74,8 @@ def logical_backup_options(p):
                                                    and 1 <= int(p['lock_wait_timeout']) <= 86400):
         raise BadInput('lock_wait_timeout must be a number of seconds from 1 to 86400, got %r.'
                        % (p['lock_wait_timeout'],))
+    if p['unsupported_objects'] not in ('fail', 'warn'):
+        raise BadInput('unsupported_objects must be fail or warn, got %r.' % (p['unsupported_objects'],))
     if p['verify'] not in ('none', 'quick', 'deep'):
         raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
     return compression, level, max_age

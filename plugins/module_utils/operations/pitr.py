@@ -32,7 +32,7 @@ def run_pitr(params, check_mode=False):
         raise BadInput('verify is used with db_type postgresql and state=status only.')
     from ..mysql.binlog.pitr import run_pitr as mysql_pitr
     encryption = key_source(p)
-    return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest))
+    return mysql_pitr(p, check_mode, lambda manifest: backup_data_key(encryption, manifest, p.get('allow_unencrypted')))
 
 
 def run_pitr_status(params, check_mode=False):

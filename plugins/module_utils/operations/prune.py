@@ -32,13 +32,14 @@ import re
 from ..common.errors import BadInput, DbBackupError
 from ..common.times import isoformat, utcnow
 from ..format.backups import backups_path, kind_path, list_backups, safe_name, wal_path
+from ..format.lease import lease_age
 from ..format.manifest import MANIFEST_NAME
 from .info import KINDS, databases, id_time, scan
 from .retention import decide, make_policy
 
-_TLI_DIR = re.compile(r'^[0-9A-F]{8}$')
+_TLI_DIR = re.compile(r'^[0-9A-F]{8}\Z')
 _WAL_FILE = re.compile(r'^([0-9A-F]{8})([0-9A-F]{16})')
-_TEMP_FILE = re.compile(r'^\..+\.(?:tmp|push)-[0-9a-f]{12}$')     # storage/local.py LocalAtomicFile
+_TEMP_FILE = re.compile(r'^\..+\.(?:tmp|push)-[0-9a-f]{12}\Z')     # storage/local.py LocalAtomicFile
 
 
 def _series(repo, p):
@@ -59,7 +60,8 @@ def plan(repo, p, series, policy, now):
         complete, incomplete, unreadable = scan(repo, path)
         manifests = dict(complete)
         items = [(b, _started(m, b), True) for b, m in complete]
-        items.extend((b, id_time(b), False) for b in incomplete)
+        items.extend({'backup_id': b, 'started_at': id_time(b), 'complete': False,
+                      'lease_age': lease_age(repo, '%s/%s' % (path, b), now)} for b in incomplete)
         for d in decide(items, policy, now, prune_incomplete=p['prune_incomplete']):
             d.update(server=p['server_name'], kind=kind, database=db, path='%s/%s' % (path, d['backup_id']))
             decisions.append(d)

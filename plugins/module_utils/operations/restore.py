@@ -26,7 +26,8 @@ def run_restore(params, check_mode=False):
         raise BadInput('state must be present or absent, got %r.' % (state,))
     if state == 'absent':   # DR-drill clean-up: only databases carrying our restore marker
         from .scratch_drop import drop_restored
-        return drop_restored(prepare(params, RESTORE_DEFAULTS), check_mode)
+        return drop_restored(prepare(params, RESTORE_DEFAULTS, need_database=not params.get('leftovers')),
+                             check_mode)
     return restore(params, check_mode)
 
 
@@ -48,7 +49,7 @@ def restore(params, check_mode=False):
     manifest = find_backup(repo, base, p['backup_id'])
     check_db_type(manifest, p)
     path = base + '/' + manifest['backup_id']
-    data_key = backup_data_key(encryption, manifest)   # before anything touches the target
+    data_key = backup_data_key(encryption, manifest, p.get('allow_unencrypted'))   # before anything touches the target
     if p['db_type'] == 'mysql':
         from ..mysql.logical.restore import MysqlLogicalRestore
         from ..mysql.connection import connect as mysql_connect
@@ -78,4 +79,6 @@ def restore(params, check_mode=False):
         admin.close()
     result.update(changed=True, server_version=version, duration_seconds=round(time.time() - t0, 3),
                   msg='Backup %s restored into %s.' % (manifest['backup_id'], target))
+    if getattr(restorer, 'inventory', None):   # PostgreSQL: the restored objects against the backup's
+        result['inventory'] = restorer.inventory
     return result

@@ -1,24 +1,30 @@
-"""Prove a restored database against the backup's manifest: rows per table.
+"""Prove a restored database against the backup's manifest: rows per table, and objects.
 
-Restore already checks the rows each COPY/LOAD loaded; this check is independent
-of the restore run: it counts the rows of every table the manifest lists in a
-live database (a DR-drill copy, or the database itself after a restore) and
-compares them with the rows the backup recorded. Tables missing in the database
-count as problems too.
+Restore already checks the rows each COPY/LOAD loaded and (PostgreSQL) every object
+against the backup's inventory; this check is independent of the restore run: it
+counts the rows of every table the manifest lists in a live database (a DR-drill
+copy, or the database itself after a restore) and compares them with the rows the
+backup recorded, and for PostgreSQL compares the database's objects with the
+inventory (postgres/logical/restored_inventory.py). Tables or objects missing in
+the database count as problems too.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ..common.errors import BadInput, DbBackupError
+from ..common.errors import BadInput, DbBackupError, name_some
 
 
 def expected_rows(manifest):
-    """{(schema, table): rows} summed over the data files (chunks/pieces) of the manifest."""
+    """{(schema, table): rows} summed over the data files (chunks/pieces) of the manifest.
+
+    Partitions restored through a partitioned table (load_via: hash partitions on an enum,
+    whose rows may land in another partition) count under that table, with all its partitions.
+    """
     expected = {}
     for entry in manifest['files']:
         if entry.get('role') != 'data':
             continue
-        key = (entry.get('schema'), entry.get('name'))
+        key = tuple(entry['load_via']) if entry.get('load_via') else (entry.get('schema'), entry.get('name'))
         expected[key] = expected.get(key, 0) + int(entry.get('rows') or 0)
     return expected
 
@@ -30,12 +36,14 @@ def _pg_counts(p, database, tables):
         cur = conn.cursor()
         counts = {}
         for schema, name in tables:
-            cur.execute('SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace '
+            cur.execute('SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace '
                         'WHERE n.nspname = %s AND c.relname = %s', (schema, name))
-            if cur.fetchone() is None:
+            row = cur.fetchone()
+            if row is None:
                 counts[(schema, name)] = None
                 continue
-            cur.execute('SELECT count(*) FROM ONLY %s.%s' % (_pg_ident(schema), _pg_ident(name)))
+            only = '' if row[0] == 'p' else 'ONLY '   # a partitioned table counts with its partitions
+            cur.execute('SELECT count(*) FROM %s%s.%s' % (only, _pg_ident(schema), _pg_ident(name)))
             counts[(schema, name)] = cur.fetchone()[0]
         return counts
     finally:
@@ -75,6 +83,7 @@ def check_restored(p, manifest, database):
             counts = _mysql_counts(p, database, sorted(expected))
         else:
             counts = _pg_counts(p, database, sorted(expected))
+        inventory, diff = _pg_inventory(p, manifest, database)
     except DbBackupError as e:
         return {'database': database, 'ok': False, 'problems': [str(e)], 'tables': 0, 'rows': 0}
     problems = []
@@ -85,5 +94,20 @@ def check_restored(p, manifest, database):
         elif counts[key] != expected[key]:
             problems.append('table %s holds %d rows in %s, the backup recorded %d'
                             % (label, counts[key], database, expected[key]))
-    return {'database': database, 'ok': not problems, 'problems': problems, 'tables': len(expected),
-            'rows': sum(c for c in counts.values() if c is not None)}
+    for key, text in (('missing', 'missing in %s' % database), ('different', 'with another definition'),
+                      ('unexpected', 'in %s but not in the backup' % database)):
+        if diff and diff[key]:
+            problems.append('%d object(s) %s: %s' % (len(diff[key]), text, name_some(diff[key])))
+    result = {'database': database, 'ok': not problems, 'problems': problems, 'tables': len(expected),
+              'rows': sum(c for c in counts.values() if c is not None)}
+    if inventory is not None:
+        result['inventory'] = inventory
+    return result
+
+
+def _pg_inventory(p, manifest, database):
+    """(report, differences) of the inventory comparison; (None, None) for MySQL/MariaDB."""
+    if manifest.get('db_type', 'postgresql') == 'mysql':
+        return None, None
+    from ..postgres.logical.restored_inventory import inventory_report
+    return inventory_report(p, database, manifest)

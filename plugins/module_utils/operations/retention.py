@@ -14,9 +14,10 @@ retention is never applied across series. Rules, on complete backups only:
                   leaves a series without a complete backup).
 
 A backup is kept when any rule keeps it; every decision lists its reasons.
-Incomplete backups (no manifest) are not counted by any rule: those older than the
-grace period are deleted (an interrupted or failed backup), younger ones are kept
-(the backup may still be running). A policy without keep_last, keep_daily,
+Incomplete backups (no manifest) are not counted by any rule: one whose writer holds
+its lease (format/lease.py: renewed within the lease time) is running and always kept;
+of the others, those older than the grace period are deleted (an interrupted or failed
+backup), younger ones are kept (the backup may still be starting). A policy without keep_last, keep_daily,
 keep_weekly, keep_monthly and max_age is an error, never "delete everything".
 """
 from __future__ import absolute_import, division, print_function
@@ -26,6 +27,7 @@ import datetime
 
 from ..common.errors import BadInput
 from ..common.times import parse_max_age
+from ..format.lease import is_running
 
 RULES = ('keep_last', 'keep_daily', 'keep_weekly', 'keep_monthly')
 DEFAULT_GRACE = 86400
@@ -113,14 +115,16 @@ def _month(ts):
 def decide(backups, policy, now, prune_incomplete=True):
     """Decide keep/delete for one series.
 
-    backups: iterable of dicts (or tuples) backup_id, started_at (aware datetime), complete (bool).
+    backups: iterable of dicts (or tuples) backup_id, started_at (aware datetime), complete (bool);
+    an incomplete backup's dict may carry lease_age (seconds since its lease was renewed, None: no lease).
     Returns one dict per backup, newest first: backup_id, started_at, complete, keep (bool), reasons ([str]).
     """
     items = []
     for b in backups:
         if not isinstance(b, dict):
             b = dict(zip(('backup_id', 'started_at', 'complete'), b))
-        items.append({'backup_id': b['backup_id'], 'started_at': b['started_at'], 'complete': bool(b['complete'])})
+        items.append({'backup_id': b['backup_id'], 'started_at': b['started_at'], 'complete': bool(b['complete']),
+                      'lease_age': b.get('lease_age')})
     items.sort(key=lambda b: (b['started_at'], b['backup_id']), reverse=True)
     complete = [b for b in items if b['complete']]
     reasons = dict((b['backup_id'], []) for b in items)
@@ -139,7 +143,9 @@ def decide(backups, policy, now, prune_incomplete=True):
         why = reasons[b['backup_id']]
         if not b['complete']:
             age = (now - b['started_at']).total_seconds()
-            if not prune_incomplete:
+            if is_running(b['lease_age']):
+                keep, why = True, ['running (its lease was renewed %s ago)' % _span(b['lease_age'])]
+            elif not prune_incomplete:
                 keep, why = True, ['incomplete (prune_incomplete is off)']
             elif age > policy['grace_period']:
                 keep, why = False, ['incomplete, started %s ago (grace period %s)'

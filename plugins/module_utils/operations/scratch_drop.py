@@ -1,5 +1,8 @@
 """Drop a database that a restore created from a backup (state=absent): DR-drill clean-up.
 
+With leftovers: true, drop instead what killed restores left (_dbbackup_restore_* and
+_dbbackup_old_* databases that no running restore uses).
+
 Only a database that carries dbbackup's restore marker for a backup of the
 named source database (server/database/...) is dropped, and never the source
 database itself, so a typo cannot drop a production database. A database
@@ -57,7 +60,32 @@ def _drop_mysql(p, target, check_mode):
         admin.close()
 
 
+def drop_leftovers(p, check_mode=False):
+    """leftovers: true: drop the databases killed restores left (postgres/logical/leftovers.py)."""
+    if p['db_type'] != 'postgresql':
+        raise BadInput('leftovers applies to PostgreSQL; MySQL/MariaDB restores keep their temporary tables '
+                       'in the _dbbackup database.')
+    if p.get('target_database'):
+        raise BadInput('leftovers drops the databases killed restores left; it does not take target_database.')
+    from ..postgres.connection import connect
+    from ..postgres.logical.leftovers import drop_leftovers as drop
+    from ..postgres.logical.restore import MAINTENANCE_DB
+    admin = connect(p, dbname=MAINTENANCE_DB, autocommit=True)
+    try:
+        dropped, busy = drop(admin, check_mode)
+    finally:
+        admin.close()
+    msg = '%d leftover database(s) of killed restores %sdropped' % (len(dropped), 'would be ' if check_mode else '')
+    if busy:
+        msg += '; %d in use by a running restore (or a session) left alone: %s' % (
+            len(busy), ', '.join(b['database'] for b in busy))
+    return {'changed': bool(dropped), 'dropped': [d['database'] for d in dropped],
+            'in_use': [b['database'] for b in busy], 'msg': msg + '.'}
+
+
 def drop_restored(p, check_mode=False):
+    if p.get('leftovers'):
+        return drop_leftovers(p, check_mode)
     target = p.get('target_database')
     if not target:
         raise BadInput('state=absent needs target_database: the scratch copy to drop.')

@@ -26,7 +26,7 @@ __metaclass__ = type
 
 from ..common.errors import BadInput, DbBackupError, IntegrityError, WrongKey
 from ..common.times import isoformat, utcnow
-from ..format.backups import backups_path, find_backup, kind_path, list_backups
+from ..format.backups import backups_path, find_backup, kind_path
 from ..format.item_file import read_framed
 from ..format.keys import backup_data_key, key_source
 from ..format.verification import record
@@ -34,6 +34,7 @@ from ..postgres.physical.base_verify import check_base_backup
 from ..storage.factory import open_repository
 from ..stream.pipeline import BUFFER_SIZE, StoredFile, open_stored_reader, verify_stored_file
 from .cluster import GLOBALS_ROLE, member_manifest
+from .info import scan
 from .params import VERIFY_DEFAULTS, prepare
 
 MODES = ('quick', 'deep')
@@ -143,7 +144,7 @@ def verify_kind(repo, path, manifest, mode='quick', encryption=None):
     if mode not in MODES:
         raise BadInput('mode must be one of %s, got %r.' % (', '.join(MODES), mode))
     kind = manifest.get('kind') or 'logical'
-    data_key = backup_data_key(encryption, manifest) if mode == 'deep' else None
+    data_key = backup_data_key(encryption, manifest, allow_unencrypted=True) if mode == 'deep' else None
     if kind == 'base':
         problems, counts = check_base_backup(repo, path, manifest, mode, data_key)
         report = _report(manifest, mode, problems)
@@ -191,7 +192,8 @@ def _verify_cluster(repo, path, manifest, mode, encryption, data_key):
                     problems.append(str(e))
         for db, sub in members.items():
             try:
-                r = verify_backup(repo, '%s/%s' % (path, db), sub, 'deep', backup_data_key(encryption, sub))
+                r = verify_backup(repo, '%s/%s' % (path, db), sub, 'deep',
+                                  backup_data_key(encryption, sub, allow_unencrypted=True))
             except (WrongKey, IntegrityError) as e:   # a member key that does not open, a modified member
                 problems.append('%s: %s' % (db, e))
                 continue
@@ -264,9 +266,11 @@ def run_verify(params, check_mode=False):
     repo = open_repository(p)
     base = backups_path(p['server_name'], 'logical', p['database']) if kind == 'logical' \
         else kind_path(p['server_name'], kind)
+    unreadable = []
     if p['backup_id'] == 'all':
-        manifests = [m for bid, m in list_backups(repo, base)]
-        if not manifests:
+        complete, dummy, unreadable = scan(repo, base)     # invalid manifests fail, the others are checked
+        manifests = [m for bid, m in complete]
+        if not manifests and not unreadable:
             find_backup(repo, base, 'latest')      # raises the clear "no complete backup" error
     else:
         manifests = [find_backup(repo, base, p['backup_id'])]
@@ -280,6 +284,9 @@ def run_verify(params, check_mode=False):
     encryption = key_source(p)
     reports = [_verify_report(repo, base + '/' + m['backup_id'], m, p['mode'], encryption, not check_mode)
                for m in manifests]
+    reports.extend({'backup_id': bid, 'database': p.get('database'), 'kind': kind, 'mode': p['mode'], 'ok': False,
+                    'problems': [msg], 'files': 0, 'stored_bytes': 0, 'verified_at': isoformat(utcnow())}
+                   for bid, msg in unreadable)
     if not all(r['ok'] for r in reports):
         raise failure(reports)
     whose = p['database'] if kind == 'logical' else '%s (%s)' % (p['server_name'], kind)
@@ -295,6 +302,9 @@ def run_verify(params, check_mode=False):
             raise IntegrityError('Database %s does not hold what backup %s recorded: %s'
                                  % (check['database'], manifests[0]['backup_id'], '; '.join(check['problems'])),
                                  'Do not trust that copy; restore the backup again and investigate.')
-        result['msg'] += ' %s holds the recorded %d rows in %d tables.' % (
+        result['msg'] += ' %s holds the recorded %d rows in %d tables' % (
             check['database'], check['rows'], check['tables'])
+        inventory = check.get('inventory') or {}
+        result['msg'] += (' and the %d recorded objects (%s compared).' % (inventory['objects'], inventory['compared'])
+                          if inventory.get('objects') else '.')
     return result

@@ -42,8 +42,9 @@ def _prepare(params):
     if p.get('database'):
         databases = [p['database']] + [d for d in databases if d != p['database']]
     p['databases'] = list(databases)
-    if p.get('repository') and not p['databases']:
-        raise BadInput('With repository, name the backed-up database(s) to check with database or databases.')
+    # repository counts only with database(s) to look up: a repository set for the whole module
+    # group (module_defaults) must not turn a live check into an error
+    p['from_backups'] = bool(p.get('repository') and p['databases'])
     return p
 
 
@@ -69,7 +70,7 @@ def run_verify_locks(params, check_mode=False):
                     application_name='dbbackup-verify-locks')
     try:
         facts = locks.server_facts(admin)
-        if p.get('repository'):
+        if p['from_backups']:
             per_db = _manifest_needs(p, p['jobs'])
         else:
             per_db = locks.live_needs(p, admin, p['databases'], p['jobs'])

@@ -26,7 +26,7 @@ DUMP_SESSION_SQL = ("SET search_path = ''; SET DateStyle = ISO; SET IntervalStyl
                     "SET idle_in_transaction_session_timeout = 0; SET row_security = off; "
                     "SET client_encoding = 'UTF8'")  # = SESSION_ENCODING
 
-_ENCODING_NAME = re.compile(r'^[A-Za-z0-9_]{1,32}$')
+_ENCODING_NAME = re.compile(r'^[A-Za-z0-9_]{1,32}\Z')
 
 
 def copy_options(encoding, *options):
@@ -113,12 +113,27 @@ def quote_ident(name):
     return '"%s"' % name.replace('"', '""')
 
 
+# what libpq and psycopg2 say when the session is gone (server stopped, restarted or crashed,
+# network failure), often as the only words: they name no cause a user knows
+LOST_CONNECTION = ('no message from the libpq', 'server closed the connection unexpectedly', 'invalid socket',
+                   'SSL SYSCALL error', 'could not receive data from server', 'could not send data to server',
+                   'connection already closed', 'SSL connection has been closed unexpectedly',
+                   'terminating connection due to administrator command')
+
+
 def error_text(error):
-    """The server's message of a psycopg2 error, without libpq's 'ERROR:' prefix."""
+    """The server's message of a psycopg2 error, without libpq's 'ERROR:' prefix.
+
+    A lost session says so in words a user can act on instead of libpq's internals.
+    """
     diag = getattr(error, 'diag', None)
     primary = getattr(diag, 'message_primary', None)
+    text = primary or str(error).strip()
+    lost = [p for p in LOST_CONNECTION if p in text]
+    if lost:
+        return ('the connection to the server was lost (%s): the server stopped, restarted or crashed, or '
+                'the network failed' % lost[0])
     if primary:
         detail = getattr(diag, 'message_detail', None)
         return primary + (' (%s)' % detail if detail else '')
-    text = str(error).strip()
     return text[len('ERROR:'):].strip() if text.startswith('ERROR:') else text

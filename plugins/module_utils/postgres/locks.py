@@ -24,7 +24,8 @@ Need. What this engine locks (measured, see docs/modules/dbbackup_verify_locks.m
 
 - dump: the main session holds ACCESS SHARE on every table with data (LOCK
   TABLE), every sequence it reads and every view or expression it decompiles,
-  plus about 120 catalog relations, until the data are copied; workers add the
+  plus about 170 catalog relations (schema readers and the object inventory),
+  until the data are copied; workers add the
   TOAST table and TOAST index of each table whose values they detoast, and
   the indexes of tables split into block ranges (planned queries).
 - restore: every schema item is its own transaction (autocommit), so what
@@ -49,8 +50,9 @@ from .logical.data_tables import MIN_CHUNK_BYTES
 SETTING = 'max_locks_per_transaction'
 SETTINGS = (SETTING, 'max_connections', 'max_prepared_transactions', 'autovacuum_max_workers',
             'autovacuum_worker_slots', 'max_worker_processes', 'max_wal_senders')
-# catalog relations a dump's main session locks (120 measured on PG 15), with a margin
-CATALOG_LOCKS = 150
+# catalog relations a dump's main session locks (170 measured on PG 15 with the object
+# inventory; a restore's inventory check locks as many), with a margin
+CATALOG_LOCKS = 200
 # per session: its virtual xid, the database, a few catalog entries of its own
 SESSION_LOCKS = 4
 # one table load: TRUNCATE + COPY FREEZE locks the table, its TOAST table and TOAST index

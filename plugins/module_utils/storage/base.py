@@ -73,9 +73,18 @@ class Repository(object):
         """
         return [n for n in self.list_dir(relpath) if n.startswith(startswith)]
 
+    def file_sizes(self, relpath):
+        """{path below relpath: size in bytes} of every file under relpath (all levels); {} if absent."""
+        raise NotImplementedError
+
     def modified_at(self, relpath):
         """When relpath was last written (aware UTC datetime), or None when absent or unknown."""
         return None
+
+    def is_link(self, relpath):
+        """True when relpath, or a directory on the way to it, is a symbolic link (never followed
+        by deletes; object stores have none)."""
+        return False
 
     def delete_tree(self, relpath):
         raise NotImplementedError

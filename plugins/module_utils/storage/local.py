@@ -17,6 +17,7 @@ import datetime
 import errno
 import os
 import shutil
+import stat
 import uuid
 
 from ..common.errors import BadInput, NotFound, DbBackupError
@@ -158,6 +159,17 @@ class LocalRepository(Repository):
             raise DbBackupError('Cannot list %s (%s).' % (self._path(relpath), e.strerror or e),
                                 'Check the owner and mode of the repository directory for the user running dbbackup.')
 
+    def file_sizes(self, relpath):
+        top = self._path(relpath)
+        out = {}
+        for root, dirs, files in os.walk(top):       # never follows links to directories
+            for name in files:
+                full = os.path.join(root, name)
+                st = os.lstat(full)
+                if stat.S_ISREG(st.st_mode):
+                    out[os.path.relpath(full, top).replace(os.sep, '/')] = st.st_size
+        return out
+
     def modified_at(self, relpath):
         try:
             mtime = os.lstat(self._path(relpath)).st_mtime
@@ -165,10 +177,23 @@ class LocalRepository(Repository):
             return None
         return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc)
 
+    def is_link(self, relpath):
+        path = self.root
+        for part in [p for p in relpath.split('/') if p]:
+            path = os.path.join(path, part)
+            if os.path.islink(path):
+                return True
+        return False
+
     def delete_tree(self, relpath):
-        shutil.rmtree(self._path(relpath), ignore_errors=True)
+        """Remove relpath and what is below it; a link on the way is never followed (nothing removed)."""
+        if self.is_link(relpath):
+            return
+        shutil.rmtree(self._path(relpath), ignore_errors=True)   # unlinks links inside, never follows them
 
     def delete_file(self, relpath):
+        if self.is_link(relpath):
+            return False
         try:
             os.unlink(self._path(relpath))
         except FileNotFoundError:

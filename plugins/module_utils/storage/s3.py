@@ -23,8 +23,10 @@ header as unsupported gets check-then-write instead (a window remains there;
 docs/repositories.md).
 
 reserve_dir() puts a small marker object (RESERVED_MARKER) under the new
-prefix, with the same create-if-absent write. The marker is not listed by
-list_dir(); a backup still counts only when its manifest.json exists.
+prefix, with the same create-if-absent write. Its body carries a random token:
+when a connection breaks after S3 stored it, the retried request gets 412, and
+the marker holding our token says the reservation is ours. The marker is not
+listed by list_dir(); a backup still counts only when its manifest.json exists.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -37,6 +39,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 import weakref
 
 from ..common.deps import require
@@ -58,7 +61,7 @@ READ_TIMEOUT = 60
 SSE_CHOICES = ('AES256', 'aws:kms')
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
 
-_BUCKET_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$')
+_BUCKET_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]\Z')
 _AUTH_CODES = ('InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken',
                'TokenRefreshRequired', 'InvalidClientTokenId', 'UnrecognizedClientException',
                'InvalidSecurity', 'ExpiredTokenException')
@@ -123,7 +126,7 @@ def _check_options(params):
         if not os.path.isfile(opts['s3_ca_bundle']):
             raise BadInput('s3_ca_bundle %s is not a readable file.' % opts['s3_ca_bundle'])
     storage_class = opts['s3_storage_class']
-    if storage_class and not re.match(r'^[A-Z0-9_]+$', storage_class):
+    if storage_class and not re.match(r'^[A-Z0-9_]+\Z', storage_class):
         raise BadInput('s3_storage_class must look like STANDARD_IA or GLACIER_IR, got %r.' % (storage_class,))
     return opts
 
@@ -749,6 +752,13 @@ class S3Repository(Repository):
         except Exception as e:  # pylint: disable=broad-except
             raise self.error(e, 'listing', key)
 
+    def file_sizes(self, relpath):
+        out = {}
+        for prefix, page in self._pages(self._key(relpath)):
+            for obj in page.get('Contents', []) or []:
+                out[obj['Key'][len(prefix):]] = obj['Size']
+        return out
+
     def list_dir(self, relpath):
         key = self._key(relpath)
         names = set()
@@ -823,9 +833,17 @@ class S3Repository(Repository):
             return False
         marker = key + '/' + RESERVED_MARKER
         body = json.dumps({'reserved_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-                           'host': socket.gethostname(), 'pid': os.getpid()}).encode('utf-8')
-        return self.if_absent('reserving', marker, functools.partial(
-            self.client.put_object, Bucket=self.bucket, Key=marker, Body=body, **self._extra_args(marker)))
+                           'host': socket.gethostname(), 'pid': os.getpid(),
+                           'token': uuid.uuid4().hex}).encode('utf-8')
+        if self.if_absent('reserving', marker, functools.partial(
+                self.client.put_object, Bucket=self.bucket, Key=marker, Body=body, **self._extra_args(marker))):
+            return True
+        # 412: the marker exists. When the connection broke after S3 had stored ours, the retried
+        # request finds it: it is ours when it holds our token.
+        try:
+            return self.read_bytes(relpath + '/' + RESERVED_MARKER) == body
+        except NotFound:
+            return False
 
 
 def make_client(opts, jobs=2):

@@ -109,8 +109,8 @@ def run_pitr(p, check_mode, data_key_for):
     else:
         stop_label = 'end=%s:%d' % (chain[-1]['file'], chain[-1]['size'])
     path = base + '/' + manifest['backup_id']
-    data_key = data_key_for(manifest)
     binlog_key = chain_key(repo, p['server_name'], chain, key_source(p), bool(p.get('allow_unencrypted')))   # before anything is restored
+    data_key = data_key_for(manifest)      # after the archive: its refusal names the plain binlog files
     restore = MysqlLogicalRestore(p, repo, path, manifest, target, p['if_exists'], p['jobs'], data_key=data_key,
                                   marker=marker_value(manifest, 'pitr:' + stop_label), log_bin=False)
     result = {

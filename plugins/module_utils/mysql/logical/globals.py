@@ -98,6 +98,27 @@ def _tokens(sql):
     return out
 
 
+_PART_RE = re.compile(r"""`((?:[^`]|``)*)`|'((?:[^'\\]|\\.|'')*)'|"((?:[^"\\]|\\.)*)"|([^@`'"]+)""")
+
+
+def _same_account(token, account):
+    """Whether a SHOW GRANTS account token names `account` (as account_name spells it): MariaDB
+    10.5 prints PROXY grants as 'u'@'h', newer releases `u`@`h`."""
+    def parts(text):
+        out = []
+        for m in _PART_RE.finditer(text):
+            if m.group(1) is not None:
+                out.append(m.group(1).replace('``', '`'))
+            elif m.group(2) is not None:
+                out.append(m.group(2).replace("''", "'").replace("\\'", "'"))
+            elif m.group(3) is not None:
+                out.append(m.group(3))
+            else:
+                out.append(m.group(4))
+        return out
+    return token == account or parts(token) == parts(account)
+
+
 def _starts_clause(words, i):
     w = words[i]
     prev = words[i - 1] if i else None
@@ -164,7 +185,7 @@ def grant_statement(line, grantee):
     if words[:1] != ['GRANT'] or 'TO' not in words:
         return None
     to = words.index('TO')
-    if to + 1 >= len(toks) or toks[to + 1][0] != grantee:
+    if to + 1 >= len(toks) or not _same_account(toks[to + 1][0], grantee):
         return None
     rest = ' '.join(w or '' for w in words[to + 2:])
     sql = line[:toks[to + 1][2]]
@@ -178,7 +199,7 @@ def _default_role_line(line, grantee):
     """MariaDB's SET DEFAULT ROLE `r` FOR `u`@`h` line of SHOW GRANTS, if it is grantee's."""
     toks = _tokens(line)
     words = [t[3] for t in toks]
-    if words[:3] == ['SET', 'DEFAULT', 'ROLE'] and words[-2:-1] == ['FOR'] and toks[-1][0] == grantee:
+    if words[:3] == ['SET', 'DEFAULT', 'ROLE'] and words[-2:-1] == ['FOR'] and _same_account(toks[-1][0], grantee):
         return line
     return None
 

@@ -40,6 +40,7 @@ from ...common.deps import require
 from ...common.errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import open_stored_reader, verify_stored_file
+from ..capabilities import check_restore_target
 from ..connection import ServerInfo, connect, error_text, kill_query, quote_ident
 from .data import LocalInfileRefused, load_file
 from .schema import database_info, object_items
@@ -194,6 +195,9 @@ class MysqlLogicalRestore(object):
 
     # --- planning -------------------------------------------------------
     def plan(self, admin):
+        """'unchanged' | 'create' | 'replace'; TargetExists when not allowed, BadInput for a target
+        older than the backup's server (capabilities.check_restore_target)."""
+        check_restore_target(self.manifest, ServerInfo(admin))
         exists, marker = target_state(admin, self.target)
         if exists and marker == self.marker:
             return 'unchanged'

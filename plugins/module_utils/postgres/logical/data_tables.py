@@ -5,6 +5,11 @@ on their own: COPY of a table never includes its children). Generated
 columns are left out; they are recomputed on restore. A large table is split
 into block ranges (TID range scans, PostgreSQL 14+) so that both dump and
 restore can work on it in parallel.
+
+A partition under a table hash-partitioned on an enum column is loaded through
+the topmost such table (its data entry says `load_via`), as pg_dump loads such
+trees through their root: an enum's hash depends on OIDs that a restore assigns
+anew, so a row may belong to another partition in the restored database.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -18,7 +23,19 @@ DATA_TABLES_SQL = """
 SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_size(c.oid) AS bytes,
        ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-               AND a.attgenerated = '' ORDER BY a.attnum) AS columns
+               AND a.attgenerated = '' ORDER BY a.attnum) AS columns,
+       CASE WHEN c.relispartition THEN (
+              SELECT ARRAY[rn.nspname, r.relname]::text[]
+                FROM pg_catalog.pg_partition_ancestors(c.oid) an
+                JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = an.relid
+                JOIN pg_catalog.pg_class r ON r.oid = an.relid
+                JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+               WHERE pt.partstrat = 'h' AND EXISTS (
+                       SELECT 1 FROM pg_catalog.pg_attribute ka JOIN pg_catalog.pg_type kt ON kt.oid = ka.atttypid
+                        WHERE ka.attrelid = pt.partrelid AND ka.attnum = ANY (pt.partattrs)
+                          AND (kt.typtype = 'e' OR EXISTS (SELECT 1 FROM pg_catalog.pg_type bt
+                                                            WHERE bt.oid = kt.typbasetype AND bt.typtype = 'e')))
+               ORDER BY (SELECT count(*) FROM pg_catalog.pg_partition_ancestors(an.relid)) LIMIT 1) END AS load_via
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
@@ -32,10 +49,11 @@ ORDER BY bytes DESC, n.nspname, c.relname
 
 
 class DataTable(object):
-    __slots__ = ('oid', 'schema', 'name', 'bytes', 'columns')
+    __slots__ = ('oid', 'schema', 'name', 'bytes', 'columns', 'load_via')
 
-    def __init__(self, oid, schema, name, nbytes, columns):
+    def __init__(self, oid, schema, name, nbytes, columns, load_via=None):
         self.oid, self.schema, self.name, self.bytes, self.columns = oid, schema, name, nbytes, list(columns)
+        self.load_via = list(load_via) if load_via else None   # [schema, name] of the table loaded through
 
     @property
     def qualified(self):

@@ -12,11 +12,11 @@ __metaclass__ = type
 import time
 
 from ...common.deps import require
-from ...common.errors import BackupFailed, DbBackupError
+from ...common.errors import BackupFailed, DbBackupError, name_some
 from ...common.parallel import TaskError, run_parallel
 from ...common.times import isoformat, utcnow
 from ...format.keys import encryption_field, new_data_key
-from ...format.manifest import new_manifest, write_manifest
+from ...format.manifest import POSTPONED_ITEMS_VERSION, new_manifest, write_manifest
 from ...stream.compress import SUFFIX
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import store_file
@@ -24,7 +24,8 @@ from ..connection import error_text, DUMP_SESSION_SQL, SESSION_ENCODING, connect
 from .data_tables import list_data_tables, plan_copy_tasks
 from .large_objects import dump_large_objects
 from .schema.extract import ExtractContext, extract_schema
-from .schema.model import PRE, POST
+from .schema.inventory import manifest_form, read_inventory, uncovered
+from .schema.model import PHASE_POSTPONED, PRE, POST
 from .schema.sql_file import write_items
 from .schema.utf8_check import UNCONVERTIBLE, schema_text_error
 
@@ -96,6 +97,7 @@ class LogicalDump(object):
             tables = self._list_and_lock_tables(cur)
             ctx = ExtractContext(version_num, self.params['database'], is_super)
             pre, post = extract_schema(cur, ctx)
+            inventory = read_inventory(cur, version_num)
         except UnicodeDecodeError as e:
             raise schema_text_error(self.params, data_encoding, repr(e.object[max(0, e.start - 40):e.end + 40]))
         except require('psycopg2').Error as e:
@@ -103,8 +105,14 @@ class LogicalDump(object):
                 raise
             raise schema_text_error(self.params, data_encoding, error_text(e))
 
+        unsupported = self._unsupported(inventory, pre + post)
         manifest = new_manifest('logical', 'postgresql', self.backup_id,
                                 self.params['server_name'], self.params['database'])
+        manifest['inventory'] = manifest_form(inventory)
+        if any(i.phase == PHASE_POSTPONED for i in post):   # older engines would skip those items
+            manifest['format_version'] = POSTPONED_ITEMS_VERSION
+        if unsupported:
+            manifest['unsupported_objects'] = [[e.type, e.identity] for e, why in unsupported]
         manifest.update({
             'started_at': isoformat(start),
             'server_version': version, 'server_version_num': version_num,
@@ -133,11 +141,28 @@ class LogicalDump(object):
             'tables': len(tables),
             'rows': sum(f['rows'] for f in data),
             'large_objects': sum(f.get('count', 0) for f in files if f['role'] == 'blobs'),
+            'objects': len(inventory),   # the inventory's size (format/manifest.py: it must be there)
         }
         if self.encryption is not None:
             manifest['encryption'] = encryption_field(self.encryption, self.data_key, manifest)
         write_manifest(self.repo, self.path, manifest)
         return manifest
+
+    def _unsupported(self, inventory, items):
+        """Objects of the inventory no dump item creates: the backup fails naming them, or
+        (unsupported_objects: warn) they are recorded in the manifest and returned as a warning."""
+        missing = uncovered(inventory, items)
+        if missing and self.params.get('unsupported_objects', 'fail') != 'warn':
+            reasons = {}
+            for e, why in missing:
+                reasons.setdefault(why or 'no part of a backup creates them', []).append(e.label)
+            named = '; '.join('%s (%s)' % (name_some(labels), why) for why, labels in sorted(reasons.items()))
+            raise BackupFailed('The backup of %s cannot reproduce %d object(s): %s.'
+                               % (self.params['database'], len(missing), named),
+                               'No backup was recorded. Remove or change those objects, back them up another '
+                               'way, or set unsupported_objects: warn to back up anyway (the backup records '
+                               'them; its restores lack them, or have them changed as said, and warn).')
+        return missing
 
     def _list_and_lock_tables(self, cur):
         """The tables with data, each locked ACCESS SHARE as pg_dump does, within lock_wait_timeout.
@@ -201,4 +226,6 @@ class LogicalDump(object):
                  'columns': t.columns, 'rows': cur.rowcount}
         if task.chunks > 1:
             entry.update({'chunk': task.chunk, 'chunks': task.chunks})
+        if t.load_via:   # hash partitions on an enum: restored through the root (data_tables.py)
+            entry['load_via'] = t.load_via
         return entry

@@ -5,8 +5,10 @@ is touched. The restore goes into a temporary database: pre-data items in
 order, parallel COPY FROM STDIN (a single-file table is truncated and loaded
 with FREEZE in one transaction), large-object contents, then post-data phase
 by phase in parallel. Only a complete restore is renamed to the target name
-(replacing the old database when if_exists=replace); on failure the
-temporary database is dropped and the target is left as it was.
+(replacing the old database when if_exists=replace, both renames in one
+transaction); on failure the temporary database is dropped and the target is
+left as it was. restore_guard.py keeps the source owners' code from running
+with the restoring role's rights (docs/security.md).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -15,12 +17,18 @@ import time
 import uuid
 
 from ...common.deps import require
-from ...common.errors import DbBackupError, IntegrityError, RestoreFailed, TargetExists
+from ...common.errors import BadInput, DbBackupError, IntegrityError, RestoreFailed, TargetExists
 from ...common.parallel import TaskError, run_parallel
 from ...stream.pipeline import BUFFER_SIZE, open_stored_reader, verify_stored_file
+from ..capabilities import check_restore_target
 from ..connection import copy_options, error_text, connect, quote_ident, server_version
 from .large_objects import restore_large_objects
-from .schema.model import DATABASE_TOKEN, PHASES, POST, PRE, SERIAL_PHASES
+from .leftovers import application_name
+from .owner_load import load_as_owner, tables_to_load_as_owner
+from .restore_errors import cause_text, item_failed
+from .restore_guard import DATABASE_KIND, RestoreGuard, database_sql
+from .restored_inventory import check_database_in_swap, check_restored
+from .schema.model import PHASE_EVENT_TRIGGER, PHASES, POST, PRE, SERIAL_PHASES
 from .schema.sql_file import read_items
 
 MARKER = 'dbbackup.restored_backup'
@@ -34,6 +42,7 @@ LOAD_SESSION_SQL = ("SET search_path = ''; SET check_function_bodies = false; "
                     # are applied before the last phases run
                     "SET default_transaction_read_only = off")
 DEADLOCK = '40P01'
+OBJECT_IN_USE = '55006'
 RETRIES = 3
 
 
@@ -58,6 +67,18 @@ def target_state(admin, target):
     return True, None
 
 
+def _check_superuser(admin):
+    """A restore needs a superuser: say so before anything, not through the first statement that fails."""
+    cur = admin.cursor()
+    cur.execute('SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user')
+    user, is_super = cur.fetchone()
+    if not is_super:
+        raise BadInput('Restoring needs a superuser login: the restore creates the database, gives every object '
+                       'its owner, sets privileges and runs functions as their owners. %s is not a superuser; '
+                       'nothing was changed.' % user,
+                       'Set login_user to a superuser (for example postgres). Backups need no superuser.')
+
+
 class LogicalRestore(object):
     def __init__(self, params, repo, backup_path, manifest, target, if_exists, jobs, data_key=None):
         self.params = params
@@ -71,13 +92,20 @@ class LogicalRestore(object):
         # the unwrapped data key of an encrypted backup (keys.unwrap_data_key), else None
         self.data_key = data_key
         self.temp = '_dbbackup_restore_%s' % uuid.uuid4().hex[:12]
+        self.inventory = None   # what check_restored compared (restored_inventory.py)
         # encoding of the data files (the source database's); absent in older backups, whose
         # data files are UTF8
         self.data_encoding = (manifest.get('database_info') or {}).get('data_encoding')
+        self.guard = None           # RestoreGuard, once the schema files are read
+        self.as_owner = {}          # (schema, table) -> owner: tables loaded through owner_load
 
     # --- planning -------------------------------------------------------
     def plan(self, admin):
-        """'unchanged' | 'create' | 'replace'; raises TargetExists when not allowed."""
+        """'unchanged' | 'create' | 'replace'; raises TargetExists when not allowed, BadInput for a
+        target server older than the backup's (capabilities.check_restore_target)."""
+        check_restore_target(self.manifest.get('server_version_num'), admin.server_version,
+                             self.manifest.get('server_version'), server_version(admin)[1])
+        _check_superuser(admin)
         exists, marker = target_state(admin, self.target)
         if exists and marker == marker_value(self.manifest):
             return 'unchanged'
@@ -96,17 +124,31 @@ class LogicalRestore(object):
         self.verify_files()
         version = server_version(admin)[1]
         psycopg2 = require('psycopg2')
-        self._create_temp(admin)
+        files = self.manifest['files']
+        pre = self._items(files, 'pre-data', PRE)
+        self.guard = RestoreGuard(self._items(files, 'post-data', POST), self._execute_sql)
+        # every session of this restore says so: its databases are not leftovers (leftovers.py)
+        admin.cursor().execute('SET application_name = %s', (application_name(self.temp),))
         try:
-            self._restore_into_temp()
-            self._swap(admin, action)
-        except psycopg2.Error as e:
-            self._drop(admin, self.temp)
-            raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
-                                'The target was left unchanged.')
-        except BaseException:
-            self._drop(admin, self.temp)
-            raise
+            self._create_temp(admin)
+            try:
+                self._restore_into_temp(pre, self.guard.post_items)
+                # every object the backup recorded, before the copy takes the target's name (the
+                # database's own privileges are checked inside the swap, which sets them)
+                self.inventory = check_restored(self.params, self.temp, self.manifest, database_later=True)
+                self._swap(admin, action)
+            except psycopg2.Error as e:
+                self._drop(admin, self.temp)
+                raise RestoreFailed('Restore into %s failed: %s' % (self.target, error_text(e)),
+                                    'The target was left unchanged.')
+            except BaseException:
+                self._drop(admin, self.temp)
+                raise
+        finally:
+            try:
+                admin.cursor().execute("SET application_name = 'dbbackup'")
+            except Exception:  # pylint: disable=broad-except
+                pass        # the session is gone
         return version
 
     def _rel(self, entry):
@@ -117,7 +159,7 @@ class LogicalRestore(object):
                                   entry['sha256'], entry['stored_bytes'], data_key=self.data_key)
 
     def _connect(self):
-        conn = connect(self.params, dbname=self.temp, autocommit=True)
+        conn = connect(self.params, dbname=self.temp, autocommit=True, application_name=application_name(self.temp))
         conn.cursor().execute(LOAD_SESSION_SQL)
         return conn
 
@@ -131,25 +173,29 @@ class LogicalRestore(object):
                 if info.get(opt):
                     sql += " %s '%s'" % (opt.upper(), info[opt].replace("'", "''"))
         try:
-            admin.cursor().execute(sql)
+            self.guard.create_closed(admin.cursor(), sql)
         except Exception as e:
+            self._drop(admin, self.temp)
             raise RestoreFailed('Cannot create the restore database on the target server: %s'
                                 % error_text(e),
                                 'The login user needs CREATEDB, and the encoding/locale of the '
                                 'backup (%s) must exist there.' % info)
 
-    def _restore_into_temp(self):
+    def _restore_into_temp(self, pre, post):
         files = self.manifest['files']
-        pre = self._items(files, 'pre-data', PRE)
-        post = self._items(files, 'post-data', POST)
         conn = self._connect()
         try:
             for item in pre:
                 self._execute(conn, item)
+                self.guard.after(conn, item)      # owner right after CREATE; functions run as owners
+            self.guard.after_pre_data(conn)
+            self.as_owner = tables_to_load_as_owner(conn)
         finally:
             conn.close()
         self._load_data([f for f in files if f['role'] in ('data', 'blobs')])
         for phase in PHASES:
+            if phase == PHASE_EVENT_TRIGGER:      # no more DDL of ours after event triggers exist
+                self._with_connection(self.guard.unwrap)
             items = [i for i in post if i.phase == phase]
             self._run_items(items, 1 if phase in SERIAL_PHASES else self.jobs)
         conn = self._connect()
@@ -171,7 +217,10 @@ class LogicalRestore(object):
         return items
 
     def _execute(self, conn, item):
-        sql = item.sql.replace(DATABASE_TOKEN, quote_ident(self.temp))
+        sql = database_sql(item.sql, self.temp) if item.kind == DATABASE_KIND else item.sql
+        self._execute_sql(conn, sql, '%s %s' % (item.kind, item.name), item)
+
+    def _execute_sql(self, conn, sql, what, item=None):
         for attempt in range(RETRIES + 1):
             try:
                 conn.cursor().execute(sql)
@@ -180,8 +229,17 @@ class LogicalRestore(object):
                 if getattr(e, 'pgcode', None) == DEADLOCK and attempt < RETRIES:
                     time.sleep(0.1 * (attempt + 1))
                     continue
-                raise RestoreFailed('Restoring %s %s failed: %s' % (item.kind, item.name, error_text(e)),
+                if item is not None:
+                    raise item_failed(item, sql, e, conn)   # names the statement and the cause
+                raise RestoreFailed('Restoring %s failed: %s' % (what, error_text(e)),
                                     'The target was left unchanged.')
+
+    def _with_connection(self, work):
+        conn = self._connect()
+        try:
+            work(conn)
+        finally:
+            conn.close()
 
     def _run_items(self, items, jobs):
         self._parallel(items, jobs, self._execute)
@@ -209,27 +267,34 @@ class LogicalRestore(object):
         try:
             if entry['role'] == 'blobs':
                 return restore_large_objects(conn, reader, entry['path'])
-            table = '%s.%s' % (quote_ident(entry['schema']), quote_ident(entry['name']))
+            # load_via: a partition loaded through the partitioned table above it (data_tables.py)
+            schema, name = entry.get('load_via') or (entry['schema'], entry['name'])
+            table = '%s.%s' % (quote_ident(schema), quote_ident(name))
             cols = ', '.join(quote_ident(c) for c in entry['columns'])
-            single = files_per_table[(entry['schema'], entry['name'])] == 1
+            single = files_per_table[(entry['schema'], entry['name'])] == 1 and not entry.get('load_via')
             # the reader yields bytes: psycopg2 sends them as they are, the server reads them in
             # the recorded data encoding
             copy = 'COPY %s%s FROM STDIN%s' % (table, ' (%s)' % cols if cols else '',
                                                copy_options(self.data_encoding, *(['FREEZE'] if single else [])))
             cur = conn.cursor()
+            owner = self.as_owner.get((entry['schema'], entry['name']))
             try:
-                if single:
-                    cur.execute('BEGIN; TRUNCATE ONLY %s' % table)
-                cur.copy_expert(copy, reader, size=BUFFER_SIZE)
-                rows = cur.rowcount
-                if single:
-                    cur.execute('COMMIT')
+                if owner:     # its COPY would run code as the restoring role (owner_load.py)
+                    rows = load_as_owner(cur, table, owner, entry['columns'], copy_options(self.data_encoding),
+                                         reader, BUFFER_SIZE)
+                else:
+                    if single:
+                        cur.execute('BEGIN; TRUNCATE ONLY %s' % table)
+                    cur.copy_expert(copy, reader, size=BUFFER_SIZE)
+                    rows = cur.rowcount
+                    if single:
+                        cur.execute('COMMIT')
             except DbBackupError:
                 raise
             except Exception as e:
                 raise RestoreFailed('Loading data into %s (%s) failed: %s'
                                     % (entry['table'], entry['path'], error_text(e)),
-                                    'The target was left unchanged.')
+                                    '%s The target was left unchanged.' % cause_text(e))
             if rows != entry['rows']:
                 raise IntegrityError('%s loaded %d rows, the manifest recorded %d.'
                                      % (entry['path'], rows, entry['rows']))
@@ -238,21 +303,41 @@ class LogicalRestore(object):
             reader.close()
 
     def _swap(self, admin, action):
+        """Renames, the database's privileges and its owner in one transaction: all or nothing.
+
+        A lost session rolls everything back, so the target keeps its old content and name.
+        Sessions that connect to the target between the kick and the rename make the rename
+        fail (object in use): the kick and the transaction are tried again a few times.
+        """
+        old = '_dbbackup_old_%s' % self.temp.rsplit('_', 1)[-1] if action == 'replace' else None
         cur = admin.cursor()
-        if action == 'replace':
-            old = '_dbbackup_old_%s' % uuid.uuid4().hex[:12]
-            self._kick(admin, self.target)
-            cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.target), quote_ident(old)))
+        for attempt in range(RETRIES + 1):
+            if old:
+                self._kick(admin, self.target)
             try:
+                cur.execute('BEGIN')
+                if old:
+                    cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.target), quote_ident(old)))
                 cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.temp), quote_ident(self.target)))
-            except Exception:
-                cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(old), quote_ident(self.target)))
-                raise
+                for statement in self.guard.swap_statements(self.target):
+                    cur.execute(statement)
+                self._set_owner(cur)
+                check_database_in_swap(cur, self.target, self.manifest)   # RestoreFailed rolls back
+                cur.execute('COMMIT')
+                break
+            except Exception as e:
+                try:
+                    cur.execute('ROLLBACK')
+                except Exception:  # pylint: disable=broad-except
+                    pass           # the session is gone: the server rolled the transaction back
+                if getattr(e, 'pgcode', None) != OBJECT_IN_USE or attempt == RETRIES:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        if old:
             self._drop(admin, old)
-        else:
-            cur.execute('ALTER DATABASE %s RENAME TO %s' % (quote_ident(self.temp), quote_ident(self.target)))
-        info = self.manifest.get('database_info') or {}
-        owner = info.get('owner')
+
+    def _set_owner(self, cur):
+        owner = (self.manifest.get('database_info') or {}).get('owner')
         if owner:
             cur.execute('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s', (owner,))
             if cur.fetchone():

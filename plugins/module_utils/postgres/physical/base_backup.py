@@ -36,7 +36,7 @@ import time
 from ...common.deps import require
 from ...common.errors import BackupFailed, BadInput
 from ...common.times import isoformat, parse_max_age, utcnow
-from ...format.backups import kind_path, reserve_backup_id, reuse_fresh
+from ...format.backups import kind_path, new_backup, reuse_fresh
 from ...format.keys import encryption_field, key_source, new_data_key
 from ...format.manifest import new_manifest, write_manifest
 from ...storage.factory import open_repository
@@ -391,6 +391,7 @@ class BaseBackup(object):
     def _store_tar(self, relpath, fill):
         """A tar stream into the stored file relpath; fill(tar) archives; returns the entry."""
         w = self._writer(relpath)
+        tar = None
         try:
             tar = tarfile.open(fileobj=w, mode='w|', format=tarfile.PAX_FORMAT, bufsize=READ_SIZE)
             tar.copybufsize = READ_SIZE
@@ -398,6 +399,8 @@ class BaseBackup(object):
             tar.close()
             entry = w.commit()
         except BaseException:
+            if tar is not None:       # a failed stream must not try to flush itself later (at exit)
+                tar.closed = tar.fileobj.closed = True
             w.abort()
             raise
         entry['path'] = relpath
@@ -619,13 +622,9 @@ def run_base_backup(p, check_mode):
                 'msg': 'A base backup of %s (data directory %s) would be taken.'
                        % (p['server_name'], facts['data_dir'])}, None
     start = utcnow()
-    backup_id, path = reserve_backup_id(repo, base, start)
-    try:
+    with new_backup(repo, base, start) as (backup_id, path):
         manifest = BaseBackup(p, repo, path, backup_id, compression, level, encryption, facts,
                               checkpoint, archive_wait).run(start)
-    except BaseException:
-        repo.delete_tree(path)
-        raise
     result = summary(manifest, repo.location(path))
     result.update(changed=True, msg='Base backup %s of %s written (WAL %s to %s).'
                   % (backup_id, p['server_name'], manifest['start_wal_file'], manifest['stop_wal_file']))

@@ -3,8 +3,9 @@
 extract_base_backup() verifies every stored file (size and SHA-256 of the stored
 bytes, decryption tags, decompression) while it streams the tars out, refuses
 anything that could escape the targets (absolute names, '..', links, devices),
-restores each tablespace to its original location or to the one the caller maps
-it to (rewriting tablespace_map accordingly), writes backup_label and
+restores each tablespace to the location the caller maps it to, or, only for an
+encrypted backup (whose tablespace_map is authenticated), to its original one
+(rewriting tablespace_map accordingly), writes backup_label and
 tablespace_map, and hands everything to the server's OS user. On any failure it
 removes what it created, so nothing half-extracted is left looking complete.
 
@@ -103,13 +104,19 @@ class _Target(object):
         self.bytes = 0
 
     def prepare(self):
+        """Create root and its missing parents, each 0700 whatever the umask."""
         if self.existed:
             return
-        top = self.root
-        while not os.path.exists(os.path.dirname(top)) and os.path.dirname(top) != top:
-            top = os.path.dirname(top)
-        os.makedirs(self.root, 0o700)
-        self.created_top = top
+        missing = []
+        path = self.root
+        while not os.path.lexists(path) and os.path.dirname(path) != path:
+            missing.append(path)
+            path = os.path.dirname(path)
+        for path in reversed(missing):
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)
+            if self.created_top is None:
+                self.created_top = path
 
     def remove(self):
         if self.created_top:
@@ -225,16 +232,26 @@ def _check_empty(path, what, hint):
             raise BadInput('%s %s is not empty.' % (what, path), hint)
 
 
-def _mapped_locations(pairs, mapping):
-    """[(oid, old, new)] after applying {oid_or_old_location: new_location}."""
+def _mapped_locations(pairs, mapping, backup_id, authenticated):
+    """[(oid, old, new)] after applying {oid_or_old_location: new_location}.
+
+    A tablespace not in the mapping goes back to its original location only when the
+    tablespace_map is authenticated (an encrypted backup): an unencrypted one could
+    have been edited to extract files into any directory.
+    """
     mapping = dict(mapping or {})
-    result = []
+    result, unmapped = [], []
     for oid, old in pairs:
-        new = old
+        new = None
         for key in (oid, str(oid), old):
             if key in mapping:
                 new = mapping.pop(key)
                 break
+        if new is None:
+            if not authenticated:
+                unmapped.append((oid, old))
+                continue
+            new = old
         if not new or not os.path.isabs(str(new)):
             raise BadInput('The new location of tablespace %d must be an absolute path, got %r.' % (oid, new))
         result.append((oid, old, os.path.normpath(str(new))))
@@ -242,6 +259,13 @@ def _mapped_locations(pairs, mapping):
         raise BadInput('tablespace_mapping names tablespaces the backup does not have: %s.'
                        % ', '.join(sorted(str(k) for k in mapping)),
                        'The backup has: %s.' % (', '.join('%d (%s)' % (o, loc) for o, loc in pairs) or 'none'))
+    if unmapped:
+        raise BadInput('Base backup %s is not encrypted, so nothing proves its tablespace_map was written by the '
+                       'backup; its tablespaces are restored only where tablespace_mapping says: %s.'
+                       % (backup_id, ', '.join('%d (%s)' % (o, loc) for o, loc in unmapped)),
+                       'Map each one (oid or old location -> new location; the same location restores it in '
+                       'place), for example tablespace_mapping: {%s}. Nothing was changed.'
+                       % ', '.join('"%s": "%s"' % (loc, loc) for o, loc in unmapped))
     news = [n for o, x, n in result]
     if len(set(news)) != len(news):
         raise BadInput('Two tablespaces would be restored into the same location.')
@@ -252,8 +276,9 @@ def extract_base_backup(repo, path, manifest, data_dir, data_key=None, tablespac
     """Write the base backup at path (manifest: its manifest) into data_dir; returns a summary dict.
 
     data_dir must not exist or be empty. tablespace_mapping: {oid or old location: new location};
-    unmapped tablespaces go back to their original location, whose PG_<version>_<catversion>
-    directory must not exist. owner: user name that gets everything (when running as root).
+    unmapped tablespaces of an encrypted backup go back to their original location (an
+    unencrypted backup must map every one); the PG_<version>_<catversion> directory must not
+    exist there. owner: user name that gets everything (when running as root).
     """
     if manifest.get('kind') != 'base':
         raise BadInput('Backup %s is a %s backup, not a base backup.' % (manifest.get('backup_id'), manifest.get('kind')))
@@ -282,7 +307,8 @@ def extract_base_backup(repo, path, manifest, data_dir, data_key=None, tablespac
     if set(tars) != set(o for o, loc in pairs):
         raise IntegrityError('The tablespaces of base backup %s do not match its tablespace_map.'
                              % manifest.get('backup_id'), 'The backup cannot be used.')
-    spaces = _mapped_locations(pairs, tablespace_mapping)
+    spaces = _mapped_locations(pairs, tablespace_mapping, manifest.get('backup_id'),
+                               authenticated=data_key is not None)
     version_dir = manifest.get('tablespace_dir')
     for oid, old, new in spaces:
         if new == data_dir or new.startswith(data_dir + os.sep) or data_dir.startswith(new + os.sep):

@@ -652,7 +652,7 @@ def restore_to_target(p, check_mode):
     }
     if marker is None:
         chain = _chain_precheck(repo, p, manifest, target, timeline)
-        data_key = backup_data_key(key_source(p), manifest)    # a wrong key fails before anything is written
+        data_key = backup_data_key(key_source(p), manifest, p.get('allow_unencrypted'))   # before anything is written
         restore_command = _wal_archive().restore_command(p['cli_path'], p['cli_config'],
                                                          allow_unencrypted=bool(p.get('allow_unencrypted')))
         settings = recovery.recovery_settings(target, inclusive, action, timeline, restore_command, p.get('port'),

@@ -35,7 +35,7 @@ BLOCK_END = '# END dbbackup recovery'
 LOG_NAME = 'dbbackup_recovery.log'
 TARGET_OPTIONS = ('target_time', 'target_xid', 'target_lsn', 'target_name', 'target')
 TARGET_ACTIONS = ('promote', 'pause', 'shutdown')
-LSN_RE = re.compile(r'^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$')
+LSN_RE = re.compile(r'^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}\Z')
 # settings whose value must not come from server_settings (the block manages them)
 MANAGED = ('restore_command', 'recovery_target', 'recovery_target_time', 'recovery_target_xid',
            'recovery_target_lsn', 'recovery_target_name', 'recovery_target_inclusive',
@@ -130,7 +130,7 @@ def recovery_settings(target, inclusive, action, timeline, restore_command, port
     if archive != 'keep':
         s.append(('archive_mode', 'off'))
     for name, value in sorted((extra or {}).items()):
-        if not re.match(r'^[A-Za-z_][A-Za-z0-9_.]*$', str(name)) or name in MANAGED:
+        if not re.match(r'^[A-Za-z_][A-Za-z0-9_.]*\Z', str(name)) or name in MANAGED:
             raise BadInput('server_settings cannot set %r (not a setting name, or one dbbackup_pitr manages).'
                            % (name,))
         s.append((name, conf_quote(value) if not isinstance(value, bool) else ('on' if value else 'off')))

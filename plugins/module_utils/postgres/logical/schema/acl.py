@@ -7,6 +7,13 @@ an entry's position when its privileges change and appends new entries, so we
 first try the minimal edit and fall back to "revoke everything, grant all in
 order" when the minimal edit would leave the entries in another order.
 Grants whose grantor is not the owner run under SET ROLE grantor.
+
+Across major versions the set of privileges of a kind can grow (MAINTAIN on tables in 17):
+an owner holding every privilege of its default entry gets GRANT ALL, so it holds every
+privilege of the target version too; other grantees keep their named privileges (pg_dump
+does the same). Objects that come with
+the database (the public schema) differ in their initial ACL between versions: their ACL
+is always reset and granted in full, so the result does not depend on the target's template.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -97,8 +104,11 @@ class AclTarget(object):
         self.quote = quote
         self.prefix = prefix
         self.column = column
+        self.all_letters = None      # every privilege of the object's kind on the source, when known
 
-    def _privs(self, letters):
+    def _privs(self, letters, grantee=None):
+        if self.all_letters and grantee == self.owner and set(letters) == self.all_letters:
+            return 'ALL'
         letters = sorted(letters, key=LETTER_ORDER.find)
         names = [PRIVILEGES.get(ch, ch) for ch in letters]
         if self.column:
@@ -110,7 +120,7 @@ class AclTarget(object):
 
     def grant(self, letters, grantee, with_option):
         return '%sGRANT %s ON %s TO %s%s;' % (
-            self.prefix, self._privs(letters), self.on, self._role(grantee),
+            self.prefix, self._privs(letters, grantee), self.on, self._role(grantee),
             ' WITH GRANT OPTION' if with_option else '')
 
     def revoke(self, letters, grantee, option_only=False):
@@ -163,16 +173,20 @@ def _minimal(target, acl, base):
     return lines, order == [t.key for t in acl]
 
 
-def acl_statements(target, acl, base):
+def acl_statements(target, acl, base, reset=False):
     """SQL lines turning ACL base into acl (both lists of aclitem text).
 
-    acl None means "default": nothing to do.
+    acl None means "default": nothing to do. reset: always revoke everything and grant
+    in order (for objects whose initial ACL depends on the server version).
     """
     acl, base = parse_acl(acl), parse_acl(base) or []
     if acl is None:
         return []
+    owner_default = [b for b in base if b.grantee == target.owner and b.grantor == target.owner]
+    if owner_default and not target.column:
+        target.all_letters = set(owner_default[0].privs)
     lines, ordered = _minimal(target, acl, base)
-    if ordered:
+    if ordered and not reset:
         return lines
     lines = [target.revoke(None, b.grantee) for b in base]
     for t in acl:

@@ -15,7 +15,9 @@ from .post_common import quote_literal, fetch_dicts
 # Catalogs whose objects the extractors create (and so may carry a comment).
 CATALOGS = ('pg_namespace', 'pg_class', 'pg_proc', 'pg_type', 'pg_collation', 'pg_constraint',
             'pg_trigger', 'pg_policy', 'pg_rewrite', 'pg_statistic_ext', 'pg_largeobject',
-            'pg_extension', 'pg_operator', 'pg_cast', 'pg_publication')
+            'pg_extension', 'pg_operator', 'pg_cast', 'pg_publication', 'pg_am', 'pg_opclass',
+            'pg_opfamily', 'pg_ts_parser', 'pg_ts_template', 'pg_ts_dict', 'pg_ts_config', 'pg_transform',
+            'pg_language', 'pg_conversion', 'pg_foreign_data_wrapper', 'pg_foreign_server')
 
 COMMENTS_SQL = """
 WITH c AS (
@@ -37,14 +39,20 @@ WITH c AS (
          END AS typ
     FROM pg_catalog.pg_description d
    WHERE d.classoid IN ({catalogs})
-     AND (d.objoid >= 16384 OR (d.classoid = 'pg_catalog.pg_namespace'::regclass
+     AND (d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_largeobject'::regclass
+          OR (d.classoid = 'pg_catalog.pg_namespace'::regclass
                                 AND d.objoid < 16384 AND d.objoid IN (
                                     SELECT p.oid FROM pg_catalog.pg_namespace p WHERE p.nspname = 'public')))
 )
 SELECT c.classoid::pg_catalog.regclass::text AS catalog, c.objoid, c.objsubid, c.description,
        COALESCE(c.rel, c.typ, c.objoid) AS grp,
        CASE WHEN c.rel IS NOT NULL THEN 'pg_class' WHEN c.typ IS NOT NULL THEN 'pg_type'
-            ELSE c.classoid::pg_catalog.regclass::text END AS gcat, o.type, o.identity, a.object_names, a.object_args
+            ELSE c.classoid::pg_catalog.regclass::text END AS gcat, o.type, o.identity, a.object_names, a.object_args,
+       (SELECT pg_catalog.format('%I.%I(%s)', pn.nspname, p.proname, CASE WHEN p.prokind = 'a' THEN
+                  COALESCE(NULLIF(pg_catalog.pg_get_function_identity_arguments(p.oid), ''), '*')
+                  ELSE pg_catalog.pg_get_function_identity_arguments(p.oid) END)
+          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+         WHERE c.classoid = 'pg_catalog.pg_proc'::regclass AND p.oid = c.objoid) AS function
   FROM c
  CROSS JOIN LATERAL pg_catalog.pg_identify_object(c.classoid, c.objoid, c.objsubid) o
  CROSS JOIN LATERAL pg_catalog.pg_identify_object_as_address(c.classoid, c.objoid, c.objsubid) a
@@ -57,7 +65,12 @@ SELECT c.classoid::pg_catalog.regclass::text AS catalog, c.objoid, c.objsubid, c
              WHERE r.oid = c.rel AND r.relkind <> 'f' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'))
    AND (o.schema IS NULL OR (o.schema !~ '^pg_' AND o.schema <> 'information_schema'))
    AND NOT (c.classoid = 'pg_catalog.pg_type'::regclass AND EXISTS (
-            SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = c.objoid AND t.typtype IN ('b', 'p')))
+            SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = c.objoid AND t.typtype IN ('b', 'p')
+               AND (t.typisdefined OR t.typtype <> 'p')
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_type a WHERE a.typarray = t.oid)))
+   AND NOT (c.classoid = 'pg_catalog.pg_class'::regclass AND EXISTS (
+            SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+             WHERE i.indexrelid = c.objoid AND NOT i.indisvalid AND ic.relkind = 'i'))
    AND NOT (c.classoid = 'pg_catalog.pg_trigger'::regclass AND EXISTS (
             SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.oid = c.objoid AND ({trigger_clone})))
  ORDER BY gcat, grp, c.classoid, c.objoid, c.objsubid
@@ -86,6 +99,10 @@ def comment_sql(row):
     kind = row['type']
     if kind == 'domain constraint':
         target = 'CONSTRAINT %s ON DOMAIN %s' % (_quote_ident(row['object_args'][0]), row['object_names'][0])
+    elif kind == 'transform':
+        target = 'TRANSFORM FOR %s LANGUAGE %s' % (row['object_names'][0], _quote_ident(row['object_args'][0]))
+    elif row.get('function'):   # identity arguments with modes; an aggregate without arguments: (*)
+        target = '%s %s' % (kind.upper(), row['function'])
     else:
         target = '%s %s' % (KEYWORDS.get(kind, kind.upper()), row['identity'])
     return 'COMMENT ON %s IS %s;' % (target, quote_literal(row['description']))

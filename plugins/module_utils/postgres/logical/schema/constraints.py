@@ -3,11 +3,14 @@
 NOT VALID checks (PHASE_CONSTRAINT) would reject nothing during the load but
 must not be validated, so they come after it; valid checks are part of the
 table definition (pre-data). Foreign keys (PHASE_FK) come after the indexes
-they need, which also makes FK cycles trivial. A foreign key on a partitioned
-table is added once, on the parent (no ONLY: it recurses); the per-partition
-copies and the rows for the partitions of a referenced partitioned table
-(conparentid <> 0) are created by that statement. Inherited checks are
-skipped for the same reason (conislocal false).
+they need, which also makes FK cycles trivial. The foreign keys of a partition
+tree are added deepest partition first, each under its own name: adding one to
+a partitioned table (no ONLY: it recurses) then attaches the partitions' equal
+keys instead of creating copies with generated names, so every name survives
+(pg_dump adds only the parent's key). The rows for the partitions of a
+referenced partitioned table (conparentid <> 0, same referencing table) are
+created by the statement of their key. Inherited checks are skipped because
+their parent's statement makes them (conislocal false).
 
 ADD FOREIGN KEY takes a self-conflicting lock on both tables, so two keys
 between the same tables run in parallel can deadlock (pg_restore avoids
@@ -27,11 +30,14 @@ SELECT con.oid, con.contype, pg_catalog.quote_ident(con.conname) AS conname,
        CASE WHEN con.conrelid <> 0 THEN con.conrelid::pg_catalog.regclass::text END AS tab,
        t.relkind, CASE WHEN con.conrelid <> 0 THEN pg_catalog.pg_partition_root(con.conrelid) END AS root,
        CASE WHEN con.confrelid <> 0 THEN pg_catalog.pg_partition_root(con.confrelid) END AS froot,
-       CASE WHEN con.contypid <> 0 THEN pg_catalog.format_type(con.contypid, NULL) END AS dom
+       CASE WHEN con.contypid <> 0 THEN pg_catalog.format_type(con.contypid, NULL) END AS dom,
+       CASE WHEN con.conrelid <> 0 THEN (SELECT count(*) FROM pg_catalog.pg_partition_ancestors(con.conrelid))
+            ELSE 0 END AS depth
   FROM pg_catalog.pg_constraint con
   JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
   LEFT JOIN pg_catalog.pg_class t ON t.oid = con.conrelid
- WHERE ((con.contype = 'f' AND con.conparentid = 0)
+ WHERE ((con.contype = 'f' AND (con.conparentid = 0 OR con.conrelid <> (
+            SELECT p.conrelid FROM pg_catalog.pg_constraint p WHERE p.oid = con.conparentid)))
         OR (con.contype = 'c' AND NOT con.convalidated AND con.conislocal))
    AND {user_n}
    AND (con.conrelid = 0 OR {member_rel})
@@ -85,6 +91,7 @@ def constraint_items(cur, ctx):
                                  '%s on %s' % (r['conname'], r['tab'] or r['dom']), _sql(r),
                                  section=POST, phase=PHASE_CONSTRAINT))
     for group in _fk_groups([r for r in rows if r['contype'] == 'f']):
+        group.sort(key=lambda r: -r['depth'])   # stable: partitions' keys before their parents'
         name = '%s on %s' % (group[0]['conname'], group[0]['tab'])
         if len(group) > 1:
             name += ' (+%d linked)' % (len(group) - 1)

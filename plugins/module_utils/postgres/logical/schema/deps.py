@@ -15,7 +15,9 @@ FIRST_USER_OID = 16384
 
 CATALOGS = ('pg_class', 'pg_type', 'pg_proc', 'pg_namespace', 'pg_extension',
             'pg_collation', 'pg_operator', 'pg_cast', 'pg_foreign_data_wrapper', 'pg_foreign_server',
-            'pg_rewrite', 'pg_attrdef', 'pg_constraint')
+            'pg_rewrite', 'pg_attrdef', 'pg_constraint', 'pg_am', 'pg_opclass', 'pg_opfamily',
+            'pg_amop', 'pg_amproc', 'pg_ts_parser', 'pg_ts_template', 'pg_ts_dict', 'pg_ts_config',
+            'pg_transform', 'pg_language', 'pg_conversion')
 
 _CAT_CASE = ' '.join("WHEN '%s'::regclass THEN '%s'" % (c, c) for c in CATALOGS)
 _CAT_LIST = ', '.join("'%s'::regclass" % c for c in CATALOGS)
@@ -53,19 +55,32 @@ WHERE t.oid >= %d
 """
 RANGE_OF_14 = "(SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid)"
 
+# Rows that belong to another object's item (a view's rule, a default, a constraint, an
+# operator-class member); primary key, unique and exclusion constraints (post-data items,
+# which a view grouping by a key waits for) and split defaults/checks keep their own key.
 OWNER_SQL = """
 SELECT 'pg_rewrite', oid, 'pg_class', ev_class FROM pg_catalog.pg_rewrite WHERE oid >= %(f)d
 UNION ALL SELECT 'pg_attrdef', oid, 'pg_class', adrelid FROM pg_catalog.pg_attrdef WHERE oid >= %(f)d
 UNION ALL SELECT 'pg_constraint', oid, CASE WHEN conrelid <> 0 THEN 'pg_class' ELSE 'pg_type' END,
-       CASE WHEN conrelid <> 0 THEN conrelid ELSE contypid END
+       CASE WHEN contype IN ('p', 'u', 'x') AND conrelid <> 0 THEN NULL
+            WHEN conrelid <> 0 THEN conrelid ELSE contypid END
   FROM pg_catalog.pg_constraint WHERE oid >= %(f)d
+UNION ALL SELECT m.cat, m.oid, CASE WHEN d.refobjid IS NULL THEN 'pg_opfamily' ELSE 'pg_opclass' END,
+       COALESCE(d.refobjid, m.family)
+  FROM (SELECT 'pg_amop' AS cat, 'pg_catalog.pg_amop'::regclass AS classid, oid, amopfamily AS family
+          FROM pg_catalog.pg_amop WHERE oid >= %(f)d
+        UNION ALL SELECT 'pg_amproc', 'pg_catalog.pg_amproc'::regclass, oid, amprocfamily
+          FROM pg_catalog.pg_amproc WHERE oid >= %(f)d) m
+  LEFT JOIN pg_catalog.pg_depend d ON d.classid = m.classid AND d.objid = m.oid AND d.deptype = 'i'
+       AND d.refclassid = 'pg_catalog.pg_opclass'::regclass
 """ % {'f': FIRST_USER_OID}
 
 
 class DependencyMap(object):
     """pg_depend folded onto item keys: deps_of(key) -> set of keys."""
 
-    def __init__(self, cur, ctx):
+    def __init__(self, cur, ctx, own=()):
+        self.own = set(own)   # (catalog, oid) of rows that are items themselves (split defaults, ...)
         cur.execute(EXT_MEMBER_SQL)
         self.ext = dict(((cat, oid), ext) for cat, oid, ext in cur.fetchall())
         cur.execute(REL_SQL)
@@ -88,6 +103,8 @@ class DependencyMap(object):
         """The item key that creates catalog row (cat, oid); None when no item does."""
         if (cat, oid) in self.ext:
             return ('pg_extension', self.ext[(cat, oid)])
+        if (cat, oid) in self.own:
+            return (cat, oid)
         if depth > 4:
             return None
         if cat == 'pg_class':
@@ -112,8 +129,10 @@ class DependencyMap(object):
             if typtype == 'c' and self.rel.get(typrelid, ('c',))[0] != 'c':
                 return self.key_of('pg_class', typrelid, depth + 1)
             return ('pg_type', oid)
-        if cat in ('pg_rewrite', 'pg_attrdef', 'pg_constraint'):
+        if cat in ('pg_rewrite', 'pg_attrdef', 'pg_constraint', 'pg_amop', 'pg_amproc'):
             ref = self.owner.get((cat, oid))
+            if ref and ref[1] is None:
+                return (cat, oid)
             return self.key_of(ref[0], ref[1], depth + 1) if ref else None
         return (cat, oid)
 

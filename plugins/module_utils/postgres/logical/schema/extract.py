@@ -1,14 +1,17 @@
 """Entry point for schema extraction: every DdlItem of one database, ordered.
 
 PRE items come back in dependency order; POST items sorted by phase (stable,
-so extractors keep control of the order inside a phase).
+so extractors keep control of the order inside a phase). Pre-data objects that
+need a post-data one are postponed first (postpone.py).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ...capabilities import Capabilities
 from .model import PRE, POST
 from .order import order_pre_items
 from .post_data import extract_post
+from .postpone import postpone
 from .pre_data import extract_pre
 
 
@@ -17,6 +20,7 @@ class ExtractContext(object):
 
     def __init__(self, server_version_num, database, is_superuser=True):
         self.server_version_num = server_version_num
+        self.caps = Capabilities(server_version_num)
         self.database = database
         self.is_superuser = is_superuser
 
@@ -24,6 +28,5 @@ class ExtractContext(object):
 def extract_schema(cur, ctx):
     """Return (pre_items, post_items) for the database cur is connected to."""
     items = list(extract_pre(cur, ctx)) + list(extract_post(cur, ctx))
-    pre = order_pre_items([i for i in items if i.section == PRE])
-    post = sorted((i for i in items if i.section == POST), key=lambda i: i.phase)
-    return pre, post
+    pre, post = postpone([i for i in items if i.section == PRE], [i for i in items if i.section == POST])
+    return order_pre_items(pre), sorted(post, key=lambda i: i.phase)

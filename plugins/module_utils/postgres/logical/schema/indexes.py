@@ -15,7 +15,7 @@ from .post_common import user_table, fetch_dicts, quote_literal
 
 INDEXES_SQL = """
 SELECT i.indexrelid AS oid, ic.oid::pg_catalog.regclass::text AS name,
-       pg_catalog.quote_ident(ic.relname) AS short, t.oid::pg_catalog.regclass::text AS tab,
+       pg_catalog.quote_ident(ic.relname) AS short, t.oid::pg_catalog.regclass::text AS tab, t.oid AS table_oid,
        t.relkind, pg_catalog.pg_get_indexdef(i.indexrelid) AS def,
        con.oid AS conoid, pg_catalog.quote_ident(con.conname) AS conname,
        pg_catalog.pg_get_constraintdef(con.oid) AS condef,
@@ -145,7 +145,8 @@ def index_items(cur, ctx):
             key, kind = ('pg_constraint', r['conoid']), 'CONSTRAINT'
         else:
             key, kind = ('pg_class', r['oid']), 'INDEX'
-        items.append(DdlItem(key, kind, r['name'], _index_sql(r), section=POST, phase=PHASE_INDEX))
+        items.append(DdlItem(key, kind, r['name'], _index_sql(r), section=POST, phase=PHASE_INDEX,
+                             deps=[('pg_class', r['table_oid'])]))
     items.extend(_attach_items(rows))
     for r in rows:
         if r['indisclustered']:

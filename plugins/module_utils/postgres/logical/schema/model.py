@@ -16,6 +16,10 @@ POST = 'post'
 # Post-data phases, restored in this order. Items within one phase are run
 # in parallel (jobs sessions), so an item may depend only on earlier phases.
 PHASE_INDEX = 10         # CREATE INDEX, ADD PRIMARY KEY / UNIQUE / EXCLUDE
+# Pre-data objects that need a post-data one (a view or function grouping by a primary
+# key, ...), as pg_dump postpones them (postpone.py). Serial, in dependency order. A backup
+# holding such items has manifest format_version 2: older engines would skip this phase.
+PHASE_POSTPONED = 12
 PHASE_INDEX_ATTACH = 15  # ALTER INDEX parent ATTACH PARTITION child
 PHASE_CONSTRAINT = 20    # constraints that must follow data/indexes (NOT VALID checks, ...)
 PHASE_FK = 30            # FOREIGN KEY constraints
@@ -30,9 +34,9 @@ PHASE_DECORATION = 60
 PHASE_REFRESH = 70
 # Last: event triggers would otherwise fire on the DDL of the phases above.
 PHASE_EVENT_TRIGGER = 80
-PHASES = (PHASE_INDEX, PHASE_INDEX_ATTACH, PHASE_CONSTRAINT, PHASE_FK,
+PHASES = (PHASE_INDEX, PHASE_POSTPONED, PHASE_INDEX_ATTACH, PHASE_CONSTRAINT, PHASE_FK,
           PHASE_TRIGGER, PHASE_DECORATION, PHASE_REFRESH, PHASE_EVENT_TRIGGER)
-SERIAL_PHASES = (PHASE_REFRESH,)
+SERIAL_PHASES = (PHASE_POSTPONED, PHASE_REFRESH)
 
 # Token used in SQL that names the database being restored; the restorer
 # replaces it with the quoted target database name (target_database renames).
@@ -51,11 +55,18 @@ class DdlItem(object):
     phase:   for POST items, one of PHASES; 0 for PRE items.
     deps:    keys of items that must be created before this one (PRE items;
              keys that match no item are ignored).
+    split:   for a view, (placeholder_sql, definition_sql): how pg_dump breaks a
+             dependency loop through it, a view with NULL columns of the right
+             types first and CREATE OR REPLACE VIEW later (order.py, postpone.py).
+             Extraction-time only; not stored.
+    lossy:   {(type, identity): reason} of inventory objects this item makes but
+             cannot make exactly as they are (inventory.uncovered reports them).
+             Extraction-time only; not stored.
     """
 
-    __slots__ = ('key', 'kind', 'name', 'sql', 'section', 'phase', 'deps')
+    __slots__ = ('key', 'kind', 'name', 'sql', 'section', 'phase', 'deps', 'split', 'lossy')
 
-    def __init__(self, key, kind, name, sql, section=PRE, phase=0, deps=()):
+    def __init__(self, key, kind, name, sql, section=PRE, phase=0, deps=(), split=None, lossy=None):
         self.key = tuple(key)
         self.kind = kind
         self.name = name
@@ -63,6 +74,8 @@ class DdlItem(object):
         self.section = section
         self.phase = phase
         self.deps = set(tuple(d) for d in deps)
+        self.split = split
+        self.lossy = lossy or {}
 
     def __repr__(self):
         return 'DdlItem(%r, %r, %r)' % (self.kind, self.name, self.key)

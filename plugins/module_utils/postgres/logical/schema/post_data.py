@@ -18,7 +18,7 @@ from .lo_metadata import large_object_items
 from .matviews import refresh_items
 from .policies import policy_items
 from .privileges import privilege_items
-from .publications import publication_items
+from .publications import publication_items, subscription_items
 from .statistics import statistics_items
 from .triggers import event_trigger_items, rule_items, trigger_items
 
@@ -31,6 +31,7 @@ EXTRACTORS = (
     policy_items,
     statistics_items,
     publication_items,
+    subscription_items,
     refresh_items,
     privilege_items,
     comment_items,

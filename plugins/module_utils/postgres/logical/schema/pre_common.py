@@ -26,3 +26,24 @@ def fetch_dicts(cur, sql, params=None):
     cur.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+# Defaults and CHECK constraints (of tables and domains) that call a user function. That
+# function may read the table (a BEGIN ATOMIC body) or take its row type, a loop pg_dump
+# breaks by adding such defaults and constraints after the table and the function; we do
+# the same for all of them (the result is the same catalog).
+CALLS_USER_FUNCTION_SQL = """
+SELECT DISTINCT CASE d.classid WHEN 'pg_catalog.pg_attrdef'::regclass THEN 'pg_attrdef' ELSE 'pg_constraint' END,
+       d.objid
+  FROM pg_catalog.pg_depend d
+ WHERE d.classid IN ('pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass)
+   AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid >= 16384 AND d.deptype = 'n'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass
+                      AND e.objid = d.refobjid AND e.deptype = 'e')
+"""
+
+
+def calling_user_functions(cur):
+    """{('pg_attrdef' | 'pg_constraint', oid)} of defaults and checks that call a user function."""
+    cur.execute(CALLS_USER_FUNCTION_SQL)
+    return set((cat, oid) for cat, oid in cur.fetchall())

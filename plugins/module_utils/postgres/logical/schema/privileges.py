@@ -1,13 +1,14 @@
 """Owners and privileges (object and column ACLs) of every dumped object.
 
 One decoration item per object: ALTER ... OWNER first (it rewrites the ACL),
-then the GRANT/REVOKE that reproduce the ACL (for extension members only
-the ACL, relative to what CREATE EXTENSION gives them). Sequences owned by a table
+then the GRANT/REVOKE that reproduce the ACL. Sequences owned by a table
 (serial / identity) follow the table's owner, so their ACL goes into the
 table's item after the table's ALTER OWNER; items of one phase run in
-parallel and must not touch the same catalog row.
-Only objects the pre-data extractors create are listed here (no base types,
-foreign tables, operator classes, text search objects, ... yet).
+parallel and must not touch the same catalog row. Objects of the system and
+of extensions get only what changed since CREATE EXTENSION or initdb
+(system_acl.py). Functions are named by their identity arguments with modes
+(procedures overloaded by OUT arguments differ only there); an aggregate
+without arguments is ALTER AGGREGATE name(*) but GRANT ... ON FUNCTION name().
 
 Schemas get their owner and ACL one phase earlier (PHASE_TRIGGER): a grant
 whose grantor is not the owner runs under SET ROLE grantor, and that role
@@ -19,6 +20,7 @@ __metaclass__ = type
 from .acl import AclTarget, acl_statements, rename_owner
 from .model import DdlItem, POST, PHASE_TRIGGER, PHASE_DECORATION
 from .post_common import USER_NS, NOT_MEMBER, role_quoter, fetch_dicts
+from .system_acl import system_acl_rows
 
 # catalog, oid, alter keyword (NULL: no ALTER OWNER), grant keyword, identity,
 # owner name, acl, baseline acl, initial privileges, group oid (item it goes in)
@@ -35,7 +37,8 @@ UNION ALL
 SELECT 'pg_class', c.oid,
        CASE WHEN own.tab IS NOT NULL THEN NULL
             WHEN c.relkind IN ('r', 'p') THEN 'TABLE' WHEN c.relkind = 'v' THEN 'VIEW'
-            WHEN c.relkind = 'm' THEN 'MATERIALIZED VIEW' WHEN c.relkind = 'S' THEN 'SEQUENCE' END,
+            WHEN c.relkind = 'm' THEN 'MATERIALIZED VIEW' WHEN c.relkind = 'S' THEN 'SEQUENCE'
+            WHEN c.relkind = 'f' THEN 'FOREIGN TABLE' END,
        CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
        c.oid::pg_catalog.regclass::text, pg_catalog.pg_get_userbyid(c.relowner),
        c.relacl::text[], pg_catalog.acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
@@ -47,12 +50,15 @@ SELECT 'pg_class', c.oid,
                       WHERE c.relkind = 'S' AND d.classid = 'pg_catalog.pg_class'::regclass
                         AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass
                         AND d.deptype IN ('a', 'i') LIMIT 1) own ON true
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {user_n} AND {not_member_c}
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {user_n} AND {not_member_c}
 UNION ALL
 SELECT 'pg_proc', p.oid,
        CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
        CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-       p.oid::pg_catalog.regprocedure::text, pg_catalog.pg_get_userbyid(p.proowner),
+       pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, CASE WHEN p.prokind = 'a' THEN
+           COALESCE(NULLIF(pg_catalog.pg_get_function_identity_arguments(p.oid), ''), '*')
+           ELSE pg_catalog.pg_get_function_identity_arguments(p.oid) END),
+       pg_catalog.pg_get_userbyid(p.proowner),
        p.proacl::text[], pg_catalog.acldefault('f', p.proowner)::text[], NULL, p.oid
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -66,7 +72,8 @@ SELECT 'pg_type', t.oid, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
        t.typacl::text[], pg_catalog.acldefault('T', t.typowner)::text[], NULL, t.oid
   FROM pg_catalog.pg_type t
   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
- WHERE t.typtype IN ('c', 'd', 'e', 'r') AND {user_n} AND {not_member_t}
+ WHERE (t.typtype IN ('b', 'c', 'd', 'e', 'r') OR (t.typtype = 'p' AND NOT t.typisdefined))
+   AND {user_n} AND {not_member_t}
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type a WHERE a.typarray = t.oid)
    AND (t.typrelid = 0 OR (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid) = 'c')
 UNION ALL
@@ -95,48 +102,72 @@ SELECT 'pg_publication', p.oid, 'PUBLICATION', NULL, pg_catalog.quote_ident(p.pu
        pg_catalog.pg_get_userbyid(p.pubowner), NULL, NULL, NULL, p.oid
   FROM pg_catalog.pg_publication p
 UNION ALL
+SELECT x.catalog, x.oid, x.kw, NULL, x.ident, pg_catalog.pg_get_userbyid(x.owner), NULL, NULL, NULL, x.oid
+  FROM (SELECT 'pg_opfamily' AS catalog, 'pg_catalog.pg_opfamily'::regclass AS classid, f.oid,
+               'OPERATOR FAMILY' AS kw, f.opfnamespace AS ns, f.opfowner AS owner,
+               pg_catalog.format('%I.%I USING %I', fn.nspname, f.opfname, a.amname) AS ident
+          FROM pg_catalog.pg_opfamily f JOIN pg_catalog.pg_am a ON a.oid = f.opfmethod
+          JOIN pg_catalog.pg_namespace fn ON fn.oid = f.opfnamespace
+        UNION ALL
+        SELECT 'pg_opclass', 'pg_catalog.pg_opclass'::regclass, c.oid, 'OPERATOR CLASS', c.opcnamespace, c.opcowner,
+               pg_catalog.format('%I.%I USING %I', cn.nspname, c.opcname, a.amname)
+          FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_am a ON a.oid = c.opcmethod
+          JOIN pg_catalog.pg_namespace cn ON cn.oid = c.opcnamespace
+        UNION ALL
+        SELECT 'pg_ts_dict', 'pg_catalog.pg_ts_dict'::regclass, d.oid, 'TEXT SEARCH DICTIONARY', d.dictnamespace,
+               d.dictowner, pg_catalog.format('%I.%I', dn.nspname, d.dictname)
+          FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace dn ON dn.oid = d.dictnamespace
+        UNION ALL
+        SELECT 'pg_ts_config', 'pg_catalog.pg_ts_config'::regclass, c.oid, 'TEXT SEARCH CONFIGURATION',
+               c.cfgnamespace, c.cfgowner, pg_catalog.format('%I.%I', cn.nspname, c.cfgname)
+          FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.cfgnamespace
+        UNION ALL
+        SELECT 'pg_conversion', 'pg_catalog.pg_conversion'::regclass, c.oid, 'CONVERSION', c.connamespace,
+               c.conowner, pg_catalog.format('%I.%I', cn.nspname, c.conname)
+          FROM pg_catalog.pg_conversion c JOIN pg_catalog.pg_namespace cn ON cn.oid = c.connamespace) x
+  JOIN pg_catalog.pg_namespace n ON n.oid = x.ns
+ WHERE x.oid >= 16384 AND {user_n}
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = x.classid AND xd.objid = x.oid
+                      AND xd.deptype = 'e')
+UNION ALL
+SELECT x.catalog, x.oid, x.kw, x.grant_kw, pg_catalog.quote_ident(x.name), pg_catalog.pg_get_userbyid(x.owner),
+       x.acl, x.base, NULL, x.oid
+  FROM (SELECT 'pg_language' AS catalog, 'pg_catalog.pg_language'::regclass AS classid, l.oid, 'LANGUAGE' AS kw,
+               'LANGUAGE' AS grant_kw, l.lanname AS name, l.lanowner AS owner, l.lanacl::text[] AS acl,
+               pg_catalog.acldefault('l', l.lanowner)::text[] AS base
+          FROM pg_catalog.pg_language l
+        UNION ALL
+        SELECT 'pg_foreign_data_wrapper', 'pg_catalog.pg_foreign_data_wrapper'::regclass, w.oid,
+               'FOREIGN DATA WRAPPER', 'FOREIGN DATA WRAPPER', w.fdwname, w.fdwowner, w.fdwacl::text[],
+               pg_catalog.acldefault('F', w.fdwowner)::text[]
+          FROM pg_catalog.pg_foreign_data_wrapper w
+        UNION ALL
+        SELECT 'pg_foreign_server', 'pg_catalog.pg_foreign_server'::regclass, s.oid, 'SERVER', 'FOREIGN SERVER',
+               s.srvname, s.srvowner, s.srvacl::text[], pg_catalog.acldefault('S', s.srvowner)::text[]
+          FROM pg_catalog.pg_foreign_server s) x
+ WHERE x.oid >= 16384
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = x.classid AND xd.objid = x.oid
+                      AND xd.deptype = 'e')
+UNION ALL
 SELECT 'pg_largeobject_metadata', l.oid, 'LARGE OBJECT', 'LARGE OBJECT', l.oid::text,
        pg_catalog.pg_get_userbyid(l.lomowner), l.lomacl::text[],
        pg_catalog.acldefault('L', l.lomowner)::text[], NULL, l.oid
   FROM pg_catalog.pg_largeobject_metadata l
 """
 
-# Extension members: only their ACL, diffed against what CREATE EXTENSION gives
-# them (pg_init_privs, else the default), as pg_dump does.
-EXTENSION_ACL_SQL = """
-SELECT x.catalog, x.oid, NULL AS alter_kw, x.grant_kw, x.ident, x.owner, x.acl, x.base,
-       ip.initprivs::text[] AS initprivs, x.oid AS grp
-  FROM (SELECT 'pg_class' AS catalog, 'pg_catalog.pg_class'::regclass AS classid, c.oid,
-               CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS grant_kw,
-               c.oid::pg_catalog.regclass::text AS ident, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
-               c.relacl::text[] AS acl,
-               pg_catalog.acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
-                                     c.relowner)::text[] AS base
-          FROM pg_catalog.pg_class c WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-        UNION ALL
-        SELECT 'pg_proc', 'pg_catalog.pg_proc'::regclass, p.oid,
-               CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-               p.oid::pg_catalog.regprocedure::text, pg_catalog.pg_get_userbyid(p.proowner),
-               p.proacl::text[], pg_catalog.acldefault('f', p.proowner)::text[]
-          FROM pg_catalog.pg_proc p WHERE p.proacl IS NOT NULL
-        UNION ALL
-        SELECT 'pg_type', 'pg_catalog.pg_type'::regclass, t.oid,
-               CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
-               pg_catalog.format_type(t.oid, NULL), pg_catalog.pg_get_userbyid(t.typowner),
-               t.typacl::text[], pg_catalog.acldefault('T', t.typowner)::text[]
-          FROM pg_catalog.pg_type t WHERE t.typacl IS NOT NULL) x
-  JOIN pg_catalog.pg_depend d ON d.classid = x.classid AND d.objid = x.oid AND d.deptype = 'e'
-  LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = x.classid AND ip.objoid = x.oid AND ip.objsubid = 0
- WHERE x.acl IS DISTINCT FROM ip.initprivs::text[]
-"""
-
+# Column ACLs that differ from the initial ones (none for user tables; initdb or CREATE
+# EXTENSION may have granted some on their tables), with those as the baseline.
 COLUMN_ACL_SQL = """
-SELECT c.oid, pg_catalog.quote_ident(a.attname) AS col, a.attacl::text[] AS acl
+SELECT c.oid, pg_catalog.quote_ident(a.attname) AS col, a.attacl::text[] AS acl,
+       COALESCE(ip.initprivs::text[], '{{}}') AS base
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
-   AND c.relkind IN ('r', 'p', 'v', 'm') AND {user_n} AND {not_member_c}
+  LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = 'pg_catalog.pg_class'::regclass AND ip.objoid = c.oid
+        AND ip.objsubid = a.attnum
+ WHERE a.attnum <> 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+   AND COALESCE(a.attacl::text[], '{{}}') IS DISTINCT FROM COALESCE(ip.initprivs::text[], '{{}}')
+   AND n.nspname <> 'information_schema'
  ORDER BY c.oid, a.attnum
 """
 
@@ -170,20 +201,22 @@ def _object_lines(row, quote):
     if row['alter_kw']:
         lines.append('ALTER %s %s OWNER TO %s;' % (row['alter_kw'], row['ident'], quote(row['owner'])))
     if row['grant_kw']:
-        target = AclTarget('%s %s' % (row['grant_kw'], row['ident']), row['owner'], quote)
-        lines.extend(acl_statements(target, row['acl'], _baseline(row)))
+        ident = row['ident']
+        if ident.endswith('(*)'):   # an aggregate without arguments: GRANT ... ON FUNCTION name()
+            ident = ident[:-3] + '()'
+        target = AclTarget('%s %s' % (row['grant_kw'], ident), row['owner'], quote)
+        lines.extend(acl_statements(target, row['acl'], _baseline(row), reset=bool(row['initprivs'])))
     return lines
 
 
 def privilege_items(cur, ctx):
     """DdlItems (PHASE_DECORATION) with owners and ACLs, grouped per object."""
     quote = role_quoter(cur)
-    rows = fetch_dicts(cur, _objects_sql()) + fetch_dicts(cur, EXTENSION_ACL_SQL)
-    by_class_oid = {}
     columns = {}
-    for r in fetch_dicts(cur, COLUMN_ACL_SQL.format(
-            user_n=USER_NS.format(n='n'), not_member_c=NOT_MEMBER.format(catalog='pg_class', oid='c.oid'))):
+    for r in fetch_dicts(cur, COLUMN_ACL_SQL.format()):
         columns.setdefault(r['oid'], []).append(r)
+    rows = fetch_dicts(cur, _objects_sql()) + system_acl_rows(cur, ctx, set(columns))
+    by_class_oid = {}
     groups = {}
     order = []
     for row in rows:
@@ -202,7 +235,7 @@ def privilege_items(cur, ctx):
             lines.extend(_object_lines(row, quote))
             for col in columns.get(row['oid'], ()) if row['catalog'] == 'pg_class' else ():
                 target = AclTarget('TABLE %s' % row['ident'], row['owner'], quote, column=col['col'])
-                lines.extend(acl_statements(target, col['acl'], []))
+                lines.extend(acl_statements(target, col['acl'] or [], col['base']))
         if lines:
             head = members[0]
             phase = PHASE_TRIGGER if gkey[0] == 'pg_namespace' else PHASE_DECORATION

@@ -1,14 +1,18 @@
-"""Logical-replication publications (CREATE PUBLICATION + its tables/schemas).
+"""Logical replication: publications (with their tables/schemas) and subscriptions.
 
 Post-data as in pg_dump; one item per publication, so its members are added
-in one session. Owners and comments are generic decorations. Subscriptions
-are not dumped (they hold connection strings and need superuser to read).
+in one session. Owners and comments of publications are generic decorations.
+Subscriptions are created as pg_dump creates them: WITH (connect = false), so
+the restore neither connects to the publisher nor creates a slot, and the
+subscription stays disabled until someone enables and refreshes it. Reading
+their connection string needs a superuser; a backup by another role cannot
+reproduce them (the inventory then names them).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from .model import DdlItem, POST, PHASE_TRIGGER
-from .post_common import user_table, fetch_dicts, quote_literal
+from .post_common import user_table, fetch_dicts, quote_literal, role_quoter
 
 PUBLICATIONS_SQL = """
 SELECT p.oid, pg_catalog.quote_ident(p.pubname) AS name, p.puballtables, p.pubinsert, p.pubupdate,
@@ -77,3 +81,48 @@ def publication_items(cur, ctx):
         items.append(DdlItem(('pg_publication', p['oid']), 'PUBLICATION', p['name'], '\n'.join(lines) + '\n',
                              section=POST, phase=PHASE_TRIGGER))
     return items
+
+
+SUBSCRIPTIONS_SQL = """
+SELECT s.oid, pg_catalog.quote_ident(s.subname) AS name, s.subconninfo AS conninfo, s.subslotname AS slot,
+       s.subpublications AS publications, s.subbinary AS binary, s.substream::text AS streaming,
+       s.subsynccommit AS synccommit, {extra}
+       pg_catalog.pg_get_userbyid(s.subowner) AS owner,
+       pg_catalog.obj_description(s.oid, 'pg_subscription') AS comment
+  FROM pg_catalog.pg_subscription s
+ WHERE s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+ ORDER BY s.subname
+"""
+STREAMING = {'t': 'on', 'true': 'on', 'p': 'parallel'}
+
+
+def _subscription_sql(r, quote):
+    opts = ['connect = false', 'slot_name = %s' % (quote_literal(r['slot']) if r['slot'] else 'NONE')]
+    if r['binary']:
+        opts.append('binary = true')
+    if r['streaming'] in STREAMING:
+        opts.append('streaming = %s' % STREAMING[r['streaming']])
+    if r.get('twophase') not in (None, 'd'):
+        opts.append('two_phase = on')
+    if r.get('disableonerr'):
+        opts.append('disable_on_error = true')
+    if r['synccommit'] != 'off':
+        opts.append('synchronous_commit = %s' % quote_literal(r['synccommit']))
+    lines = ['CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (%s);' % (
+        r['name'], quote_literal(r['conninfo']), ', '.join(quote(p) for p in r['publications']), ', '.join(opts)),
+        'ALTER SUBSCRIPTION %s OWNER TO %s;' % (r['name'], quote(r['owner']))]
+    if r['comment'] is not None:
+        lines.append('COMMENT ON SUBSCRIPTION %s IS %s;' % (r['name'], quote_literal(r['comment'])))
+    return '\n'.join(lines) + '\n'
+
+
+def subscription_items(cur, ctx):
+    """One PHASE_TRIGGER item per subscription of this database (superuser backups only)."""
+    if not ctx.is_superuser:
+        return []
+    extra = ('s.subtwophasestate::text AS twophase, s.subdisableonerr AS disableonerr,'
+             if ctx.server_version_num >= 150000 else '')
+    quote = role_quoter(cur)
+    return [DdlItem(('pg_subscription', r['oid']), 'SUBSCRIPTION', r['name'], _subscription_sql(r, quote),
+                    section=POST, phase=PHASE_TRIGGER)
+            for r in fetch_dicts(cur, SUBSCRIPTIONS_SQL.format(extra=extra))]

@@ -5,7 +5,10 @@ columns (so column order survives) and attached afterwards by a separate
 ALTER TABLE ... ATTACH PARTITION item; an inheritance child lists only its
 local columns and INHERITS its parents; a typed table is CREATE TABLE ... OF
 type with only its column options; a foreign table names its SERVER. Indexes, PK/UNIQUE/EXCLUDE/FK and
-NOT VALID checks are post-data items (post_data.py), never made here.
+NOT VALID checks are post-data items (post_data.py), never made here. Defaults and
+CHECK constraints that call a user function are items of their own, added after
+the table (and the function, which may read the table), as pg_dump does
+(pre_common.calling_user_functions).
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -43,7 +46,7 @@ COLUMNS_SQL = """
 SELECT a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname) AS attname,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS atttype,
        a.attnotnull, a.attislocal, a.attidentity, a.attgenerated,
-       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS defexpr,
+       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS defexpr, ad.oid AS defoid,
        CASE WHEN a.attcollation <> t.typcollation
             THEN pg_catalog.format('%%I.%%I', cn.nspname, co.collname) END AS collation,
        COALESCE(a.attstattarget::integer, -1) AS stattarget, a.attstorage, t.typstorage,
@@ -60,7 +63,7 @@ ORDER BY a.attrelid, a.attnum
 """
 
 CHECKS_SQL = """
-SELECT k.conrelid, pg_catalog.quote_ident(k.conname) AS conname,
+SELECT k.oid, k.conrelid, pg_catalog.quote_ident(k.conname) AS conname,
        pg_catalog.pg_get_constraintdef(k.oid) AS def, k.conislocal
 FROM pg_catalog.pg_constraint k
 JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
@@ -91,15 +94,21 @@ def _read(cur, ctx):
     return tables, cols, checks
 
 
-def _column_def(col):
+def _column_def(col, parents=()):
+    """A column in CREATE TABLE; parents: the same-named columns of the parents of a child.
+
+    As pg_dump does, a child's local column leaves out what it inherits anyway: NOT NULL of a
+    parent column, and the generation expression (PostgreSQL refuses one in a child).
+    """
     sql = '%s %s%s' % (col['attname'], col['atttype'], col['fdwoptions'] or '')
     if col['collation']:
         sql += ' COLLATE %s' % col['collation']
     if col['attgenerated'] == 's':
-        sql += ' GENERATED ALWAYS AS (%s) STORED' % col['defexpr']
+        if not any(p['attgenerated'] == 's' for p in parents):
+            sql += ' GENERATED ALWAYS AS (%s) STORED' % col['defexpr']
     elif col['defexpr'] is not None:
         sql += ' DEFAULT %s' % col['defexpr']
-    if col['attnotnull']:
+    if col['attnotnull'] and not any(p['attnotnull'] for p in parents):
         sql += ' NOT NULL'
     return sql
 
@@ -130,10 +139,10 @@ def _inherited_fixes(name, col, parent_cols):
     return out
 
 
-def _column_settings(name, col):
-    """Per-column statistics target, storage, compression and options."""
+def column_settings(name, col, alter='ALTER TABLE ONLY'):
+    """Per-column statistics target, storage, compression and options (tables, materialized views)."""
     out = []
-    col_ref = 'ALTER TABLE ONLY %s ALTER COLUMN %s' % (name, col['attname'])
+    col_ref = '%s %s ALTER COLUMN %s' % (alter, name, col['attname'])
     if col['stattarget'] >= 0:
         out.append('%s SET STATISTICS %d;' % (col_ref, col['stattarget']))
     if col['attstorage'] != col['typstorage'] and col['attstorage'] in STORAGE:
@@ -152,7 +161,8 @@ def _table_sql(t, cols, checks, all_cols, identity_seqs):
     if t['oftype']:
         elements = [_typed_column_def(c) for c in cols if c['defexpr'] is not None or c['attnotnull']]
     else:
-        elements = [_column_def(c) for c in cols if c['attislocal'] or not is_child]
+        elements = [_column_def(c, [p for p in parent_cols if p['attname'] == c['attname']] if is_child else ())
+                    for c in cols if c['attislocal'] or not is_child]
     elements += ['CONSTRAINT %s %s' % (k['conname'], k['def']) for k in checks
                  if k['conislocal'] or t['relispartition']]
     body = '(%s)' % ('\n    %s\n' % ',\n    '.join(elements) if elements else '')
@@ -176,16 +186,87 @@ def _table_sql(t, cols, checks, all_cols, identity_seqs):
         if is_child and not c['attislocal']:
             stmts += _inherited_fixes(name, c, parent_cols)
         if c['attidentity'] in ('a', 'd') and (t['oid'], c['attnum']) in identity_seqs:
+            seq = identity_seqs[(t['oid'], c['attnum'])]
             stmts.append('ALTER TABLE %s ALTER COLUMN %s ADD GENERATED %s AS IDENTITY %s;' % (
-                name, c['attname'], 'ALWAYS' if c['attidentity'] == 'a' else 'BY DEFAULT',
-                identity_options(identity_seqs[(t['oid'], c['attnum'])])))
-        stmts += _column_settings(name, c)
+                name, c['attname'], 'ALWAYS' if c['attidentity'] == 'a' else 'BY DEFAULT', identity_options(seq)))
+            if seq['relpersistence'] != t['relpersistence']:   # the sequence was made (un)logged alone
+                stmts.append('ALTER SEQUENCE %s SET %s;' % (seq['name'], 'UNLOGGED' if seq['relpersistence'] == 'u'
+                                                            else 'LOGGED'))
+        stmts += column_settings(name, c)
     return '\n'.join(stmts)
 
 
-def table_items(cur, ctx, seqs):
-    """CREATE TABLE items plus ATTACH PARTITION items; seqs from read_sequences."""
+def _split_out(t, cols, checks, split):
+    """Items for t's defaults and checks in split (removed from cols/checks, which stay inline)."""
+    key, items = ('pg_class', t['oid']), []
+    for c in cols:
+        if ('pg_attrdef', c['defoid']) in split and c['attgenerated'] != 's' and c['defexpr'] is not None:
+            items.append(DdlItem(('pg_attrdef', c['defoid']), 'DEFAULT', '%s.%s' % (t['name'], c['attname']),
+                                 'ALTER %sTABLE ONLY %s ALTER COLUMN %s SET DEFAULT %s;' % (
+                                     'FOREIGN ' if t['relkind'] == 'f' else '', t['name'], c['attname'],
+                                     c['defexpr']), deps=[key]))
+            c['defexpr'] = None
+    for k in [k for k in checks if ('pg_constraint', k['oid']) in split]:
+        checks.remove(k)
+        if k['conislocal'] or t['relispartition']:   # inherited copies come with the parent's
+            items.append(DdlItem(('pg_constraint', k['oid']), 'CHECK CONSTRAINT', '%s on %s' % (k['conname'], t['name']),
+                                 'ALTER %sTABLE %s ADD CONSTRAINT %s %s;' % (
+                                     'FOREIGN ' if t['relkind'] == 'f' else '', t['name'], k['conname'], k['def']),
+                                 deps=[key]))
+    return items
+
+
+def _restored_orders(tables, all_cols):
+    """{table oid: column names in the order a restore creates them}.
+
+    CREATE TABLE ... INHERITS puts the parents' columns first (each parent's in the order
+    the restore gives it, merged by name) and the child's own after them. A partition or a
+    table without parents is created with its columns in their order.
+    """
+    by_oid = dict((t['oid'], t) for t in tables)
+    orders = {}
+
+    def order(oid, seen=()):
+        if oid not in orders:
+            t = by_oid.get(oid)
+            names = [c['attname'] for c in all_cols.get(oid, ())]
+            if t is not None and t['parents'] and not t['relispartition'] and oid not in seen:
+                inherited = []
+                for parent in t['parent_oids']:
+                    for name in order(parent, seen + (oid,)):
+                        if name not in inherited:
+                            inherited.append(name)
+                names = inherited + [n for n in names if n not in inherited]
+            orders[oid] = names
+        return orders[oid]
+
+    for t in tables:
+        order(t['oid'])
+    return orders
+
+
+def _column_order_losses(t, cols, restored):
+    """{('table column', identity): reason} for the columns of child table t that a restore moves.
+
+    A column added to a parent after the child existed, or a child made with its own order and
+    then given a parent (ALTER TABLE ... INHERIT), has another position than CREATE TABLE ...
+    INHERITS gives it. pg_dump moves such columns silently; here the backup names them.
+    """
+    actual = [c['attname'] for c in cols]
+    return dict((('table column', '%s.%s' % (t['name'], name)),
+                 'a restore cannot give this child table its column order: the parents\' columns come first')
+                for position, name in enumerate(actual) if restored[position] != name)
+
+
+def table_items(cur, ctx, seqs, split=()):
+    """CREATE TABLE items plus ATTACH PARTITION items; seqs from read_sequences.
+
+    split: (catalog, oid) of defaults and checks to add separately (calling_user_functions).
+    """
     tables, cols, checks = _read(cur, ctx)
+    separate = {}
+    for t in tables:
+        separate[t['oid']] = _split_out(t, cols.get(t['oid'], []), checks.get(t['oid'], []), split)
     identity_seqs = {}
     for s in seqs:
         if s['deptype'] == 'i':
@@ -193,15 +274,20 @@ def table_items(cur, ctx, seqs):
                                          if c['attname'] == s['column_name']), None))
             identity_seqs[key] = s
     items = []
+    restored = _restored_orders(tables, cols)
     for t in tables:
         key = ('pg_class', t['oid'])
+        lossy = _column_order_losses(t, cols.get(t['oid'], []), restored[t['oid']])
         items.append(DdlItem(key, 'TABLE', t['name'],
                              _table_sql(t, cols.get(t['oid'], []), checks.get(t['oid'], []),
-                                        cols, identity_seqs)))
+                                        cols, identity_seqs), lossy=lossy))
+        items.extend(separate[t['oid']])
         if t['relispartition']:
             parent = ('pg_class', t['parent_oids'][0])
+            # a partition must have the parent's checks before it is attached
+            own_checks = [i.key for i in separate[t['oid']] if i.kind == 'CHECK CONSTRAINT']
             items.append(DdlItem(('pg_class', t['oid'], 'attach'), 'TABLE ATTACH', t['name'],
                                  'ALTER TABLE ONLY %s ATTACH PARTITION %s %s;' % (
                                      t['parents'][0], t['name'], t['bound']),
-                                 deps=[key, parent, ('pg_class', t['parent_oids'][0], 'attach')]))
+                                 deps=[key, parent, ('pg_class', t['parent_oids'][0], 'attach')] + own_checks))
     return items

@@ -20,7 +20,7 @@ SELECT tg.oid, pg_catalog.quote_ident(tg.tgname) AS name, tg.tgrelid::pg_catalog
   FROM pg_catalog.pg_trigger tg
   JOIN pg_catalog.pg_class t ON t.oid = tg.tgrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
- WHERE NOT tg.tgisinternal AND {user}
+ WHERE {visible} AND {user}
  ORDER BY tg.tgrelid, tg.tgname
 """
 
@@ -56,9 +56,10 @@ def _state_sql(what, row):
 
 def trigger_items(cur, ctx):
     """CREATE TRIGGER (+ states of it and of its partition clones)."""
-    # tgparentid (13+) marks clones; on 12 clones are tgisinternal already.
-    parent = 'tg.tgparentid' if ctx.server_version_num >= 130000 else '0::oid'
-    rows = fetch_dicts(cur, TRIGGERS_SQL.format(parent=parent, user=user_table('n', 't.oid')))
+    # tgparentid marks clones; 13 and 14 also mark them internal (capabilities.py)
+    visible = ('(NOT tg.tgisinternal OR (tg.tgparentid <> 0 AND tg.tgconstraint = 0))'
+               if ctx.caps.partition_trigger_clones_internal else 'NOT tg.tgisinternal')
+    rows = fetch_dicts(cur, TRIGGERS_SQL.format(parent='tg.tgparentid', visible=visible, user=user_table('n', 't.oid')))
     by_oid = dict((r['oid'], r) for r in rows)
 
     def root(r):

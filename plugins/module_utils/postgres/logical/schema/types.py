@@ -1,8 +1,11 @@
-"""User-defined collations, enum/composite/range types and domains.
+"""User-defined collations, base, shell, enum, composite and range types, and domains.
 
 Multirange types come with their range type, array types with their element
-type and row types with their table, so none of those is an item. Base
-(C-language) and shell types are not supported (see the report in pre_data.py).
+type and row types with their table, so none of those is an item. A base type
+and its input/output functions need each other: as pg_dump does, a shell type
+(CREATE TYPE name;) comes first, then the functions, then the type itself
+(io_redirects tells pre_data.py which function dependencies go to the shell).
+A type that is only a shell in the source stays one.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -78,7 +81,11 @@ SELECT t.oid, pg_catalog.format_type(t.oid, NULL) AS name,
                                                        pg_catalog.pg_get_constraintdef(k.oid)),
                                      '' ORDER BY k.conname)
           FROM pg_catalog.pg_constraint k
-         WHERE k.contypid = t.oid AND k.contype = 'c' AND k.convalidated) AS checks
+         WHERE k.contypid = t.oid AND k.contype = 'c' AND k.convalidated AND k.oid <> ALL (__SPLIT__)) AS checks,
+       (SELECT pg_catalog.array_agg(pg_catalog.format('%%s %%I %%s', k.oid, k.conname,
+                                                      pg_catalog.pg_get_constraintdef(k.oid)) ORDER BY k.conname)
+          FROM pg_catalog.pg_constraint k
+         WHERE k.contypid = t.oid AND k.contype = 'c' AND k.convalidated AND k.oid = ANY (__SPLIT__)) AS split_checks
 FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
@@ -89,9 +96,32 @@ ORDER BY 2
 """ % user_object('n', 'pg_type', 't.oid')
 
 
+_FUNCS = ("CASE WHEN t.typ%s <> 0 THEN t.typ%s::pg_catalog.regproc::text END AS %s"
+          % (col, col, name) for col, name in (('input', 'input'), ('output', 'output'), ('receive', 'receive'),
+                                               ('send', 'send'), ('modin', 'typmod_in'), ('modout', 'typmod_out'),
+                                               ('analyze', 'analyze')))
+
+# Base types (typtype b, not an array type) and types that are only a shell (typtype p).
+BASE_TYPES_SQL = """
+SELECT t.oid, pg_catalog.format_type(t.oid, NULL) AS name, t.typisdefined, t.typlen, t.typbyval,
+       t.typalign, t.typstorage, t.typcategory, t.typispreferred, t.typdelim, t.typdefault,
+       t.typcollation <> 0 AS collatable, %s,
+       %%(subscript)s AS subscript,
+       CASE WHEN t.typelem <> 0 THEN pg_catalog.format_type(t.typelem, NULL) END AS element,
+       ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout,
+             t.typanalyze]::pg_catalog.oid[] AS functions
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE (t.typtype = 'b' OR (t.typtype = 'p' AND NOT t.typisdefined)) AND %s
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type a WHERE a.typarray = t.oid)
+ORDER BY 2
+""" % (', '.join(_FUNCS), user_object('n', 'pg_type', 't.oid').replace('%', '%%'))
+ALIGNMENT = {'c': 'char', 's': 'int2', 'i': 'int4', 'd': 'double'}
+STORAGE = {'p': 'plain', 'e': 'external', 'x': 'extended', 'm': 'main'}
+
+
 def collation_items(cur, ctx):
     v = ctx.server_version_num
-    locale = 'c.colllocale' if v >= 170000 else ('c.colliculocale' if v >= 150000 else 'NULL::text')
+    locale = ctx.caps.icu_locale_column
     rules = 'c.collicurules' if v >= 160000 else 'NULL::text'
     rows = fetch_dicts(cur, COLLATIONS_SQL % {
         'locale': locale, 'rules': rules, 'filter': user_object('n', 'pg_collation', 'c.oid')})
@@ -155,9 +185,11 @@ def range_items(cur, ctx):
     return items
 
 
-def domain_items(cur, ctx):
+def domain_items(cur, ctx, split=()):
     items = []
-    for r in fetch_dicts(cur, DOMAINS_SQL):
+    oids = sorted(oid for cat, oid in split if cat == 'pg_constraint')
+    sql = DOMAINS_SQL.replace('__SPLIT__', "'{%s}'::pg_catalog.oid[]" % ','.join(str(o) for o in oids))
+    for r in fetch_dicts(cur, sql):
         sql = 'CREATE DOMAIN %s AS %s' % (r['name'], r['basetype'])
         if r['collation']:
             sql += ' COLLATE %s' % r['collation']
@@ -167,10 +199,62 @@ def domain_items(cur, ctx):
             sql += ' NOT NULL'
         sql += (r['checks'] or '') + ';'
         items.append(DdlItem(('pg_type', r['oid']), 'DOMAIN', r['name'], sql))
+        for entry in r['split_checks'] or ():   # calling a user function: added after it
+            oid, name, definition = entry.split(' ', 2)
+            items.append(DdlItem(('pg_constraint', int(oid)), 'CHECK CONSTRAINT', '%s on %s' % (name, r['name']),
+                                 'ALTER DOMAIN %s ADD CONSTRAINT %s %s;' % (r['name'], name, definition),
+                                 deps=[('pg_type', r['oid'])]))
     return items
 
 
-def type_items(cur, ctx):
-    """Every collation, enum, composite, range and domain item."""
-    return (collation_items(cur, ctx) + enum_items(cur, ctx) + composite_items(cur, ctx)
-            + range_items(cur, ctx) + domain_items(cur, ctx))
+def _base_type_sql(r):
+    opts = ['INTERNALLENGTH = %s' % ('variable' if r['typlen'] == -1 else r['typlen']),
+            'INPUT = %s' % r['input'], 'OUTPUT = %s' % r['output']]
+    for opt in ('receive', 'send', 'typmod_in', 'typmod_out', 'analyze'):
+        if r[opt]:
+            opts.append('%s = %s' % (opt.upper(), r[opt]))
+    if r['subscript'] and not (r['element'] and r['subscript'] == 'raw_array_subscript_handler'):
+        opts.append('SUBSCRIPT = %s' % r['subscript'])
+    if r['typcategory'] != 'U':
+        opts.append('CATEGORY = %s' % quote_literal(r['typcategory']))
+    if r['typispreferred']:
+        opts.append('PREFERRED = true')
+    if r['typdefault'] is not None:
+        opts.append('DEFAULT = %s' % quote_literal(r['typdefault']))
+    if r['element']:
+        opts.append('ELEMENT = %s' % r['element'])
+    if r['typdelim'] != ',':
+        opts.append('DELIMITER = %s' % quote_literal(r['typdelim']))
+    opts.append('ALIGNMENT = %s' % ALIGNMENT[r['typalign']])
+    opts.append('STORAGE = %s' % STORAGE[r['typstorage']])
+    if r['typbyval']:
+        opts.append('PASSEDBYVALUE')
+    if r['collatable']:
+        opts.append('COLLATABLE = true')
+    return 'CREATE TYPE %s (\n    %s\n);' % (r['name'], ',\n    '.join(opts))
+
+
+def base_type_items(cur, ctx):
+    """(items, io_redirects): shell and full items of base types, lone shell types, and
+    {function key: (type key, shell key)} for the functions a base type is made of."""
+    subscript = ('CASE WHEN t.typsubscript <> 0 THEN t.typsubscript::pg_catalog.regproc::text END'
+                 if ctx.server_version_num >= 140000 else 'NULL::text')
+    items, redirects = [], {}
+    for r in fetch_dicts(cur, BASE_TYPES_SQL % {'subscript': subscript}):
+        key = ('pg_type', r['oid'])
+        if not r['typisdefined']:
+            items.append(DdlItem(key, 'SHELL TYPE', r['name'], 'CREATE TYPE %s;' % r['name']))
+            continue
+        shell = ('pg_type', r['oid'], 'shell')
+        items.append(DdlItem(shell, 'SHELL TYPE', r['name'], 'CREATE TYPE %s;' % r['name']))
+        items.append(DdlItem(key, 'TYPE', r['name'], _base_type_sql(r), deps=[shell]))
+        for func in r['functions'] or ():
+            redirects[('pg_proc', func)] = (key, shell)
+    return items, redirects
+
+
+def type_items(cur, ctx, split=()):
+    """(items, io_redirects): every collation, base/shell, enum, composite, range and domain item."""
+    base, redirects = base_type_items(cur, ctx)
+    return (collation_items(cur, ctx) + base + enum_items(cur, ctx) + composite_items(cur, ctx)
+            + range_items(cur, ctx) + domain_items(cur, ctx, split)), redirects

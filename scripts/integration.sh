@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# ansible-test integration for the modules (a step of scripts/test.sh; alone: bash scripts/integration.sh):
+# the targets in tests/integration/targets/ run against a throwaway PostgreSQL that the
+# setup_dbbackup_postgresql target starts (devtools/pg_fixture.py) and this script stops at the end.
+# ansible-test's virtualenv gets tests/integration/requirements.txt. As root (the targets start
+# servers as the postgres user): --allow-root, --allow-destructive.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}"
+coll="$(bash "$ROOT/scripts/collection_tree.sh" "${DBBACKUP_INTEGRATION_TREE:-$HOME/.cache/dbbackup/integration}")" || exit 1
+server_dir="${TMPDIR:-/tmp}/dbbackup-integration"
+stop_server() {
+    "$VENV/bin/python" "$ROOT/devtools/pg_fixture.py" stop "$server_dir/pg" >/dev/null 2>&1 || true
+    rm -rf "$server_dir"
+}
+trap stop_server EXIT
+pyver="$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# shellcheck disable=SC1091
+(cd "$coll" && source "$VENV/bin/activate" && \
+    ansible-test integration --venv --python "$pyver" --allow-root --allow-destructive --color no "$@")
