@@ -106,14 +106,27 @@ def _wal_params(params):
 
 
 def run_wal_push(params, check_mode=False):
-    """archive_command: archive the WAL file src_path (%p) as wal_name (%f); postgres/physical/wal_archive.py."""
-    from .postgres.physical.wal_archive import wal_push
+    """archive_command: archive the WAL file src_path (%p) as wal_name (%f); postgres/physical/wal_archive.py.
+
+    With archive_async: through the spooler (postgres/physical/wal_spool.py), which this process
+    starts when none runs (a fork: call it from a single-threaded process such as the CLI).
+    """
     p = _wal_params(params)
+    if p.get('archive_async') and not check_mode:
+        from .postgres.physical.wal_spool import push_async
+        return push_async(p, p.get('src_path'), p.get('wal_name'))
+    from .postgres.physical.wal_archive import wal_push
     return wal_push(p, p.get('src_path'), p.get('wal_name'), check_mode=check_mode)
 
 
 def run_wal_fetch(params, check_mode=False):
-    """restore_command: restore archived wal_name (%f) to dest_path (%p); NotFound when not archived."""
-    from .postgres.physical.wal_archive import wal_fetch
+    """restore_command: restore archived wal_name (%f) to dest_path (%p); NotFound when not archived.
+
+    With archive_async: from the prefetcher (postgres/physical/wal_spool.py), started when none runs.
+    """
     p = _wal_params(params)
+    if p.get('archive_async') and not check_mode:
+        from .postgres.physical.wal_spool import fetch_async
+        return fetch_async(p, p.get('wal_name'), p.get('dest_path'))
+    from .postgres.physical.wal_archive import wal_fetch
     return wal_fetch(p, p.get('wal_name'), p.get('dest_path'), check_mode=check_mode)

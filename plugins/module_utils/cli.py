@@ -14,14 +14,10 @@ directory, a restore drops its temporary database.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import argparse
-import copy
-import json
 import os
 import signal
 import sys
 
-from .cli_config import apply_config, fill_secrets
 from .common.errors import DbBackupError
 
 CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_socket',
@@ -29,6 +25,8 @@ CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_s
 
 
 def _parser():
+    import argparse
+    import copy
     p = argparse.ArgumentParser(prog='dbbackup', description='Native database backup and restore.')
     sub = p.add_subparsers(dest='command')
     sub.required = True
@@ -155,6 +153,8 @@ def _parser():
         if action.dest == 'database':
             action.required = False
     ps.add_argument('--metrics-dir', help='node_exporter textfile directory: record dbbackup_wal_* metrics')
+    ps.add_argument('--verify', default='none', choices=('none', 'quick', 'deep'),
+                    help='also check every archived file: quick (checksums, no key) or deep (decrypt, WAL pages)')
     ps.add_argument('--check', action='store_true', help='measure, but do not write metrics')
     _repository_parsers(sub, common)
     return p
@@ -162,6 +162,7 @@ def _parser():
 
 def _wal_parsers(sub, common):
     """wal-push / wal-fetch: PostgreSQL's archive_command and restore_command (postgres/physical/wal_archive.py)."""
+    import copy
     for name, helptext, positionals in (
             ('wal-push', 'archive_command: archive one WAL file (%%p %%f)', (('src_path', '%p'), ('wal_name', '%f'))),
             ('wal-fetch', 'restore_command: restore one archived WAL file (%%f %%p); exit 1 when not archived',
@@ -174,7 +175,13 @@ def _wal_parsers(sub, common):
             w.add_argument(dest, metavar=metavar)
         w.add_argument('--compression', default='zstd', choices=('zstd', 'gzip', 'none'),
                        help='for new archive files (fetch reads any)')
-        w.add_argument('--compression-level', type=int)
+        w.add_argument('--compression-level', type=int, help='default 1 for WAL')
+        w.add_argument('--archive-async', type=_yes_no, nargs='?', const=True, default=False, metavar='yes|no',
+                       help='through the background spooler/prefetcher (docs/wal.md#asynchronous-archiving)')
+        w.add_argument('--spool-path', help='directory of the spool (default /var/spool/dbbackup)')
+        w.add_argument('--async-jobs', type=int, help='files transferred in parallel (default 4)')
+        w.add_argument('--async-queue', type=int, help='files handled ahead of PostgreSQL at most (default 16)')
+        w.add_argument('--async-timeout', type=float, help='seconds to wait for the spooler/prefetcher (default 60)')
         w.add_argument('--check', action='store_true', help='report what would happen, change nothing')
         if name == 'wal-fetch':
             w.add_argument('--allow-unencrypted', action='store_true', default=False,
@@ -182,8 +189,18 @@ def _wal_parsers(sub, common):
                                 'or wal-key.json exists): only for WAL archived before encryption was switched on')
 
 
+def _yes_no(value):
+    text = str(value).strip().lower()
+    if text in ('1', 'true', 'yes', 'on', 'y'):
+        return True
+    if text in ('0', 'false', 'no', 'off', 'n', ''):
+        return False
+    raise ValueError(value)
+
+
 def _repository_parsers(sub, common):
     """info (what the repository holds) and prune (retention); neither connects to a database."""
+    import copy
     inf = sub.add_parser('info', parents=[copy.deepcopy(common)],   # private copy: see rekey
                          help='list backups (all servers unless --server-name/--login-host is given)')
     pr = sub.add_parser('prune', parents=[copy.deepcopy(common)],   # private copy: see rekey
@@ -214,6 +231,8 @@ def _repository_parsers(sub, common):
 
 def _mysql_parsers(sub, common):
     """binlog-push (timer-driven archive of closed MySQL/MariaDB binlog files), pitr, binlog-events."""
+    import argparse
+    import copy
     bp = sub.add_parser('binlog-push', parents=[copy.deepcopy(common)],   # private copy: see rekey
                         help='archive closed MySQL/MariaDB binary-log files (run it from a timer on the db host)')
     for action in bp._actions:   # binlogs belong to the server, not to one database
@@ -262,6 +281,12 @@ COMMANDS = {'backup': 'run_backup', 'restore': 'run_restore', 'rekey': 'run_reke
 
 # run by PostgreSQL once per WAL file: success is silent (exit 0), failure one stderr line (exit 1)
 QUIET_COMMANDS = ('wal-push', 'wal-fetch')
+# wal-fetch: exit 1 means only "not archived" (PostgreSQL then ends recovery: the end of the archive).
+# A file that is archived but cannot be restored (damaged, wrong or missing key, repository error,
+# a bad command line) exits above 125, which PostgreSQL treats like a shell error: recovery stops
+# with FATAL "could not restore file" instead of ending early and promoting a short replay.
+FETCH_NOT_ARCHIVED = 1
+FETCH_UNUSABLE = 200
 
 
 def _params(args):
@@ -315,10 +340,33 @@ def _unraisable_in_c(exc_type, value, tb):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (['wal-push'], ['wal-fetch']):
+        # archive_command / restore_command: answered from the spool when the background process runs
+        from .postgres.physical.wal_async import fast_path
+        rc = fast_path(argv)
+        if rc is not None:
+            return rc
+    if argv[:1] != ['wal-fetch']:
+        return _main(argv)
+    try:
+        rc = _main(argv)
+    except SystemExit as e:     # argparse: a bad command line must not read as "not archived"
+        rc = e.code if isinstance(e.code, int) else 2
+    # 143: stopped by SIGTERM (PostgreSQL's shutdown asks so): PostgreSQL exits quietly on it
+    return rc if rc in (0, FETCH_NOT_ARCHIVED, 143) else FETCH_UNUSABLE
+
+
+def _main(argv):
+    if sys.flags.no_site:       # a launcher may start Python with -S for the fast path: load site-packages now
+        import site
+        site.main()
+    import json
+    from .cli_config import apply_config, fill_secrets
     signal.signal(signal.SIGTERM, _stop)
     parser = _parser()
     try:   # --config FILE: option values and secrets from a file (cli_config.py)
-        secrets = apply_config(parser, sys.argv[1:] if argv is None else argv)
+        secrets = apply_config(parser, argv)
     except DbBackupError as e:
         sys.stderr.write('dbbackup: %s\n' % e)
         return 2
@@ -334,6 +382,9 @@ def main(argv=None):
     except DbBackupError as e:
         # one line: archive_command/restore_command output lands in the server log
         sys.stderr.write('dbbackup: %s\n' % ' '.join(str(e).split()))
+        if args.command == 'wal-fetch':
+            from .postgres.physical.wal_archive import WalNotArchived
+            return FETCH_NOT_ARCHIVED if isinstance(e, WalNotArchived) else FETCH_UNUSABLE
         return 1
     except KeyboardInterrupt as e:
         sys.stderr.write('dbbackup: %s; nothing incomplete was recorded.\n'

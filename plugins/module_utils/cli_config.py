@@ -28,7 +28,6 @@ does not silently fall back to a default.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import argparse
 import json
 import os
 import stat
@@ -95,6 +94,7 @@ def read_config(path):
 
 
 def _subparsers(parser):
+    import argparse
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action.choices

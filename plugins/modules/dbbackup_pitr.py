@@ -257,6 +257,20 @@ options:
         Default - when running as root, the owner of an existing empty O(data_directory) or else C(postgres); otherwise
         the user running the module.
     type: str
+  verify:
+    description:
+      - PostgreSQL only, O(state=status). Also check every file of the WAL archive.
+      - V(quick) reads each object and compares its size and SHA-256 with the checksum record it carries; no key is
+        needed. Objects archived before that record existed are counted in RV(verification) C(legacy), not checked.
+      - V(deep) also decrypts and decompresses each object and checks what C(wal-fetch) checks - its name and
+        server, the raw size and SHA-256, and for segments every WAL page header (segment number, timeline) and the
+        system identifier against the base backups. Needs the key of an encrypted archive.
+      - Damaged files are listed in RV(verification) C(damaged) and RV(problems) (RV(healthy=false)), and the chain and
+        the recovery window end before the first damaged file, as recovery would.
+      - Refused with the other states (O(state=restored) checks every file it restores).
+    type: str
+    default: none
+    choices: [ none, quick, deep ]
   allow_unencrypted:
     description:
       - O(state=restored). Accept archived logs (PostgreSQL WAL, MySQL binlogs) stored unencrypted although the archive
@@ -536,9 +550,16 @@ wal_archive:
 chain:
   description: PostgreSQL, O(state=status) - the WAL chain from the oldest base backup's start (ok, timeline, first,
     last (end of the contiguous chain), last_archived, gaps [{after, missing_from, missing_to}], segments, problems,
-    timelines). Null without base backups or archived WAL.
+    timelines). Null without base backups or archived WAL. With O(verify), damaged files count as missing.
   returned: state=status
   type: dict
+verification:
+  description: PostgreSQL, O(state=status) with O(verify) - mode, objects (files in the archive), checked, legacy
+    (objects without a checksum record, not checked by V(quick)), damaged [{wal_name, location, error}], ok.
+    Null without O(verify).
+  returned: state=status
+  type: dict
+  sample: {mode: quick, objects: 42, checked: 42, legacy: 0, damaged: [], ok: true}
 recovery_window:
   description: PostgreSQL, O(state=status) - earliest point (earliest_backup_id, earliest_lsn, earliest_time - the end
     of the oldest usable base backup) and latest point (latest_wal_file, latest_lsn, latest_time - the end of the
@@ -822,6 +843,7 @@ def main():
         owner=dict(type='str'),
         wait_timeout=dict(type='int', default=300),
         allow_unencrypted=dict(type='bool', default=False),
+        verify=dict(type='str', default='none', choices=['none', 'quick', 'deep']),
         server_settings=dict(type='dict'),
         tablespace_mapping=dict(type='dict'),
         metrics_dir=dict(type='path'),

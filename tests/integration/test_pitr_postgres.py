@@ -65,6 +65,17 @@ def _tail(path, n=30):
         return ''
 
 
+def stop_background(spool):
+    """End the spooler/prefetcher processes of a spool (they would exit after 30 idle seconds)."""
+    for root, dummy, files in os.walk(spool):
+        for lock in ('push.lock', 'fetch.lock'):
+            if lock in files:
+                out = subprocess.run(['fuser', os.path.join(root, lock)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout
+                for pid in out.split():
+                    os.kill(int(pid), 15)
+
+
 def status_rows(host, port, password, dbname='postgres'):
     conn = psycopg2.connect(host=host, port=port, user='postgres', password=password, dbname=dbname)
     try:
@@ -122,6 +133,9 @@ class History(object):
         self.repo = postgres_dir('dbbackup-pitr-repo-')
         server_dir(self.repo, SERVER)
         self.config = cli.write_config('local.conf', {'repository': self.repo, 'server_name': SERVER})
+        self.spool = postgres_dir('dbbackup-pitr-spool-')
+        self.async_config = cli.write_config('async.conf', {'repository': self.repo, 'server_name': SERVER,
+                                                            'archive_async': 'true', 'spool_path': self.spool})
         self.launcher = cli.launcher('dbbackup')
         self.scratch = scratch_parent()
         self.server = PgServer()
@@ -155,7 +169,9 @@ class History(object):
         for d in self.started:
             self.stop(d)
         self.server.stop()
+        stop_background(self.spool)
         shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(self.spool, ignore_errors=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -224,6 +240,13 @@ def test_status_is_healthy_with_backup_chain_and_window(history):
     assert window['earliest_lsn'] == h.backup['stop_lsn']
     assert window['latest_wal_file'] == h.targets[-1]['switched']
     assert window['latest_time'] == arch['last_archived_time']
+    assert st['verification'] is None
+    deep = api.run_pitr(h.params(state='status', verify='deep'))
+    v = deep['verification']
+    assert deep['healthy'] is True and v['ok'] is True and v['damaged'] == [] and v['legacy'] == 0
+    assert v['checked'] == v['objects'] >= deep['wal_archive']['segments'] >= 4
+    with pytest.raises(errors.BadInput, match='verify is used with state=status only'):
+        api.run_pitr(h.params(state='restored', verify='quick', data_directory='/nonexistent/x'))
 
 
 def read_prom(directory):
@@ -289,10 +312,12 @@ def test_cli_pitr_status_exit_code(history, tmp_path):
     env = dict(os.environ, DBBACKUP_LOGIN_PASSWORD=h.server.password)
     argv = [h.launcher, 'pitr-status', '--config', h.config, '--login-host', h.server.host,
             '--metrics-dir', str(tmp_path), '--login-port']
-    ok = subprocess.run(argv + [str(h.server.port)], env=env, cwd='/', stdout=subprocess.PIPE,
+    ok = subprocess.run(argv + [str(h.server.port), '--verify', 'quick'], env=env, cwd='/', stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert ok.returncode == 0, ok.stderr + ok.stdout
-    assert json.loads(ok.stdout)['healthy'] is True
+    report = json.loads(ok.stdout)
+    assert report['healthy'] is True and report['verification']['ok'] is True
+    assert report['verification']['checked'] == report['verification']['objects'] > 0
     assert read_prom(str(tmp_path))[('dbbackup_wal_archive_healthy', frozenset(
         {'server': SERVER, 'db_type': 'postgresql'}.items()))] == 1
     bad = subprocess.run(argv + [str(free_port())], env=env, cwd='/', stdout=subprocess.PIPE,
@@ -367,8 +392,13 @@ def test_recover_to_lsn_and_pause(history):
 
 
 def test_recover_to_restore_point(history):
+    """Through the prefetcher (archive_async in the CLI config): restore_command answers from the spool."""
     h = history
-    res, data_dir = h.recover('name', target_name='step_4')
+    res, data_dir = h.recover('name', target_name='step_4', cli_config=h.async_config)
+    with open(os.path.join(data_dir, 'postgresql.auto.conf')) as f:
+        assert 'wal-fetch --config %s' % h.async_config in f.read()
+    logs = [os.path.join(r, 'daemon.log') for r, d, files in os.walk(h.spool) if 'daemon.log' in files]
+    assert logs and 'prefetcher started' in open(logs[0]).read()
     assert res['recovery_stop'].startswith('recovery stopping at restore point "step_4"')
     assert res['in_recovery'] is False
     assert h.rows(res) == STEPS[3][1]
@@ -421,6 +451,117 @@ def test_missing_segment_is_a_gap_and_recovery_past_it_fails(history, cli):
         assert 'missing' in msg and seg in msg
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+
+
+def copy_repo(h, cli, name):
+    """A copy of the history's repository (owned by postgres) and a CLI config file pointing at it."""
+    repo = postgres_dir('dbbackup-pitr-%s-' % name)
+    shutil.rmtree(repo)
+    shutil.copytree(h.repo, repo)
+    subprocess.run(['chown', '-R', 'postgres:postgres', repo], check=True)
+    return repo, cli.write_config('%s.conf' % name, {'repository': repo, 'server_name': SERVER})
+
+
+def stored_object(repo, seg):
+    tli_dir = os.path.join(repo, SERVER, 'wal', seg[:8])
+    found = [n for n in os.listdir(tli_dir) if n.split('.')[0] == seg and 'backup' not in n]
+    assert len(found) == 1, found
+    return os.path.join(tli_dir, found[0])
+
+
+def assert_stopped_and_failed(data_dir):
+    with open(os.path.join(data_dir, 'dbbackup_pitr.json')) as f:
+        assert json.load(f)['status'] == 'failed'
+    pid_file = os.path.join(data_dir, 'postmaster.pid')
+    assert not os.path.exists(pid_file), 'the server of a failed recovery is still running'
+
+
+def test_damaged_segment_stops_recovery_and_verify_finds_it(history, cli):
+    """A middle segment with a flipped byte: never a short replay reported as success (issue items 1-3)."""
+    h = history
+    repo, config = copy_repo(h, cli, 'damaged')
+    spool = postgres_dir('dbbackup-pitr-dspool-')
+    try:
+        seg = segment_name(1, h.targets[0]['lsn'], 16 << 20)
+        assert seg < h.targets[-1]['switched']
+        path = stored_object(repo, seg)
+        with open(path, 'r+b') as f:
+            f.seek(os.path.getsize(path) // 2)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0x40]))
+        # status, repository only: quick (no key) finds it; the chain and the window end before it
+        st = api.run_pitr(dict(h.params(state='status', repository=repo, verify='quick'), login_port=free_port()))
+        v = st['verification']
+        assert v['mode'] == 'quick' and v['checked'] == v['objects'] - 1 and v['legacy'] == 0
+        assert [d['wal_name'] for d in v['damaged']] == [seg] and 'SHA-256 does not match' in v['damaged'][0]['error']
+        assert any(p.startswith('damaged WAL file %s' % seg) for p in st['problems'])
+        assert st['chain']['gaps'][0]['missing_from'] == seg and st['healthy'] is False
+        assert st['recovery_window']['latest_wal_file'] < seg
+        # to the end of the archive: PostgreSQL stops on the file (wal-fetch exits > 125), no promotion
+        with pytest.raises(errors.RestoreFailed) as failed:
+            h.recover('damaged_end', repository=repo, cli_config=config)
+        msg = str(failed.value)
+        assert 'WAL file %s is archived but could not be restored (wal-fetch: Archived WAL file' % seg in msg, msg
+        assert 'is damaged' in msg and 'the end of the archived WAL' in msg
+        assert_stopped_and_failed(h.started[-1])
+        # a target past the damage: the damaged file is named, not a false "the archive ends at"
+        async_config = cli.write_config('damaged-async.conf', {'repository': repo, 'server_name': SERVER,
+                                                               'archive_async': 'true', 'spool_path': spool})
+        with pytest.raises(errors.RestoreFailed) as failed:       # through the prefetcher: the same verdict
+            h.recover('damaged_time', repository=repo, cli_config=async_config, target_time=h.targets[2]['time'])
+        stop_background(spool)
+        msg = str(failed.value)
+        assert seg in msg and 'could not be restored' in msg and 'The archive ends at' not in msg, msg
+        assert 'is damaged' in msg
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def test_short_replay_of_an_older_object_fails_and_stops_the_server(history, cli):
+    """An object without checksum record (older layout) whose WAL record is damaged: wal-fetch cannot tell,
+    PostgreSQL takes the bad record for the end of the WAL and promotes; the verdict compares with the chain."""
+    h = history
+    repo, config = copy_repo(h, cli, 'legacy')
+    try:
+        seg = segment_name(1, h.targets[0]['lsn'], 16 << 20)
+        path = stored_object(repo, seg)
+        raw = os.path.join(os.path.dirname(repo), 'raw-' + seg)
+        api.run_wal_fetch(dict(repository=repo, server_name=SERVER, wal_name=seg, dest_path=raw))
+        with open(raw, 'rb') as f:
+            data = bytearray(f.read())
+        data[100] ^= 0xFF                   # inside the first record; page headers stay valid
+        os.unlink(path)
+        os.unlink(raw)
+        with open(os.path.join(os.path.dirname(path), seg), 'wb') as f:      # plain, uncompressed, no frame
+            f.write(bytes(data))
+        subprocess.run(['chown', '-R', 'postgres:postgres', repo], check=True)
+        with pytest.raises(errors.RestoreFailed) as failed:
+            h.recover('legacy_end', repository=repo, cli_config=config)
+        msg = str(failed.value)
+        assert 'the archive holds WAL up to %s' % h.targets[-1]['switched'][:8] in msg or \
+            'the archive holds WAL up to' in msg, msg
+        assert 'The server was stopped' in msg and seg[:16] in msg, msg
+        assert_stopped_and_failed(h.started[-1])
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+def test_target_time_between_backup_stop_and_finish(history):
+    """The backup's stop_time, not finished_at, bounds the targets it can reach (issue item 5)."""
+    from plugins.module_utils.common.times import isoformat, parse_iso
+    from plugins.module_utils.format.backups import find_backup, kind_path
+    from plugins.module_utils.storage.factory import open_repository
+    h = history
+    m = find_backup(open_repository({'repository': h.repo}), kind_path(SERVER, 'base'), h.backup['backup_id'])
+    stop, finish = parse_iso(m['stop_time']), parse_iso(m['finished_at'])
+    assert parse_iso(m['started_at']) < stop < finish
+    between = isoformat(stop + (finish - stop) / 2).replace('T', ' ').replace('Z', '+00')
+    res, data_dir = h.recover('between', target_time=between)
+    assert res['reached'] is True and res['backup_id'] == h.backup['backup_id']
+    assert h.rows(res) == BASE_ROWS
+    h.stop(data_dir)
 
 
 def test_module_status_through_ansible_playbook(history, tmp_path):
@@ -489,6 +630,14 @@ def test_second_timeline(history):
         conn.close()
     switch_and_wait(tl2)
     h.stop(tl2_dir)
+    # what the promoted copy archived: the history file and timeline 2's segments, no .partial (its last
+    # timeline-1 segment came from the archive, which holds it whole; PostgreSQL archives a .partial only
+    # for a segment it did not restore from there)
+    wal_dir = os.path.join(h.repo, SERVER, 'wal')
+    assert os.path.exists(os.path.join(wal_dir, '00000002', '00000002.history.zst'))
+    assert any(len(n.split('.')[0]) == 24 for n in os.listdir(os.path.join(wal_dir, '00000002')))
+    assert not [n for d in os.listdir(wal_dir) if os.path.isdir(os.path.join(wal_dir, d))
+                for n in os.listdir(os.path.join(wal_dir, d)) if '.partial' in n]
     st = api.run_pitr(h.params(state='status'))
     assert 2 in st['wal_archive']['timelines']
     res, data_dir = h.recover('tl2_target', target_name='tl2_point')

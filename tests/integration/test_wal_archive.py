@@ -23,6 +23,7 @@ import pytest
 
 from devtools.pg_temp import PgServer
 from tests.support.pitr_cli import PostgresCli
+from tests.support.wal_segments import segment_bytes, write_segment
 
 from plugins.module_utils import api
 from plugins.module_utils.common import errors
@@ -142,11 +143,9 @@ def _run(cli, args, env=None, user_postgres=False):
     return subprocess.run(argv, check=False, **kw)
 
 
-def _segment_file(path, size=MIB, fill=b'seg'):
-    with open(path, 'wb') as f:
-        f.write(os.urandom(4096) + fill * ((size - 4096) // len(fill)))
-        f.write(b'\0' * (size - f.tell()))
-    return path
+def _segment_file(path, name, size=MIB, fill=b'seg'):
+    """A segment for `name` with real page headers (tests/support/wal_segments.py), random 4 KiB head."""
+    return write_segment(path, name, size, fill)
 
 
 # --- a real server archiving --------------------------------------------------------------
@@ -159,7 +158,8 @@ def test_archive_command_archives_encrypted_segments(local_archive, cli):
     assert os.path.isfile(stored)
     with open(stored, 'rb') as f:
         data = f.read()
-    assert MARKER not in data and data.startswith(b'\x89DBBENC\n')
+    assert MARKER not in data and data.startswith(b'\x89DBBARC\n')     # framed: header, encrypted payload
+    assert b'\x89DBBENC\n' in data[:200] and b'"encrypted":true' in data[:200]
     with open(os.path.join(repo, SERVER, 'wal', 'wal-key.json')) as f:
         key_doc = f.read()
     with open(local_archive['key']) as f:
@@ -203,6 +203,91 @@ def test_chain_of_a_real_archive(local_archive):
                   os.path.join(local_archive['repo'], SERVER, 'wal', '00000001', middle + '.zst.enc'))
 
 
+# --- asynchronous mode: spooler and prefetcher -----------------------------------------------
+
+def _spool_pids(spool, kind):
+    """Pids holding the spool's lock of kind (push/fetch): the running background process."""
+    locks = [os.path.join(root, '%s.lock' % kind) for root, dummy, files in os.walk(spool)
+             if '%s.lock' % kind in files]
+    out = subprocess.run(['fuser'] + locks, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         universal_newlines=True, check=False).stdout if locks else ''
+    return [int(x) for x in out.split()]
+
+
+def _acknowledged(server):
+    """The WAL files PostgreSQL considers archived (archive_status/*.done)."""
+    status = os.path.join(server.datadir, 'pg_wal', 'archive_status')
+    return sorted(n[:-5] for n in os.listdir(status) if n.endswith('.done'))
+
+
+def test_async_archiving_acknowledges_only_stored_files_and_survives_a_killed_spooler(workdir, pg_cli):
+    """archive_async: the spooler pushes ahead; PostgreSQL is told "archived" only for stored files, also
+    when the spooler is killed (SIGKILL) in the middle of its work; then fetch through the prefetcher."""
+    base = os.path.join(workdir, 'async')
+    os.mkdir(base)
+    os.chmod(base, 0o755)
+    repo = _postgres_dir(os.path.join(base, 'repo'))
+    spool = _postgres_dir(os.path.join(base, 'spool'))
+    key = _key_file(os.path.join(base, 'wal.key'))
+    conf = _config(os.path.join(base, 'async.json'), repository=repo, server_name='asyncsrv', encryption_key_file=key,
+                   archive_async=True, spool_path=spool, async_jobs=2)
+    cli = pg_cli.launcher('dbbackup-async')
+    server = _archiving_server(cli, conf)
+    try:
+        server.psql('postgres', 'CREATE TABLE t (x text)')
+        stored = os.path.join(repo, 'asyncsrv', 'wal', '00000001')
+
+        def in_repo(names):
+            have = set(n.split('.')[0] for n in os.listdir(stored)) if os.path.isdir(stored) else set()
+            return [n for n in names if n.split('.')[0] not in have and len(n) == 24]
+
+        first = _switch_and_wait(server)[0]
+        assert _spool_pids(spool, 'push'), 'no spooler runs'
+        assert in_repo(_acknowledged(server)) == []
+        # many segments at once, then SIGKILL the spooler while it works on them
+        for dummy in range(6):
+            server.psql('postgres', "INSERT INTO t SELECT repeat('y', 500) FROM generate_series(1, 3000); "
+                                    "SELECT pg_switch_wal()")
+        pids = _spool_pids(spool, 'push')
+        for pid in pids:
+            os.kill(pid, 9)
+        time.sleep(0.2)
+        assert in_repo(_acknowledged(server)) == [], 'acknowledged to PostgreSQL but not stored'
+        last, failed = _switch_and_wait(server, timeout=60)      # archiving goes on: a new spooler
+        assert in_repo(_acknowledged(server)) == [] and in_repo([last]) == []
+        assert set(_spool_pids(spool, 'push')) - set(pids), 'no new spooler was started'
+        names = sorted(n.split('.')[0] for n in os.listdir(stored) if len(n.split('.')[0]) == 24)
+        assert names[0] <= first and names[-1] >= last and len(names) >= 8
+    finally:
+        server.stop()
+    # every stored segment is whole and checked (deep), and the prefetcher serves them
+    from plugins.module_utils.postgres.physical.wal_verify import verify_archive
+    p = {'repository': repo, 'server_name': 'asyncsrv', 'encryption_key_file': key}
+    r = open_repository(p)
+    v = verify_archive(r, p, wal_chain.list_archive(r, 'asyncsrv'), 'deep')
+    assert v['ok'] and v['checked'] == v['objects'], v
+    dest_dir = _postgres_dir(os.path.join(base, 'restore'))
+    dest = os.path.join(dest_dir, 'RECOVERYXLOG')
+    direct = os.path.join(base, 'direct')
+    for name in names[:4]:
+        proc = _run(cli, ['wal-fetch', '--config', conf, name, dest], user_postgres=True)
+        assert proc.returncode == 0, proc.stderr
+        api.run_wal_fetch(dict(p, wal_name=name, dest_path=direct))
+        assert _read(dest) == _read(direct)
+        os.unlink(dest)
+    assert _spool_pids(spool, 'fetch'), 'no prefetcher runs'
+    fetch_dir = [root for root, dummy, files in os.walk(spool) if root.endswith('fetch')][0]
+    deadline = time.time() + 10
+    while names[4] not in os.listdir(fetch_dir) and time.time() < deadline:
+        time.sleep(0.05)
+    assert names[4] in os.listdir(fetch_dir), os.listdir(fetch_dir)    # read ahead of the last one asked for
+    proc = _run(cli, ['wal-fetch', '--config', conf, '0000000100000000000000F0', dest], user_postgres=True)
+    assert proc.returncode == 1 and 'not in the archive' in proc.stderr and not os.path.exists(dest), proc.stderr
+    for kind in ('push', 'fetch'):
+        for pid in _spool_pids(spool, kind):
+            os.kill(pid, 15)
+
+
 # --- push / fetch through the CLI --------------------------------------------------------
 
 @pytest.fixture
@@ -212,7 +297,7 @@ def plain_repo(workdir):
 
 def test_wal_push_is_idempotent_and_never_overwrites(cli, plain_repo, workdir):
     name = '000000010000000000000007'
-    src = _segment_file(os.path.join(plain_repo, 'src-' + name))
+    src = _segment_file(os.path.join(plain_repo, 'src-' + name), name)
     args = ['--repository', plain_repo, '--server-name', SERVER]
     first = _run(cli, ['wal-push'] + args + [src, name])
     assert first.returncode == 0 and first.stdout == '' and first.stderr == '', first.stderr
@@ -222,7 +307,7 @@ def test_wal_push_is_idempotent_and_never_overwrites(cli, plain_repo, workdir):
     assert again.returncode == 0, again.stderr
     assert os.listdir(os.path.dirname(stored)) == [name + '.zst']
     assert os.stat(stored).st_mtime_ns == before.st_mtime_ns
-    other = _segment_file(os.path.join(plain_repo, 'other'), fill=b'different')
+    other = _segment_file(os.path.join(plain_repo, 'other'), name, fill=b'different')
     clash = _run(cli, ['wal-push'] + args + [other, name])
     assert clash.returncode == 1
     assert 'different content' in clash.stderr and 'never overwritten' in clash.stderr
@@ -244,7 +329,7 @@ def test_wal_push_is_idempotent_and_never_overwrites(cli, plain_repo, workdir):
 
 def test_bad_input_is_one_clear_error(cli, plain_repo):
     args = ['--repository', plain_repo, '--server-name', SERVER]
-    src = _segment_file(os.path.join(plain_repo, 'seg'))
+    src = _segment_file(os.path.join(plain_repo, 'seg'), '000000010000000000000001')
     for name in ('../../etc/passwd', '00000001000000000000000a', 'RECOVERYXLOG'):
         p = _run(cli, ['wal-push'] + args + [src, name])
         assert p.returncode == 1 and 'is not a WAL file name' in p.stderr, p.stderr
@@ -273,7 +358,7 @@ def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
     key = _key_file(os.path.join(plain_repo, 'k.key'), owner_postgres=False)
     for encrypted in (False, True):
         name = '00000001000000000000001%d' % int(encrypted)
-        src = _segment_file(os.path.join(plain_repo, 'src'))
+        src = _segment_file(os.path.join(plain_repo, 'src'), name)
         p = {'repository': plain_repo, 'server_name': SERVER, 'src_path': src, 'wal_name': name}
         if encrypted:
             p['encryption_key_file'] = key
@@ -283,20 +368,46 @@ def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
             good = f.read()
         dest_dir = tempfile.mkdtemp(dir=workdir)
         dest = os.path.join(dest_dir, 'RECOVERYXLOG')
-        damaged = (good[:-9], good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 1]) + good[len(good) // 2 + 1:])
-        for bad in damaged:
+        flipped = good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 1]) + good[len(good) // 2 + 1:]
+        damaged = ((good[:-9], 'truncated'), (flipped, 'cannot be decrypted' if encrypted else 'damaged'))
+        for bad, said in damaged:
             with open(stored, 'wb') as f:
                 f.write(bad)
             args = ['--repository', plain_repo, '--server-name', SERVER]
             if encrypted:
                 args += ['--encryption-key-file', key]
             r = _run(cli, ['wal-fetch'] + args + [name, dest])
-            assert r.returncode == 1, r.stderr
-            assert 'damaged' in r.stderr or 'cannot be decrypted' in r.stderr, r.stderr
+            # archived but unusable: above 125, so PostgreSQL stops recovery (exit 1 would read as "not archived")
+            assert r.returncode == 200, r.stderr
+            assert 'Archived WAL file' in r.stderr and 'Backup file' not in r.stderr, r.stderr
+            assert said in r.stderr, r.stderr
+            assert 'recovery cannot use it' in r.stderr.lower(), r.stderr
             assert os.listdir(dest_dir) == []
         with open(stored, 'wb') as f:
             f.write(good)
         assert api.run_wal_fetch(dict(p, dest_path=dest))['raw_bytes'] == MIB
+
+
+def test_an_object_copied_to_another_name_is_refused(cli, plain_repo):
+    """An encrypted segment copied over another segment's key: the name is bound into the object (item 4)."""
+    from plugins.module_utils.postgres.physical.wal_verify import verify_archive
+    key = _key_file(os.path.join(plain_repo, 'c.key'), owner_postgres=False)
+    base = {'repository': plain_repo, 'server_name': SERVER, 'encryption_key_file': key}
+    a, b = '000000010000000000000061', '000000010000000000000062'
+    for name in (a, b):
+        api.run_wal_push(dict(base, wal_name=name, src_path=_segment_file(os.path.join(plain_repo, name), name)))
+    tli_dir = os.path.join(plain_repo, SERVER, 'wal', '00000001')
+    shutil.copyfile(os.path.join(tli_dir, b + '.zst.enc'), os.path.join(tli_dir, a + '.zst.enc'))
+    dest = os.path.join(plain_repo, 'RECOVERYXLOG')
+    r = _run(cli, ['wal-fetch', '--repository', plain_repo, '--server-name', SERVER, '--encryption-key-file', key,
+                   a, dest])
+    assert r.returncode == 200 and not os.path.exists(dest), r.stderr
+    assert "is file '%s', not '%s': it was copied or renamed" % (b, a) in r.stderr
+    repo = open_repository(base)
+    for mode in ('quick', 'deep'):         # quick needs no key: the identity is in the clear header
+        v = verify_archive(repo, dict(base, encryption_key_file=None if mode == 'quick' else key),
+                           wal_chain.list_archive(repo, SERVER), mode)
+        assert [d['wal_name'] for d in v['damaged']] == [a] and v['checked'] == v['objects'] - 1, v
 
 
 # --- encryption keys -------------------------------------------------------------------
@@ -304,7 +415,8 @@ def test_damaged_object_never_reaches_the_destination(cli, plain_repo, workdir):
 def test_wrong_key_fails_clearly_and_writes_nothing(plain_repo, workdir):
     right = _key_file(os.path.join(plain_repo, 'right.key'), owner_postgres=False)
     wrong = _key_file(os.path.join(plain_repo, 'wrong.key'), owner_postgres=False)
-    src = _segment_file(os.path.join(plain_repo, 'src'))
+    src = _segment_file(os.path.join(plain_repo, 'src'), '000000010000000000000001')
+    src2 = _segment_file(os.path.join(plain_repo, 'src2'), '000000010000000000000002')
     base = {'repository': plain_repo, 'server_name': SERVER}
     api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000001', encryption_key_file=right))
     dest = os.path.join(plain_repo, 'out')
@@ -312,7 +424,7 @@ def test_wrong_key_fails_clearly_and_writes_nothing(plain_repo, workdir):
         api.run_wal_fetch(dict(base, wal_name='000000010000000000000001', dest_path=dest, encryption_key_file=wrong))
     assert not os.path.exists(dest)
     with pytest.raises(errors.WrongKey):
-        api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000002', encryption_key_file=wrong))
+        api.run_wal_push(dict(base, src_path=src2, wal_name='000000010000000000000002', encryption_key_file=wrong))
     assert os.listdir(os.path.join(plain_repo, SERVER, 'wal', '00000001')) == ['000000010000000000000001.zst.enc']
     with pytest.raises(errors.BadInput, match='no key was given'):
         api.run_wal_fetch(dict(base, wal_name='000000010000000000000001', dest_path=dest))
@@ -325,9 +437,10 @@ def test_wrong_key_fails_clearly_and_writes_nothing(plain_repo, workdir):
 def test_plain_wal_in_an_encrypted_archive_is_refused_unless_allowed(plain_repo, cli):
     """A plain copy placed into an encrypted archive (downgrade) is never restored silently."""
     key = _key_file(os.path.join(plain_repo, 'd.key'), owner_postgres=False)
-    src = _segment_file(os.path.join(plain_repo, 'src-d'), fill=b'planted')
+    first = _segment_file(os.path.join(plain_repo, 'src-d1'), '000000010000000000000001')
+    src = _segment_file(os.path.join(plain_repo, 'src-d'), '000000010000000000000002', fill=b'planted')
     base = {'repository': plain_repo, 'server_name': SERVER}
-    api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000001', encryption_key_file=key))
+    api.run_wal_push(dict(base, src_path=first, wal_name='000000010000000000000001', encryption_key_file=key))
     api.run_wal_push(dict(base, src_path=src, wal_name='000000010000000000000002'))     # plain, as an intruder would
     dest = os.path.join(plain_repo, 'out-d')
     for params in (dict(base, encryption_key_file=key), dict(base)):     # key configured, or wal-key.json exists
@@ -336,13 +449,14 @@ def test_plain_wal_in_an_encrypted_archive_is_refused_unless_allowed(plain_repo,
         assert not os.path.exists(dest)
     proc = _run(cli, ['wal-fetch', '--repository', plain_repo, '--server-name', SERVER,
                       '000000010000000000000002', dest])
-    assert proc.returncode == 1 and 'allow-unencrypted' in proc.stderr and not os.path.exists(dest)
+    assert proc.returncode == 200 and 'allow-unencrypted' in proc.stderr and not os.path.exists(dest)
     allowed = api.run_wal_fetch(dict(base, encryption_key_file=key, allow_unencrypted=True,
                                      wal_name='000000010000000000000002', dest_path=dest))
     assert allowed['encrypted'] is False and open(dest, 'rb').read() == open(src, 'rb').read()
     # a plain archive (no key anywhere) is not affected
     other = dict(base, server_name='plainsrv')
-    api.run_wal_push(dict(other, src_path=src, wal_name='000000010000000000000003'))
+    third = _segment_file(os.path.join(plain_repo, 'src-d3'), '000000010000000000000003')
+    api.run_wal_push(dict(other, src_path=third, wal_name='000000010000000000000003'))
     api.run_wal_fetch(dict(other, wal_name='000000010000000000000003', dest_path=dest + '3'))
     assert os.path.exists(dest + '3')
 
@@ -350,7 +464,8 @@ def test_plain_wal_in_an_encrypted_archive_is_refused_unless_allowed(plain_repo,
 def test_concurrent_first_pushes_share_one_key(plain_repo):
     key = _key_file(os.path.join(plain_repo, 'k.key'), owner_postgres=False)
     p = {'repository': plain_repo, 'server_name': SERVER, 'encryption_key_file': key}
-    src = _segment_file(os.path.join(plain_repo, 'src'))
+    names = ['0000000100000000000000%02X' % (i + 1) for i in range(6)]
+    srcs = [_segment_file(os.path.join(plain_repo, 'src%d' % i), n) for i, n in enumerate(names)]
     barrier = threading.Barrier(6)
     keys, failures = [], []
 
@@ -359,7 +474,7 @@ def test_concurrent_first_pushes_share_one_key(plain_repo):
             barrier.wait()
             repo = open_repository(p)
             keys.append(wal_archive.wal_data_key(repo, SERVER, key_source(p), create=True))
-            api.run_wal_push(dict(p, src_path=src, wal_name='0000000100000000000000%02X' % (i + 1)))
+            api.run_wal_push(dict(p, src_path=srcs[i], wal_name=names[i]))
         except Exception as e:  # noqa: BLE001 - reported below
             failures.append(e)
 
@@ -372,8 +487,8 @@ def test_concurrent_first_pushes_share_one_key(plain_repo):
     assert len(set(keys)) == 1
     for i in range(6):
         out = os.path.join(plain_repo, 'out%d' % i)
-        api.run_wal_fetch(dict(p, wal_name='0000000100000000000000%02X' % (i + 1), dest_path=out))
-        with open(out, 'rb') as a, open(src, 'rb') as b:
+        api.run_wal_fetch(dict(p, wal_name=names[i], dest_path=out))
+        with open(out, 'rb') as a, open(srcs[i], 'rb') as b:
             assert a.read() == b.read()
     assert [n for n in os.listdir(os.path.join(plain_repo, SERVER, 'wal')) if n.startswith('.')] == []
 
@@ -381,9 +496,9 @@ def test_concurrent_first_pushes_share_one_key(plain_repo):
 def test_rekey_rewraps_the_wal_key(plain_repo):
     old = _key_file(os.path.join(plain_repo, 'old.key'), owner_postgres=False)
     new = _key_file(os.path.join(plain_repo, 'new.key'), owner_postgres=False)
-    src = _segment_file(os.path.join(plain_repo, 'src'))
-    base = {'repository': plain_repo, 'server_name': SERVER}
     name = '000000010000000000000003'
+    src = _segment_file(os.path.join(plain_repo, 'src'), name)
+    base = {'repository': plain_repo, 'server_name': SERVER}
     api.run_wal_push(dict(base, src_path=src, wal_name=name, encryption_key_file=old))
     stored = os.path.join(plain_repo, SERVER, 'wal', '00000001', name + '.zst.enc')
     with open(stored, 'rb') as f:
@@ -521,14 +636,14 @@ def _assert_one_winner(params, name, srcs, won, lost, tmpdir):
 def test_concurrent_pushes_of_one_name_local(plain_repo):
     params = {'repository': plain_repo, 'server_name': SERVER}
     name = '000000010000000000000021'
-    srcs = [_segment_file(os.path.join(plain_repo, 'src%d' % i)) for i in range(6)]   # all different
+    srcs = [_segment_file(os.path.join(plain_repo, 'src%d' % i), name) for i in range(6)]   # all different
     won, lost = _race(params, name, srcs)
     _assert_one_winner(params, name, srcs, won, lost, plain_repo)
     # nothing else: no second variant, no hidden temporary file
     assert os.listdir(os.path.join(plain_repo, SERVER, 'wal', '00000001')) == [name + '.zst']
     # the same content from everyone: all succeed, exactly one writes
     same = '000000010000000000000022'
-    won, lost = _race(params, same, [srcs[0]] * 4)
+    won, lost = _race(params, same, [_segment_file(os.path.join(plain_repo, 'same'), same)] * 4)
     assert not lost and sorted(r['changed'] for src, r in won) == [False, False, False, True]
 
 
@@ -537,10 +652,11 @@ def test_concurrent_pushes_of_one_name_s3(serial_repo, workdir, monkeypatch):
     params = s3_repo.params(server_name=SERVER)
     tmpdir = tempfile.mkdtemp(dir=workdir)
     name = '000000010000000000000031'
-    srcs = [_segment_file(os.path.join(tmpdir, 'src%d' % i)) for i in range(5)]
+    srcs = [_segment_file(os.path.join(tmpdir, 'src%d' % i), name) for i in range(5)]
     won, lost = _race(params, name, srcs)
     _assert_one_winner(params, name, srcs, won, lost, tmpdir)
-    won, lost = _race(params, '000000010000000000000032', [srcs[1]] * 3)
+    same = _segment_file(os.path.join(tmpdir, 'same'), '000000010000000000000032')
+    won, lost = _race(params, '000000010000000000000032', [same] * 3)
     assert not lost and sorted(r['changed'] for src, r in won) == [False, False, True]
     # bodies above one part go out as multipart uploads whose completion is conditional
     monkeypatch.setattr(s3_storage, 'PART_SIZE', 5 * MIB)
@@ -548,12 +664,12 @@ def test_concurrent_pushes_of_one_name_s3(serial_repo, workdir, monkeypatch):
     for i in range(3):
         path = os.path.join(tmpdir, 'big%d' % i)
         with open(path, 'wb') as f:
-            f.write(os.urandom(16 * MIB))       # incompressible: 16 MiB stored, 4 parts
+            f.write(segment_bytes('000000010000000000000033', 16 * MIB, fill=os.urandom(4096)))   # 4 parts
         big.append(path)
     multi = dict(params, compression='none')
     won, lost = _race(multi, '000000010000000000000033', big)
     _assert_one_winner(multi, '000000010000000000000033', big, won, lost, tmpdir)
-    assert won[0][1]['stored_bytes'] == 16 * MIB
+    assert 16 * MIB < won[0][1]['stored_bytes'] < 16 * MIB + 400     # + header and checksum trailer
     assert s3_repo.multipart_uploads() == []          # the losers' uploads were aborted
     names = ('000000010000000000000031.zst', '000000010000000000000032.zst', '000000010000000000000033')
     expected = ['%s/%s/wal/00000001/%s' % (s3_repo.prefix, SERVER, n) for n in names]
@@ -573,7 +689,7 @@ def test_lost_race_after_the_check_never_overwrites(any_repo, workdir, monkeypat
     key = _key_file(os.path.join(tmpdir, 'k.key'), owner_postgres=False)
     params = dict(any_repo, encryption_key_file=key)
     name = '000000010000000000000041'
-    first = _segment_file(os.path.join(tmpdir, 'first'))
+    first = _segment_file(os.path.join(tmpdir, 'first'), name)
     assert api.run_wal_push(dict(params, src_path=first, wal_name=name))['changed'] is True
     repo = open_repository(params)
     relpath = wal_archive.object_path(SERVER, name, 'zstd', True)
@@ -581,7 +697,7 @@ def test_lost_race_after_the_check_never_overwrites(any_repo, workdir, monkeypat
     monkeypatch.setattr(wal_archive, 'stored_copies', lambda *a: [])      # the check finds nothing
     again = api.run_wal_push(dict(params, src_path=first, wal_name=name))
     assert again['changed'] is False and 'same content' in again['msg']
-    other = _segment_file(os.path.join(tmpdir, 'other'))
+    other = _segment_file(os.path.join(tmpdir, 'other'), name)
     with pytest.raises(errors.IntegrityError, match='different content.*never overwritten'):
         api.run_wal_push(dict(params, src_path=other, wal_name=name))
     assert repo.read_bytes(relpath) == stored
@@ -607,7 +723,7 @@ def test_s3_request_count(s3_repo, workdir, monkeypatch):
     monkeypatch.setattr(s3_storage, 'make_client', counting)
     params = s3_repo.params(server_name=SERVER)
     tmpdir = tempfile.mkdtemp(dir=workdir)
-    src = _segment_file(os.path.join(tmpdir, 'src'))
+    src = _segment_file(os.path.join(tmpdir, 'src'), '000000010000000000000051')
 
     def count(fn, **extra):
         del calls[:]
@@ -629,6 +745,7 @@ def test_s3_request_count(s3_repo, workdir, monkeypatch):
     assert not os.path.exists(os.path.join(tmpdir, 'b'))
     # another variant (pushed as gzip, fetched with the default zstd): found by the one listing
     gz = '000000010000000000000053'
+    src = _segment_file(os.path.join(tmpdir, 'src53'), gz)
     api.run_wal_push(dict(params, src_path=src, wal_name=gz, compression='gzip'))
     seen = count(api.run_wal_fetch, wal_name=gz, dest_path=os.path.join(tmpdir, 'c'))[0]
     assert seen == ['GetObject', 'GetObject', 'ListObjectsV2', 'GetObject']
@@ -636,6 +753,7 @@ def test_s3_request_count(s3_repo, workdir, monkeypatch):
     # with the key configured (an encrypted archive) that question is not asked
     key = _key_file(os.path.join(tmpdir, 'k.key'), owner_postgres=False)
     enc = '000000010000000000000054'
+    src = _segment_file(os.path.join(tmpdir, 'src54'), enc)
     api.run_wal_push(dict(params, src_path=src, wal_name=enc, encryption_key_file=key))
     seen = count(api.run_wal_fetch, wal_name=enc, dest_path=os.path.join(tmpdir, 'd'), encryption_key_file=key)[0]
     assert seen == ['GetObject', 'GetObject'], seen          # the segment, then wal-key.json to unwrap its key

@@ -51,6 +51,19 @@ def test_postgres_facts_per_version(num, columns, clones_internal, tid_ranges, m
     assert ('g.tgparentid' in shown) is clones_internal and shown.startswith(('NOT g.tgisinternal', '(NOT'))
 
 
+@pytest.mark.parametrize('num, functions, idle, stats_temp, pause_state, parameter_grants', [
+    (130012, ('pg_start_backup', 'pg_stop_backup'), False, True, False, False),
+    (140009, ('pg_start_backup', 'pg_stop_backup'), True, True, True, False),
+    (150004, ('pg_backup_start', 'pg_backup_stop'), True, False, True, True),
+    (170012, ('pg_backup_start', 'pg_backup_stop'), True, False, True, True),
+], ids=lambda v: str(v) if isinstance(v, int) else '')
+def test_physical_facts_per_version(num, functions, idle, stats_temp, pause_state, parameter_grants):
+    caps = Capabilities(num)
+    assert caps.backup_functions == functions
+    assert caps.idle_session_timeout is idle and caps.stats_temp_directory is stats_temp
+    assert caps.replay_pause_state is pause_state and caps.parameter_privileges is parameter_grants
+
+
 def test_objects_a_newer_major_catalogs_by_itself():
     """PostgreSQL 17 catalogs a domain's NOT NULL as a constraint: expected only in upgrades from before 17."""
     assert Capabilities(170002).catalogued_flags(13) == {('domain constraint', 'n')}
@@ -107,8 +120,6 @@ def test_mariadb_release():
     assert MyCaps('mariadb', 101106).release == (10, 11)
 
 
-# postgres/physical/ is left to the rewrite of issue 14 (its checks move here after it).
-NOT_YET = (os.path.join('postgres', 'physical'),)
 VERSION_CHECK = re.compile(r'(version|_num|\bv)\s*(>=|<=|<|>)\s*\d{5,6}\b|\bflavor\s*[!=]=|\bis_mariadb\b')
 
 
@@ -116,8 +127,6 @@ def test_version_checks_live_in_the_capabilities_objects():
     found = []
     for folder, _dirs, files in os.walk(ENGINE):
         rel = os.path.relpath(folder, ENGINE)
-        if rel.startswith(NOT_YET):
-            continue
         for name in files:
             if not name.endswith('.py') or name == 'capabilities.py':
                 continue

@@ -59,6 +59,25 @@ def test_allow_unencrypted_reaches_wal_fetch_and_restore_command():
         '/usr/local/bin/dbbackup wal-fetch --config /etc/d.conf --allow-unencrypted %f %p'
 
 
+def test_wal_fetch_exit_status_says_not_archived_or_unusable(tmp_path, capsys):
+    """1 only for "not archived" (PostgreSQL: end of the archive); anything else above 125 (recovery stops)."""
+    from plugins.module_utils.cli import FETCH_UNUSABLE, main
+    repo = str(tmp_path / 'repo')
+    dest = str(tmp_path / 'RECOVERYXLOG')
+    assert main(['wal-fetch', '--repository', repo, '--server-name', 's', '000000010000000000000001', dest]) == 1
+    assert 'is not in the archive' in capsys.readouterr().err
+    assert FETCH_UNUSABLE > 125
+    for argv in (['wal-fetch', '--repository', 'relative/repo', '--server-name', 's', '000000010000000000000001',
+                  dest],                                                     # bad input
+                 ['wal-fetch', '--repository', repo, '--bogus', '000000010000000000000001', dest],   # usage error
+                 ['wal-fetch', '--config', str(tmp_path / 'missing.conf'), '000000010000000000000001', dest]):
+        assert main(argv) == FETCH_UNUSABLE, argv
+    assert not (tmp_path / 'RECOVERYXLOG').exists()
+    # other commands keep their statuses
+    assert main(['wal-push', '--repository', 'relative/repo', '--server-name', 's', dest,
+                 '000000010000000000000001']) == 1
+
+
 def test_list_without_backups_says_which_server_names_exist(capsys, tmp_path):
     import json
     from plugins.module_utils.cli import main

@@ -75,3 +75,50 @@ def test_log_parsing():
 
 def test_archive_timeout_units():
     assert [_seconds(v) for v in ('60', '60s', '1min', '2h', '0', 'x')] == [60, 60, 60, 7200, 0, None]
+
+
+def test_log_parsing_names_the_file_restore_command_could_not_restore():
+    text = '\n'.join([
+        '2025-01-31 12:00:00 UTC [10] LOG:  restored log file "000000010000000000000004" from archive',
+        'dbbackup: Archived WAL file /r/db1/wal/00000001/000000010000000000000005.zst is damaged: its SHA-256 does '
+        'not match its checksum record (corrupted or modified). Recovery cannot use it and stops before it.',
+        '2025-01-31 12:00:00 UTC [10] FATAL:  could not restore file "000000010000000000000005" from archive: '
+        'child process exited with exit code 200',
+        'dbbackup: WAL file 000000010000000000000006 is not in the archive /r/db1/wal.',
+    ])
+    log = recovery.parse_log(text)
+    assert log['restored'] == ['000000010000000000000004']
+    assert log['restore_failed'] == '000000010000000000000005'
+    assert len(log['fetch_errors']) == 1 and 'is damaged' in log['fetch_errors'][0]
+    err = recovery._failure(log, text, lambda lg: {'target': 'the end of the archived WAL', 'extra': ''},
+                            '/d/log', still_running=False)
+    assert 'WAL file 000000010000000000000005 is archived but could not be restored (wal-fetch: Archived WAL file' \
+        in str(err) and 'Last WAL file restored from the archive: 000000010000000000000004' in str(err)
+
+
+def test_base_backup_choice_by_stop_time():
+    """A target_time after a backup's stop point but before its finished_at is recoverable from it."""
+    import datetime
+    from plugins.module_utils.postgres.physical import pitr
+
+    class Repo(object):
+        def location(self, path):
+            return path
+
+    backups = [{'backup_id': 'b1', 'kind': 'base', 'stop_lsn': '0/5000100', 'timeline': 1,
+                'stop_time': '2025-01-31T12:00:00.250000Z', 'finished_at': '2025-01-31T12:00:02.000000Z'},
+               {'backup_id': 'b0', 'kind': 'base', 'stop_lsn': '0/3000100', 'timeline': 1,   # no stop_time (older)
+                'finished_at': '2025-01-31T11:00:02.000000Z'}]
+    orig = pitr.list_backups
+    pitr.list_backups = lambda repo, base: [(m['backup_id'], m) for m in reversed(backups)]
+    try:
+        def target(ts):
+            return {'kind': 'time', 'time': datetime.datetime.strptime(ts, '%H:%M:%S.%f').replace(
+                year=2025, month=1, day=31, tzinfo=datetime.timezone.utc)}
+        assert pitr.choose_base_backup(Repo(), 'db1/base', 'latest', target('12:00:01.000000'), 'latest')['backup_id'] == 'b1'
+        assert pitr.choose_base_backup(Repo(), 'db1/base', 'latest', target('12:00:00.100000'), 'latest')['backup_id'] == 'b0'
+        assert pitr.choose_base_backup(Repo(), 'db1/base', 'latest', target('11:00:02.000000'), 'latest')['backup_id'] == 'b0'
+        with pytest.raises(errors.NotFound, match='stopped at or before'):
+            pitr.choose_base_backup(Repo(), 'db1/base', 'latest', target('11:00:01.000000'), 'latest')
+    finally:
+        pitr.list_backups = orig

@@ -27,7 +27,8 @@ INFO_DEFAULTS = dict(COMMON_DEFAULTS, kind='all', backup_id='all', check_wal=Tru
 PRUNE_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', keep_last=None, keep_daily=None, keep_weekly=None,
                       keep_monthly=None, min_keep=1, max_age=None, grace_period='24h', prune_wal=True,
                       prune_incomplete=True)
-WAL_DEFAULTS = dict(COMMON_DEFAULTS, compression='zstd', compression_level=None)
+WAL_DEFAULTS = dict(COMMON_DEFAULTS, compression='zstd', compression_level=None, archive_async=False,
+                    spool_path=None, async_jobs=None, async_queue=None, async_timeout=None)
 BINLOG_DEFAULTS = dict(COMMON_DEFAULTS, compression='zstd', compression_level=None)
 DEFAULT_PORT = {'postgresql': 5432, 'mysql': 3306}
 DEFAULT_USER = {'postgresql': 'postgres', 'mysql': 'root'}

@@ -29,6 +29,8 @@ def run_pitr(params, check_mode=False):
     p = prepare(params, PITR_DEFAULTS)
     if p.get('metrics_dir'):
         raise BadInput('metrics_dir is used with db_type postgresql and state=status only.')
+    if p.get('verify') not in (None, 'none'):
+        raise BadInput('verify is used with db_type postgresql and state=status only.')
     if p.get('state') == 'events':
         from ..mysql.binlog.event_list import list_events
         return list_events(p)

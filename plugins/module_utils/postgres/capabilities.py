@@ -153,6 +153,36 @@ class Capabilities(object):
             terms.append('max_wal_senders')
         return terms
 
+    # --- physical backup and recovery ---------------------------------------------
+    @property
+    def backup_functions(self):
+        """(start, stop) of the non-exclusive low-level backup API: pg_backup_start/pg_backup_stop
+        (15+), before pg_start_backup/pg_stop_backup with an exclusive flag."""
+        if self.major >= 15:
+            return 'pg_backup_start', 'pg_backup_stop'
+        return 'pg_start_backup', 'pg_stop_backup'
+
+    @property
+    def idle_session_timeout(self):
+        """The idle_session_timeout setting exists (14+); a long base backup session turns it off."""
+        return self.major >= 14
+
+    @property
+    def stats_temp_directory(self):
+        """The stats_temp_directory setting exists (before 15, which keeps statistics in shared
+        memory): a base backup leaves its contents out."""
+        return self.major < 15
+
+    @property
+    def replay_pause_state(self):
+        """pg_get_wal_replay_pause_state() tells a requested pause from a reached one (14+)."""
+        return self.major >= 14
+
+    @property
+    def parameter_privileges(self):
+        """GRANT ALTER SYSTEM ON PARAMETER lets a non-superuser set archiving (15+)."""
+        return self.major >= 15
+
     def catalogued_flags(self, source_major):
         """{(inventory type, kind)} this server creates on its own for DDL a backup of PostgreSQL
         source_major recorded as a flag of another object (CATALOGUED_FLAGS): an upgrade restore

@@ -14,7 +14,8 @@ multipart upload (invisible; a bucket lifecycle rule removes it), never an
 object with a truncated body.
 
 open_write(relpath, if_absent=True) (S3IfAbsentFile) publishes with one
-conditional request, If-None-Match: *: a body up to PART_SIZE is buffered and
+conditional request, If-None-Match: *: the body is spooled to a temporary file
+(memory stays bounded however many run at once); one up to PART_SIZE is
 sent as a conditional PutObject; a larger one becomes a multipart upload whose
 CompleteMultipartUpload carries the condition (S3 and recent S3-compatible
 servers support both). commit() returns False when the key exists (412): the
@@ -44,7 +45,7 @@ from ..common.errors import (
 from . import object_store
 from .base import AtomicFile
 from .object_store import (
-    CONNECT_TIMEOUT, MAX_ATTEMPTS, READ_TIMEOUT, ObjectStoreRepository, PartedUpload, ResumingReader, env_int,
+    CONNECT_TIMEOUT, MAX_ATTEMPTS, READ_TIMEOUT, ObjectStoreRepository, ResumingReader, env_int,
     is_metadata, scrub)
 
 PART_SIZE = object_store.PART_SIZE      # multipart part size: up to 10,000 parts = 156 GiB per file
@@ -52,6 +53,7 @@ RESERVED_MARKER = object_store.RESERVED_MARKER
 UPLOAD_CONCURRENCY = 2          # parallel part uploads per file
 IN_MEMORY_PARTS = 2             # parts buffered per file besides the one being read
 PIPE_CAPACITY = 2 << 20         # bytes queued between the producer and the uploader
+SPOOL_MEMORY = 1 << 20          # create-if-absent bodies: in memory up to this, then in a temporary file
 DELETE_BATCH = 1000             # DeleteObjects limit
 SSE_CHOICES = ('AES256', 'aws:kms')
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
@@ -285,49 +287,121 @@ class S3AtomicFile(AtomicFile):
             pass
 
 
-class S3IfAbsentFile(PartedUpload):
+class _Window(object):
+    """A read-only file-like view of length bytes of f from start (a part or a whole body for botocore)."""
+
+    def __init__(self, f, start, length):
+        self._f, self._start, self._len, self._pos = f, start, length, 0
+
+    def read(self, size=-1):
+        left = self._len - self._pos
+        size = left if size is None or size < 0 else min(size, left)
+        self._f.seek(self._start + self._pos)
+        data = self._f.read(size)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset, whence=0):
+        base = {0: 0, 1: self._pos, 2: self._len}[whence]
+        self._pos = max(0, min(self._len, base + offset))
+        return self._pos
+
+    def tell(self):
+        return self._pos
+
+    def __len__(self):
+        return self._len
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+
+class S3IfAbsentFile(AtomicFile):
     """Create-if-absent upload: the object appears only if its key is free at publication.
 
-    Bodies up to PART_SIZE stay in memory and go out as one conditional
-    PutObject; beyond that, parts are uploaded one at a time as they fill
-    (object_store.PartedUpload) and CompleteMultipartUpload is conditional.
-    commit() returns False when the key existed; the upload is then aborted.
+    The body goes to a temporary file (in memory up to SPOOL_MEMORY bytes, then on disk), so
+    memory stays small whatever the size and however many run at once. At commit a body up to
+    PART_SIZE goes out as one conditional PutObject; a larger one as a multipart upload (parts
+    of PART_SIZE read from the file) whose CompleteMultipartUpload is conditional. commit()
+    returns False when the key existed; the upload is then aborted.
     """
 
     def __init__(self, repo, key, extra_args):
-        super(S3IfAbsentFile, self).__init__(repo, key, if_absent=True, part_size=PART_SIZE)
+        import tempfile
+        self._repo = repo
+        self.key = key
         self._extra = extra_args
+        self._buf = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+        self._size = 0
         self._upload_id = None
-        self._etags = []
+        self._parts = []
+        self._done = False
 
-    def _put_whole(self, body):
-        repo = self._repo
-        return repo.if_absent('writing', self.key, functools.partial(
-            repo.client.put_object, Bucket=repo.bucket, Key=self.key, Body=body, **self._extra))
+    def write(self, data):
+        if self._done:
+            raise ValueError('write to a committed or aborted repository file')
+        self._buf.write(data)
+        self._size += len(data)
+        return len(data)
 
-    def _start(self):
-        repo = self._repo
-        resp = repo._call('uploading', self.key, repo.client.create_multipart_upload, Bucket=repo.bucket,
-                          Key=self.key, **self._extra)
-        self._upload_id = resp['UploadId']
+    def flush(self):
+        pass
 
-    def _send_part(self, body, number):
+    def _send_part(self, body):
         repo = self._repo
+        if self._upload_id is None:
+            resp = repo._call('uploading', self.key, repo.client.create_multipart_upload, Bucket=repo.bucket,
+                              Key=self.key, **self._extra)
+            self._upload_id = resp['UploadId']
+        number = len(self._parts) + 1
         resp = repo._call('uploading', self.key, repo.client.upload_part, Bucket=repo.bucket, Key=self.key,
                           UploadId=self._upload_id, PartNumber=number, Body=body)
-        self._etags.append({'PartNumber': number, 'ETag': resp['ETag']})
+        self._parts.append({'PartNumber': number, 'ETag': resp['ETag']})
 
-    def _complete(self, last_body):
+    def _put(self, **condition):
+        return self._repo.client.put_object(Bucket=self._repo.bucket, Key=self.key,
+                                            Body=_Window(self._buf, 0, self._size), **dict(self._extra, **condition))
+
+    def commit(self):
+        if self._done:
+            raise ValueError('commit of a committed or aborted repository file')
+        self._done = True
         repo = self._repo
-        self._parts += 1
-        self._send_part(last_body, self._parts)
-        return repo.if_absent('uploading', self.key, functools.partial(
-            repo.client.complete_multipart_upload, Bucket=repo.bucket, Key=self.key,
-            UploadId=self._upload_id, MultipartUpload={'Parts': self._etags}))
+        try:
+            if self._size <= PART_SIZE:
+                return repo.if_absent('writing', self.key, self._put)
+            for start in range(0, self._size, PART_SIZE):
+                self._send_part(_Window(self._buf, start, min(PART_SIZE, self._size - start)))
+            published = repo.if_absent('uploading', self.key, functools.partial(
+                repo.client.complete_multipart_upload, Bucket=repo.bucket, Key=self.key,
+                UploadId=self._upload_id, MultipartUpload={'Parts': self._parts}))
+        except BaseException:
+            self._abort_upload()
+            raise
+        finally:
+            self._buf.close()
+        if not published:
+            self._abort_upload()
+        return published
 
-    def _cancel(self):
-        # on failure the upload is left for the bucket's lifecycle rule or dbbackup_prune
-        self._repo.client.abort_multipart_upload(Bucket=self._repo.bucket, Key=self.key, UploadId=self._upload_id)
+    def abort(self):
+        if self._done:
+            return
+        self._done = True
+        self._buf.close()
+        self._abort_upload()
+
+    def _abort_upload(self):
+        if self._upload_id is None:
+            return
+        upload_id, self._upload_id = self._upload_id, None
+        try:
+            self._repo.client.abort_multipart_upload(Bucket=self._repo.bucket, Key=self.key, UploadId=upload_id)
+        except Exception:  # pylint: disable=broad-except
+            pass            # left for the bucket's lifecycle rule or dbbackup_prune (incomplete uploads)
 
 
 class S3Reader(ResumingReader):

@@ -81,12 +81,13 @@ def compressing_writer(sink, algorithm, level, threads=0, size=-1, checksum=Fals
 
 
 class _DecompressErrors(object):
-    """Turns codec errors into IntegrityError naming the file."""
+    """Turns codec errors into IntegrityError naming the file (or into the caller's fail(what))."""
 
-    def __init__(self, reader, label, errors):
+    def __init__(self, reader, label, errors, fail=None):
         self._r = reader
         self._label = label
         self._errors = errors
+        self._fail = fail
 
     def read(self, size=-1):
         try:
@@ -94,6 +95,8 @@ class _DecompressErrors(object):
         except IntegrityError:
             raise
         except self._errors as e:
+            if self._fail is not None:
+                self._fail('it cannot be decompressed (%s)' % e)
             raise IntegrityError('Backup file %s cannot be decompressed (%s).' % (self._label, e),
                                  'It is corrupted or truncated; restore another backup_id.')
 
@@ -104,13 +107,56 @@ class _DecompressErrors(object):
         self._r.close()
 
 
-def decompressing_reader(source, algorithm, label):
-    """A readable that yields the decompressed bytes of `source`."""
+class FrameDecoder(object):
+    """Push-style decompressor that knows whether its frame ended (for files without a manifest).
+
+    feed(data) returns the decompressed bytes; finish() checks that the frame is complete.
+    fail(what) is called (and must raise) on damage: undecodable data, data after the end
+    of the frame, a truncated frame.
+    """
+
+    def __init__(self, algorithm, fail):
+        self._fail = fail
+        if algorithm == 'zstd':
+            zstd = require('zstandard')
+            self._obj = zstd.ZstdDecompressor().decompressobj()
+            self._errors = (zstd.ZstdError,)
+        elif algorithm == 'gzip':
+            self._obj = zlib.decompressobj(31)
+            self._errors = (zlib.error,)
+        else:
+            self._obj = None
+            self._errors = ()
+
+    def feed(self, data):
+        if self._obj is None:
+            return data
+        if self._obj.eof:
+            self._fail('data follows the end of the compressed stream')
+        try:
+            out = self._obj.decompress(data)
+        except self._errors as e:
+            self._fail('it cannot be decompressed (%s)' % e)
+        if self._obj.eof and self._obj.unused_data:
+            self._fail('data follows the end of the compressed stream')
+        return out
+
+    def finish(self):
+        if self._obj is not None and not self._obj.eof:
+            self._fail('the compressed stream is truncated')
+
+
+def decompressing_reader(source, algorithm, label, fail=None):
+    """A readable that yields the decompressed bytes of `source`; each read returns at most what was asked.
+
+    fail(what): called (it must raise) instead of the backup-worded IntegrityError on a codec error.
+    The reader itself does not insist that a frame ends: callers check sizes and SHA-256s.
+    """
     if algorithm == 'zstd':
         zstd = require('zstandard')
         r = zstd.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
-        return _DecompressErrors(r, label, (zstd.ZstdError,))
+        return _DecompressErrors(r, label, (zstd.ZstdError,), fail)
     if algorithm == 'gzip':
         return _DecompressErrors(gzip.GzipFile(fileobj=source, mode='rb'), label,
-                                 (OSError, EOFError, zlib.error))
+                                 (OSError, EOFError, zlib.error), fail)
     return source

@@ -13,7 +13,10 @@ In the spirit of age's STREAM and Tink's streaming AEAD. A stored file is
                           only the last chunk may be shorter (0 .. chunk size bytes)
 
 Chunk i is sealed with nonce = prefix || uint32_be(i) || last-flag (1 for the
-final chunk, else 0) and the whole header as associated data. Hence
+final chunk, else 0) and the whole header as associated data, followed by the
+caller's `context` bytes when given (they are not stored: the reader must
+supply the same, so a file cannot be passed off as another one; the WAL
+archive binds server and file name this way). Hence
 
 - tampering with the header or any chunk fails authentication;
 - reordering or duplicating chunks fails (the counter is in the nonce);
@@ -75,7 +78,7 @@ class EncryptingWriter(object):
     stream) and does not close the sink.
     """
 
-    def __init__(self, sink, data_key, chunk_size=CHUNK_SIZE):
+    def __init__(self, sink, data_key, chunk_size=CHUNK_SIZE, context=b''):
         if not 1 <= chunk_size <= (1 << 24):
             raise ValueError('chunk_size out of range')
         self.sink = sink
@@ -83,6 +86,7 @@ class EncryptingWriter(object):
         salt = os.urandom(SALT_SIZE)
         self._prefix = os.urandom(PREFIX_SIZE)
         self._header = _HEADER.pack(MAGIC, VERSION, ALG_AES256GCM_HKDF, chunk_size, salt, self._prefix)
+        self._aad = self._header + bytes(context)
         self._aead = _file_cipher(data_key, salt)
         self._buf = bytearray()
         self._counter = 0
@@ -95,7 +99,7 @@ class EncryptingWriter(object):
     def _seal(self, data, last):
         if self._counter >= MAX_CHUNKS:
             raise ValueError('stream too long for one encrypted file')
-        self.sink.write(self._aead.encrypt(_nonce(self._prefix, self._counter, last), data, self._header))
+        self.sink.write(self._aead.encrypt(_nonce(self._prefix, self._counter, last), data, self._aad))
         self._counter += 1
 
     def write(self, data):
@@ -143,14 +147,19 @@ class DecryptingReader(object):
     """A readable of the plaintext of an encrypted `source`.
 
     Raises IntegrityError naming `label` when the stream is not an encrypted
-    dbbackup file, was encrypted with another key, or was modified, truncated,
-    extended or reordered. Plaintext of a chunk is returned only after its
-    tag has been checked.
+    dbbackup file, was encrypted with another key or another `context`, or was
+    modified, truncated, extended or reordered. Plaintext of a chunk is
+    returned only after its tag has been checked. `subject` and `hint` word the
+    message for the caller's kind of file.
     """
 
-    def __init__(self, source, data_key, label):
+    def __init__(self, source, data_key, label, context=b'', subject='Backup file',
+                 hint='It is corrupted, truncated or was modified; restore another backup_id.'):
         self.source = source
         self.label = label
+        self.subject = subject
+        self.hint = hint
+        self._context = bytes(context)
         self._data_key = data_key
         self._aead = None
         self._header = None
@@ -167,8 +176,7 @@ class DecryptingReader(object):
         return True
 
     def _fail(self, what):
-        raise IntegrityError('Backup file %s cannot be decrypted: %s.' % (self.label, what),
-                             'It is corrupted, truncated or was modified; restore another backup_id.')
+        raise IntegrityError('%s %s cannot be decrypted: %s.' % (self.subject, self.label, what), self.hint)
 
     def _fill(self, want):
         """Read from source until `want` bytes are pending or the source ends."""
@@ -223,7 +231,8 @@ class DecryptingReader(object):
         if self._counter >= MAX_CHUNKS:
             self._fail('too many chunks')
         try:
-            plain = self._aead.decrypt(_nonce(self._prefix, self._counter, last), chunk, self._header)
+            plain = self._aead.decrypt(_nonce(self._prefix, self._counter, last), chunk,
+                                       self._header + self._context)
         except require('cryptography.exceptions').InvalidTag:
             if last and len(chunk) == full:
                 what = ('chunk %d failed authentication (truncated at a chunk boundary, '

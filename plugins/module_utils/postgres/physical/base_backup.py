@@ -4,8 +4,12 @@ PostgreSQL's non-exclusive low-level API on one session kept open for the whole
 backup: pg_backup_start (PostgreSQL 15+; pg_start_backup(label, fast, false)
 before), the data directory streamed as a tar through compression, optional
 encryption and SHA-256 into the repository, each tablespace as its own tar, then
-pg_backup_stop(wait_for_archive => true) (pg_stop_backup(false, true) before),
-whose backup_label and tablespace_map are stored as files of the backup.
+pg_backup_stop(wait_for_archive => false) (pg_stop_backup(false, false) before),
+whose backup_label and tablespace_map are stored as files of the backup, and
+whose time (stop_time) bounds every commit before the stop point; then a wait
+until PostgreSQL has archived the stop segment and the backup history file
+(wait_archived: PostgreSQL's own check, polled every 50 ms instead of every
+second).
 
 What is left out follows PostgreSQL ("Making a Base Backup Using the Low Level
 API" in the continuous-archiving chapter, and the BASE_BACKUP exclusion lists
@@ -39,6 +43,7 @@ from ...storage.factory import open_repository
 from ...stream.compress import SUFFIX, check_options
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import StoredFileWriter
+from ..capabilities import MIN_VERSION_NUM, Capabilities, major_of
 from ..connection import connect, error_text, server_version
 from .wal_names import parse_lsn, segment_name
 
@@ -60,7 +65,6 @@ CHECKPOINTS = ('spread', 'fast')
 DEFAULT_ARCHIVE_WAIT = 600
 READ_SIZE = 1 << 20
 QUERY_CANCELED = '57014'
-MIN_VERSION = 100000
 
 
 # --- WAL positions ----------------------------------------------------------------------
@@ -252,8 +256,10 @@ def _check_server(conn, p):
     """Preconditions; returns the facts the backup needs. Raises BadInput naming what to fix."""
     version_num, version = server_version(conn)
     where = p.get('server_name')
-    if version_num < MIN_VERSION:
-        raise BadInput('PostgreSQL %s is too old for kind=base (10 or newer is needed).' % version)
+    if version_num < MIN_VERSION_NUM:
+        raise BadInput('PostgreSQL %s is too old for kind=base (%d or newer is needed).'
+                       % (version, major_of(MIN_VERSION_NUM)))
+    caps = Capabilities(version_num)
     cur = conn.cursor()
     cur.execute("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('is_superuser') = 'on'")
     in_recovery, is_super = cur.fetchone()
@@ -282,15 +288,46 @@ def _check_server(conn, p):
     cur.execute('SELECT catalog_version_no FROM pg_catalog.pg_control_system()')
     catversion = cur.fetchone()[0]
     seg_size = int(_setting(cur, 'wal_segment_size'))
-    if version_num < 110000:        # the setting counts 8 kB blocks before PostgreSQL 11
-        seg_size *= int(_setting(cur, 'wal_block_size'))
-    stats_temp = _setting(cur, 'stats_temp_directory') if version_num < 150000 else None
+    stats_temp = _setting(cur, 'stats_temp_directory') if caps.stats_temp_directory else None
     _check_data_dir(data_dir, system_identifier)
     major = str(version_num // 10000)
     return {'version_num': version_num, 'version': version, 'data_dir': data_dir, 'is_super': is_super,
             'system_identifier': system_identifier, 'wal_segment_size': seg_size,
             'tablespace_dir': 'PG_%s_%s' % (major, catversion), 'stats_temp': stats_temp,
             'archive_mode': archive_mode}
+
+
+def backup_history_name(tli, start_lsn, seg_size):
+    """The backup history file pg_backup_stop writes: <start segment>.<offset in it, 8 hex>.backup."""
+    start = parse_lsn(start_lsn)
+    return '%s.%08X.backup' % (segment_name(tli, start, seg_size), start % seg_size)
+
+
+def _archive_busy(status_dir, wal_dir, name):
+    """PostgreSQL's XLogArchiveIsBusy: not archived yet (.ready, or neither flag while the file exists)."""
+    if os.path.exists(os.path.join(status_dir, name + '.done')):
+        return False
+    if os.path.exists(os.path.join(status_dir, name + '.ready')):
+        return True
+    return os.path.exists(os.path.join(wal_dir, name))
+
+
+def wait_archived(data_dir, names, timeout, start_lsn, poll=0.05):
+    """Wait until PostgreSQL has archived names (the stop segment and the backup history file).
+
+    pg_backup_stop(wait_for_archive => true) does the same but polls once per second; this polls
+    pg_wal/archive_status every `poll` seconds. BackupFailed after timeout seconds.
+    """
+    wal_dir = os.path.join(data_dir, 'pg_wal')
+    status_dir = os.path.join(wal_dir, 'archive_status')
+    deadline = time.time() + timeout
+    while any(_archive_busy(status_dir, wal_dir, n) for n in names):
+        if time.time() > deadline:
+            raise BackupFailed('The WAL of the base backup (from %s) was not archived within %d s '
+                               '(archive_wait_timeout).' % (start_lsn, timeout),
+                               'Check archive_command and the server log, or run dbbackup_pitr state=status; '
+                               'no backup was recorded.')
+        time.sleep(poll)
 
 
 def _check_data_dir(data_dir, system_identifier):
@@ -442,20 +479,18 @@ class BaseBackup(object):
             conn.close()       # ends a backup still in progress on the server
 
     def _run(self, conn, start, t0):
-        psycopg2 = require('psycopg2')
         facts = self.facts
-        version_num = facts['version_num']
+        caps = Capabilities(facts['version_num'])
+        start_fn, stop_fn = caps.backup_functions
         cur = conn.cursor()
         cur.execute('SET statement_timeout = 0')
         cur.execute('SET lock_timeout = 0')
-        if version_num >= 140000:
+        if caps.idle_session_timeout:
             cur.execute('SET idle_session_timeout = 0')
         label = 'dbbackup %s' % self.backup_id
         fast = self.checkpoint == 'fast'
-        if version_num >= 150000:
-            cur.execute('SELECT pg_catalog.pg_backup_start(%s, %s)::text', (label, fast))
-        else:
-            cur.execute('SELECT pg_catalog.pg_start_backup(%s, %s, false)::text', (label, fast))
+        exclusive = '' if caps.at_least(15) else ', false'     # before 15: the exclusive flag
+        cur.execute('SELECT pg_catalog.%s(%%s, %%s%s)::text' % (start_fn, exclusive), (label, fast))
         start_lsn = cur.fetchone()[0]
 
         names = {}
@@ -472,20 +507,12 @@ class BaseBackup(object):
             files.append(entry)
             tablespaces.append({'oid': oid, 'location': location, 'name': names.get(oid), 'path': relpath})
 
-        cur.execute("SET statement_timeout = %s", ('%ds' % self.archive_wait,))
-        try:
-            if version_num >= 150000:
-                cur.execute('SELECT lsn::text, labelfile, spcmapfile '
-                            'FROM pg_catalog.pg_backup_stop(wait_for_archive => true)')
-            else:
-                cur.execute('SELECT lsn::text, labelfile, spcmapfile FROM pg_catalog.pg_stop_backup(false, true)')
-        except psycopg2.extensions.QueryCanceledError:
-            raise BackupFailed('The WAL of the base backup (from %s) was not archived within %d s '
-                               '(archive_wait_timeout).' % (start_lsn, self.archive_wait),
-                               'Check archive_command and the server log, or run dbbackup_pitr state=status; '
-                               'no backup was recorded.')
-        stop_lsn, labelfile, spcmapfile = cur.fetchone()
-        cur.execute('SET statement_timeout = 0')
+        # the stop time is read right after the backup-end record: every commit before the stop LSN
+        # is older, so a recovery to any later target_time passes the consistency point (pitr.py)
+        stop_args = 'wait_for_archive => false' if caps.at_least(15) else 'false, false'
+        cur.execute('SELECT lsn::text, labelfile, spcmapfile, clock_timestamp() '
+                    'FROM pg_catalog.%s(%s)' % (stop_fn, stop_args))
+        stop_lsn, labelfile, spcmapfile, stop_time = cur.fetchone()
 
         fields = parse_label(labelfile)
         m = re.match(r'^(\S+) \(file ([0-9A-F]{24})\)$', fields.get('START WAL LOCATION', ''))
@@ -495,6 +522,8 @@ class BaseBackup(object):
         timeline = int(fields.get('START TIMELINE') or int(start_wal_file[:8], 16))
         seg = facts['wal_segment_size']
         stop_wal_file = segment_name(timeline, parse_lsn(stop_lsn) - 1, seg)
+        wait_archived(facts['data_dir'], [stop_wal_file, backup_history_name(timeline, start_lsn, seg)],
+                      self.archive_wait, start_lsn)
 
         files.append(self._store_text('backup_label' + self.suffix, 'backup_label', labelfile))
         if spcmapfile:
@@ -508,9 +537,10 @@ class BaseBackup(object):
         manifest = new_manifest('base', 'postgresql', self.backup_id, self.p['server_name'], None)
         manifest.update({
             'started_at': isoformat(start),
+            'stop_time': isoformat(stop_time.astimezone(utcnow().tzinfo)),
             'finished_at': isoformat(utcnow()),
             'duration_seconds': round(time.time() - t0, 3),
-            'server_version': facts['version'], 'server_version_num': version_num,
+            'server_version': facts['version'], 'server_version_num': facts['version_num'],
             'system_identifier': facts['system_identifier'],
             'start_lsn': start_lsn, 'stop_lsn': stop_lsn, 'timeline': timeline,
             'wal_segment_size': seg, 'start_wal_file': start_wal_file, 'stop_wal_file': stop_wal_file,

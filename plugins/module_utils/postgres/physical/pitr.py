@@ -30,6 +30,7 @@ from ...common.times import isoformat, parse_iso, utcnow
 from ...format.backups import find_backup, kind_path, list_backups, wal_path
 from ...format.keys import backup_data_key, key_source
 from ...storage.factory import open_repository
+from ..capabilities import Capabilities
 from ..connection import connect, error_text
 from . import recovery
 
@@ -39,7 +40,7 @@ PG_PITR_DEFAULTS = {
     'target_lsn': None, 'target_name': None, 'target': None, 'target_inclusive': True,
     'target_action': 'promote', 'target_timeline': 'latest', 'port': None, 'archive': 'disabled',
     'pg_bin_dir': None, 'owner': None, 'wait_timeout': 300, 'server_settings': None,
-    'tablespace_mapping': None, 'backup_id': 'latest',
+    'tablespace_mapping': None, 'backup_id': 'latest', 'verify': 'none',
 }
 STATES = ('enabled', 'status', 'restored', 'absent')
 MARKER = 'dbbackup_pitr.json'
@@ -63,6 +64,11 @@ def check_request(p):
                        'target_lsn, target_name or target: immediate.')
     if state not in STATES:
         raise BadInput('state must be one of %s for db_type postgresql, got %r.' % (', '.join(STATES), state))
+    if p['verify'] not in ('none', 'quick', 'deep'):
+        raise BadInput('verify must be none, quick or deep, got %r.' % (p['verify'],))
+    if p['verify'] != 'none' and state != 'status':
+        raise BadInput('verify is used with state=status only (got state=%s).' % state,
+                       'state=restored checks every WAL file it restores anyway.')
     if p.get('metrics_dir') and state != 'status':
         raise BadInput('metrics_dir is used with state=status only (got state=%s).' % state,
                        'Backups and restores record their own metrics (metrics_dir of dbbackup_backup/_restore).')
@@ -128,7 +134,7 @@ def _check_privileges(cur, names, version_num):
     if row and row[0]:
         return
     missing = []
-    if version_num >= 150000:
+    if Capabilities(version_num).parameter_privileges:
         for name in names:
             cur.execute("SELECT has_parameter_privilege(%s, 'ALTER SYSTEM')", (name,))
             if not cur.fetchone()[0]:
@@ -283,6 +289,15 @@ def archive_status(p):
     seg_size = (facts or {}).get('wal_segment_size') or \
         (backups[0].get('wal_segment_size') if backups else None) or DEFAULT_SEGMENT_SIZE
     chain = None
+    verification = None
+    usable = archive
+    if p.get('verify') not in (None, 'none'):
+        # damaged files end a recovery as missing ones do: the chain is checked without them
+        from .wal_verify import usable_archive, verify_archive
+        verification = verify_archive(repo, p, archive, p['verify'], [m.get('system_identifier') for m in backups],
+                                      p.get('jobs'))
+        problems.extend('damaged WAL file %s: %s' % (d['wal_name'], d['error']) for d in verification['damaged'])
+        usable = usable_archive(archive, verification)
     if not backups:
         problems.append('no base backup of %s in the repository' % server)
     elif not archive:
@@ -290,13 +305,15 @@ def archive_status(p):
     else:
         try:
             chain = check_chain(repo, server, backups[0]['start_wal_file'], backups[0]['wal_segment_size'],
-                                encryption=key_source(p), archive=archive)
+                                encryption=key_source(p), archive=usable)
         except DbBackupError as e:
             problems.append('the WAL chain could not be checked: %s' % e)
         if chain is not None:
             for gap in chain['gaps']:
-                problems.append('WAL gap: %s to %s missing (after %s)'
-                                % (gap['missing_from'], gap['missing_to'], gap['after']))
+                problems.append('WAL gap: %s to %s %s (after %s)'
+                                % (gap['missing_from'], gap['missing_to'],
+                                   'missing or damaged' if verification and verification['damaged'] else 'missing',
+                                   gap['after']))
             problems.extend(chain['problems'])
     archived_segments = sum(len([n for n in names if len(n) == 24]) for names in archive.values())
     last_in_repo = None
@@ -310,6 +327,7 @@ def archive_status(p):
         'base_backups': [_backup_entry(m) for m in backups],
         'wal_archive': {'timelines': sorted(archive), 'segments': archived_segments, 'last_segment': last_in_repo},
         'chain': _chain_entry(chain),
+        'verification': verification,
     }
     # --- archiving on the server
     archiving = None
@@ -353,7 +371,7 @@ def archive_status(p):
 
 
 def _backup_entry(m):
-    entry = dict((k, m.get(k)) for k in ('backup_id', 'started_at', 'finished_at', 'start_lsn', 'stop_lsn',
+    entry = dict((k, m.get(k)) for k in ('backup_id', 'started_at', 'stop_time', 'finished_at', 'start_lsn', 'stop_lsn',
                                          'timeline', 'start_wal_file', 'stop_wal_file', 'server_version_num'))
     entry.update(encrypted=bool(m.get('encryption')), size_bytes=(m.get('totals') or {}).get('stored_bytes'))
     return entry
@@ -382,7 +400,7 @@ def _recovery_window(backups, chain, seg_size, archiving):
     if archiving and archiving.get('last_archived_wal') == chain['last']:
         latest_time = archiving.get('last_archived_time')
     return {'earliest_backup_id': oldest['backup_id'], 'earliest_lsn': oldest['stop_lsn'],
-            'earliest_time': oldest['finished_at'], 'latest_wal_file': chain['last'],
+            'earliest_time': stop_time(oldest), 'latest_wal_file': chain['last'],
             'latest_lsn': _segment_end_lsn(chain['last'], seg_size), 'latest_time': latest_time,
             'usable_backups': [m['backup_id'] for m in usable]}
 
@@ -500,6 +518,11 @@ def _pg_bin_dir(p, manifest):
     return path
 
 
+def stop_time(manifest):
+    """When the backup's stop point was written (stop_time); finished_at for backups that did not record it."""
+    return manifest.get('stop_time') or manifest['finished_at']
+
+
 def choose_base_backup(repo, base, backup_id, target, timeline):
     """The base backup to start from: backup_id, or for latest the newest that ends before the target."""
     from .wal_names import parse_lsn
@@ -514,8 +537,8 @@ def choose_base_backup(repo, base, backup_id, target, timeline):
     if timeline.isdigit():
         candidates = [m for m in candidates if int(m.get('timeline') or 1) <= int(timeline)]
     if target['kind'] == 'time':
-        fits = [m for m in candidates if parse_iso(m['finished_at']) < target['time']]
-        why = 'finished before %s' % isoformat(target['time'])
+        fits = [m for m in candidates if parse_iso(stop_time(m)) <= target['time']]
+        why = 'stopped at or before %s' % isoformat(target['time'])
     elif target['kind'] == 'lsn':
         fits = [m for m in candidates if parse_lsn(m['stop_lsn']) <= parse_lsn(target['value'])]
         why = 'ending at or before %s' % target['value']
@@ -527,7 +550,7 @@ def choose_base_backup(repo, base, backup_id, target, timeline):
             first = candidates[0]
             raise BadInput('Base backup %s is not %s: PostgreSQL cannot recover to a point before the end of '
                            'the backup (its stop point %s at %s).'
-                           % (first['backup_id'], why, first['stop_lsn'], first['finished_at']),
+                           % (first['backup_id'], why, first['stop_lsn'], stop_time(first)),
                            'Choose an older backup_id (or backup_id: latest).')
         raise NotFound('No complete base backup %s in %s.' % (why, repo.location(base)),
                        'The recovery target lies before the oldest base backup; it cannot be recovered.')
@@ -663,18 +686,20 @@ def restore_to_target(p, check_mode):
             raise RestoreFailed('data_directory %s holds an unfinished recovery and no server log.' % data_dir,
                                 'Remove the directory and run again.')
 
-    def details(last):
+    def details(log):
         extra = []
         if target['kind'] in ('xid', 'name'):
             extra.append('If the target lies before backup %s (started %s), give an older backup_id.'
                          % (manifest['backup_id'], manifest['started_at']))
+        if log['restore_failed'] or log['fetch_errors']:
+            return {'target': describe, 'extra': ' '.join(extra)}     # wal-fetch's message says what to do
         try:
             chain_now = _chain_precheck(repo, p, manifest, {'kind': 'time'}, timeline)
             if chain_now['gaps']:
                 g = chain_now['gaps'][0]
                 extra.insert(0, 'The WAL archive has a gap: %s to %s are missing (after %s).'
                              % (g['missing_from'], g['missing_to'], g['after']))
-            elif last:
+            elif log['restored']:
                 extra.insert(0, 'The archive ends at %s.' % chain_now['last'])
         except DbBackupError:
             pass
@@ -682,6 +707,8 @@ def restore_to_target(p, check_mode):
 
     try:
         report = recovery.wait_for_recovery(data_dir, log_file, target, action, wait, _restored_connect(p), details)
+        if target['kind'] == 'end':
+            _check_replayed_to_chain_end(repo, p, manifest, timeline, report, pg_bin, data_dir, owner, log_file)
     except RestoreFailed as e:
         if not getattr(e, 'still_running', False):
             doc.update(status='failed', error=e.message)
@@ -700,6 +727,41 @@ def restore_to_target(p, check_mode):
                report=dict((k, v) for k, v in result.items() if k not in ('changed', 'msg', 'running')))
     _write_marker(data_dir, doc, owner)
     return result
+
+
+def _check_replayed_to_chain_end(repo, p, manifest, timeline, report, pg_bin, data_dir, owner, log_file):
+    """Recovery to the end of the archive must replay every archived file of the chain.
+
+    PostgreSQL takes a file it cannot read, or whose content it cannot use (a failed CRC, a page
+    that belongs elsewhere), for the end of the WAL and promotes: a short replay that looks like
+    success. So the last file restored is compared with the end of the chain from the backup on;
+    short of it, the server is stopped (nothing may use a short recovery) and the recovery fails
+    naming the file after the last one replayed and what wal-fetch said.
+    """
+    from .wal_chain import check_chain
+    seg = int(manifest['wal_segment_size'])
+    tli = int(timeline) if timeline.isdigit() else (int(manifest['timeline']) if timeline == 'current' else None)
+    chain = check_chain(repo, p['server_name'], manifest['start_wal_file'], seg, timeline=tli,
+                        encryption=key_source(p))
+    last = report.get('last_wal_restored')
+    end = chain['last']
+    if not end or (last and _segment_position(last, seg)[1] >= _segment_position(end, seg)[1]):
+        return
+    log = recovery.parse_log(recovery.read_log(log_file))
+    pos = _segment_position(last, seg) if last else None
+    from .wal_names import segment_file
+    from .wal_chain import expected_timelines, timeline_for_segment
+    spans = expected_timelines(chain['timeline'], chain['history'])
+    next_segno = pos[1] + 1 if pos else _segment_position(manifest['start_wal_file'], seg)[1]
+    stopped_at = segment_file(timeline_for_segment(next_segno, spans, seg), next_segno, seg)
+    recovery.stop_server(pg_bin, data_dir, owner, mode='fast')
+    said = ' wal-fetch reported: %s' % ' | '.join(log['fetch_errors'][-3:]) if log['fetch_errors'] else ''
+    raise RestoreFailed('Recovery to the end of the archived WAL replayed only up to %s, but the archive holds WAL '
+                        'up to %s: PostgreSQL could not use %s and took it for the end of the WAL.%s The server was '
+                        'stopped so that nothing uses this short recovery.'
+                        % (last or 'the base backup', end, stopped_at, said),
+                        'Check the archive (dbbackup pitr-status --verify deep), or recover to a target before %s. '
+                        'Server log: %s.' % (stopped_at, log_file))
 
 
 def _make_data_dir(data_dir, owner):

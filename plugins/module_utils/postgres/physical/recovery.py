@@ -29,6 +29,7 @@ import time
 
 from ...common.errors import BadInput, RestoreFailed
 from ...common.times import parse_user_time
+from ..capabilities import Capabilities
 
 BLOCK_BEGIN = '# BEGIN dbbackup recovery'
 BLOCK_END = '# END dbbackup recovery'
@@ -248,15 +249,25 @@ def postmaster_info(data_dir):
 # --- the log ----------------------------------------------------------------------------------
 
 _RESTORED_RE = re.compile(r'restored log file "([0-9A-F]{24})" from archive')
+_RESTORE_FAILED_RE = re.compile(r'could not restore file "([^"]+)" from archive')
 _MSG_RE = re.compile(r'(LOG|FATAL|PANIC|ERROR|WARNING|DETAIL|HINT):\s+(.*)$')
+CLI_PREFIX = 'dbbackup: '       # how the host CLI's restore_command reports a failure (one stderr line)
 
 
 def parse_log(text):
-    """What a recovery log says: restored files, consistency, the stop line, the end, failures."""
+    """What a recovery log says: restored files, consistency, the stop line, the end, failures.
+
+    'fetch_errors' are the lines restore_command (wal-fetch) wrote, 'restore_failed' the file
+    PostgreSQL stopped on when restore_command failed in a way that aborts recovery.
+    """
     out = {'restored': [], 'consistent': None, 'stopping': None, 'paused': False, 'redo_done': None,
            'new_timeline': None, 'archive_recovery_complete': False, 'ready': False, 'not_reached': False,
-           'fatal': [], 'shutdown_at_target': False, 'last_transaction': None, 'starting': None}
+           'fatal': [], 'shutdown_at_target': False, 'last_transaction': None, 'starting': None,
+           'fetch_errors': [], 'restore_failed': None}
     for raw in text.splitlines():
+        if raw.startswith(CLI_PREFIX) and 'is not in the archive' not in raw:
+            out['fetch_errors'].append(raw[len(CLI_PREFIX):].strip())
+            continue
         m = _MSG_RE.search(raw)
         if not m:
             continue
@@ -288,6 +299,9 @@ def parse_log(text):
             out['not_reached'] = True
         if level in ('FATAL', 'PANIC'):
             out['fatal'].append(msg)
+            failed = _RESTORE_FAILED_RE.search(msg)
+            if failed:
+                out['restore_failed'] = failed.group(1)
     return out
 
 
@@ -314,7 +328,7 @@ def query_server(conn):
     if in_recovery:
         cur.execute('SELECT timeline_id FROM pg_control_checkpoint()')
         info['timeline'] = cur.fetchone()[0]
-        if int(version_num) >= 140000:
+        if Capabilities(version_num).replay_pause_state:
             cur.execute('SELECT pg_get_wal_replay_pause_state()')
             info['pause_state'] = cur.fetchone()[0]
     else:
@@ -396,11 +410,14 @@ def _failure(log, text, describe, log_file, still_running, timeout=None, connect
         what = 'the outcome was not known after wait_timeout %d s%s' % (
             timeout, ' (server still running%s)' % ('; cannot connect: %s' % connect_error if connect_error else '')
             if still_running else '')
+    elif log['restore_failed']:
+        what = 'WAL file %s is archived but could not be restored%s' % (
+            log['restore_failed'], ' (wal-fetch: %s)' % log['fetch_errors'][-1] if log['fetch_errors'] else '')
     elif log['fatal']:
         what = 'the server stopped: %s' % log['fatal'][-1]
     else:
         what = 'the server stopped during recovery'
-    details = describe(last)
+    details = describe(log)
     msg = 'Recovery to %s failed: %s. Last WAL file restored from the archive: %s.%s' % (
         details['target'], what, last or 'none', (' ' + details['extra']) if details.get('extra') else '')
     hint = 'Server log %s ends with:\n%s' % (log_file, log_tail(text))

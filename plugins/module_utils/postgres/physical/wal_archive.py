@@ -18,13 +18,18 @@ Layout (docs/wal.md):
   the winner stored.
 - Finding an archived copy: one listing of <TLI>/<walname> (any compression
   or encryption); wal_fetch first opens the configured name (one request).
-- wal_fetch raises NotFound at once when no object exists (PostgreSQL asks
-  for files past the end of the archive and for history files that do not
-  exist); otherwise it decodes into a temporary file next to dest_path,
-  checks that the stream is complete (AES-GCM chunks authenticate everything
-  when encrypted; the zstd/gzip frame must end, the zstd frame carries its
-  content size and a checksum), fsyncs and renames: dest_path never holds a
-  partial file.
+- Each object is framed (format/archive_object.py, wal_codec.py): a header
+  naming kind, server and file (authenticated by the encryption), and a
+  trailer with sizes and SHA-256s, so every object can be checked without
+  the key, and a copy under another name is refused.
+- wal_fetch raises WalNotArchived at once when no object exists (PostgreSQL
+  asks for files past the end of the archive and for history files that do
+  not exist); otherwise it decodes into a temporary file next to dest_path
+  with every check of wal_codec.decode (identity, checksums, frame end,
+  authentication, WAL page headers against the name), fsyncs and renames:
+  dest_path never holds a partial or unchecked file. Any other failure means
+  "archived but unusable"; the CLI then exits with a status that makes
+  PostgreSQL stop recovery instead of taking it for the end of the archive.
 - Encryption: one random WAL data key per server, wrapped by the KEK like a
   backup's data key (format/archive_key.py, shared with the binlog archive;
   identity kind 'wal' and the server name) in wal-key.json, created once by the first encrypted push, never overwritten
@@ -34,26 +39,26 @@ Layout (docs/wal.md):
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import hashlib
 import os
 import shlex
 import uuid
-import zlib
 
-from ...common.deps import require
 from ...common.errors import BadInput, DbBackupError, IntegrityError, NotFound
 from ...format import archive_key
 from ...format.backups import wal_path
 from ...format.keys import key_source
 from ...storage.local import fsync_dir
-from ...stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options, compressing_writer
-from ...stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX, DecryptingReader, EncryptingWriter
+from ...stream.compress import SUFFIX as COMPRESSION_SUFFIX, check_options
+from ...stream.encrypt import SUFFIX as ENCRYPTION_SUFFIX, is_encrypted_header
 from ...stream.hashing import sha256_file
-from .wal_names import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, check_wal_name, timeline_dir, wal_kind
+from . import wal_codec
+from .wal_names import check_wal_name, timeline_dir, wal_kind
 
 READ_SIZE = 1 << 20           # source reads
-DECODE_INPUT = 64 << 10       # stored bytes fed to the decompressor at a time
 FILE_MODE = 0o600
+# default levels for WAL: archive_command must keep up with the server (zstd 1: ~600 MB/s per core,
+# about as small as level 3 on WAL); compression_level overrides
+WAL_LEVEL = {'zstd': 1, 'gzip': 1}
 
 
 # --- names ----------------------------------------------------------------------------
@@ -112,101 +117,6 @@ def wal_data_key(repo, server_name, source, create=False):
     return archive_key.data_key(repo, 'wal', server_name, source, create=create)
 
 
-# --- encode / decode ------------------------------------------------------------------
-
-def _segment_size_ok(name, raw_bytes):
-    """Segments and .partial files are a whole wal_segment_size: a power of two, 1 MiB .. 1 GiB."""
-    if wal_kind(name) not in ('segment', 'partial'):
-        return True
-    return MIN_SEGMENT_SIZE <= raw_bytes <= MAX_SEGMENT_SIZE and not raw_bytes & (raw_bytes - 1)
-
-
-def _encode(src, size, target, compression, level, data_key, label):
-    """Stream src (open binary file of `size` bytes) into target; returns (sha256 hex, raw bytes)."""
-    enc = EncryptingWriter(target, data_key) if data_key is not None else None
-    writer = compressing_writer(enc or target, compression, level, size=size, checksum=True)
-    h = hashlib.sha256()
-    done = 0
-    while True:
-        chunk = src.read(READ_SIZE)
-        if not chunk:
-            break
-        h.update(chunk)
-        done += len(chunk)
-        if done > size:
-            break
-        writer.write(chunk)
-    if done != size:
-        raise IntegrityError('%s changed size while it was being archived (%d bytes expected, %s read).'
-                             % (label, size, done), 'PostgreSQL retries archive_command; check who writes it.')
-    writer.close()
-    if enc is not None:
-        enc.close()
-    return h.hexdigest(), done
-
-
-class _Decoder(object):
-    """Incremental decompressor that knows whether its frame ended."""
-
-    def __init__(self, compression, label):
-        self.compression = compression
-        self.label = label
-        if compression == 'zstd':
-            zstd = require('zstandard')
-            self._obj = zstd.ZstdDecompressor().decompressobj()
-            self._errors = (zstd.ZstdError,)
-        elif compression == 'gzip':
-            self._obj = zlib.decompressobj(31)
-            self._errors = (zlib.error,)
-        else:
-            self._obj = None
-            self._errors = ()
-
-    def feed(self, data):
-        if self._obj is None:
-            return data
-        if self._obj.eof:
-            self._fail('data follows the end of the compressed stream')
-        try:
-            out = self._obj.decompress(data)
-        except self._errors as e:
-            self._fail('it cannot be decompressed (%s)' % e)
-        if self._obj.eof and self._obj.unused_data:
-            self._fail('data follows the end of the compressed stream')
-        return out
-
-    def finish(self):
-        if self._obj is not None and not self._obj.eof:
-            self._fail('the compressed stream is truncated')
-
-    def _fail(self, what):
-        raise IntegrityError('Archived WAL file %s is damaged: %s.' % (self.label, what),
-                             'It cannot be used for recovery; recovery stops before it.')
-
-
-def _decode(reader, compression, data_key, label, write):
-    """Stream a stored object through decryption and decompression into write(); returns raw bytes."""
-    source = DecryptingReader(reader, data_key, label) if data_key is not None else reader
-    decoder = _Decoder(compression, label)
-    total = 0
-    try:
-        while True:
-            try:
-                chunk = source.read(DECODE_INPUT)
-            except IntegrityError as e:
-                raise IntegrityError(e.message, 'The archived WAL file cannot be trusted; recovery stops before it.')
-            if not chunk:
-                break
-            out = decoder.feed(chunk)
-            if out:
-                write(out)
-                total += len(out)
-        decoder.finish()
-    finally:
-        source.close()
-    return total
-
-
 # --- finding archived files -----------------------------------------------------------
 
 def stored_copies(repo, server_name, wal_name):
@@ -250,39 +160,51 @@ def _open_existing(repo, server_name, wal_name, compression=None, encrypted=None
     return None
 
 
-def _archived_sha256(repo, p, found, wal_name):
-    relpath, comp, enc, reader = found
-    data_key = None
-    if enc:
-        source = key_source(p)
+class WalNotArchived(NotFound):
+    """The WAL file asked for is not in the archive: the one failure wal-fetch reports as exit status 1."""
+
+
+def _key_for(repo, server, source, wal_name):
+    """A callable returning the WAL data key (BadInput when no key was given)."""
+    def key():
         if source is None:
-            reader.close()
-            raise BadInput('%s is archived encrypted already, and no key was given to compare it with.'
-                           % wal_name, 'Give the archive\'s key (encryption_key_file in the config file).')
-        try:
-            data_key = wal_data_key(repo, p['server_name'], source)
-        except BaseException:
-            reader.close()
-            raise
-    h = hashlib.sha256()
-    raw = _decode(reader, comp, data_key, repo.location(relpath), h.update)
-    return h.hexdigest(), raw
+            raise BadInput('%s is archived encrypted and no key was given.' % wal_name,
+                           'Give the archive\'s key (encryption_key_file in the config file).')
+        return wal_data_key(repo, server, source)
+    return key
+
+
+def _expect(server, wal_name, comp, enc):
+    return {'server': server, 'name': wal_name, 'compression': comp, 'encrypted': enc}
+
+
+def decode_found(repo, server, found, wal_name, key, write):
+    """Decode a found copy (relpath, compression, encrypted, reader) into write(); returns wal_codec.Decoded."""
+    relpath, comp, enc, reader = found
+    label = repo.location(relpath)
+    opened = wal_codec.open_stored(reader, label)
+    try:
+        return wal_codec.decode(opened, _expect(server, wal_name, comp, enc), None, write, label, key)
+    finally:
+        opened.close()
 
 
 # --- push / fetch ---------------------------------------------------------------------
 
-def wal_push(p, src_path, wal_name, check_mode=False):
+def wal_push(p, src_path, wal_name, check_mode=False, repo=None, data_key=None):
     """Archive src_path as wal_name (archive_command %p %f); p: prepared params.
 
-    Returns {'changed', 'wal_name', 'location', 'raw_bytes', 'stored_bytes',
-    'compression', 'encrypted', 'msg'}; changed False when the same content is
-    archived already. Raises IntegrityError when different content is.
+    Returns {'changed', 'wal_name', 'location', 'raw_bytes', 'stored_bytes', 'raw_sha256',
+    'compression', 'encrypted', 'msg'}; changed False when the same content is archived
+    already. Raises IntegrityError when different content is. repo and data_key: an open
+    repository and the unwrapped WAL key, when the caller (the spooler) keeps them.
     """
-    from ...storage.factory import open_repository
     check_wal_name(wal_name)
     if not src_path:
         raise BadInput('The path of the WAL file to archive (%p) is required.')
     compression, level = check_options(p.get('compression') or 'zstd', p.get('compression_level'))
+    if p.get('compression_level') is None and compression in WAL_LEVEL:
+        level = WAL_LEVEL[compression]
     source = key_source(p)
     try:
         st = os.stat(src_path)
@@ -291,56 +213,43 @@ def wal_push(p, src_path, wal_name, check_mode=False):
         raise NotFound('WAL file %s cannot be read: %s.' % (src_path, e.strerror),
                        'archive_command must be run by PostgreSQL with %p, from the data directory.')
     try:
-        if not _segment_size_ok(wal_name, st.st_size):
+        if not wal_codec.segment_size_ok(wal_name, st.st_size):
             raise BadInput('%s has %d bytes; a WAL segment is a power of two from 1 MiB to 1 GiB.'
                            % (src_path, st.st_size), 'Pass a WAL segment as %p.')
-        repo = open_repository(p)
+        if repo is None:
+            from ...storage.factory import open_repository
+            repo = open_repository(p)
         server = p['server_name']
         result = {'wal_name': wal_name, 'compression': compression, 'encrypted': source is not None,
                   'raw_bytes': st.st_size}
         # usually not archived yet: one listing finds any variant (no probe of the configured name)
         found = _open_existing(repo, server, wal_name, compression, source is not None, probe=False)
         if found is not None:
-            return _compare_existing(repo, p, found, wal_name, src_path, result)
+            return _compare_existing(repo, p, found, wal_name, src_path, result, data_key)
         relpath = object_path(server, wal_name, compression, source is not None)
         result['location'] = repo.location(relpath)
         if check_mode:
             result.update(changed=True, stored_bytes=0, msg='%s would be archived.' % wal_name)
             return result
-        data_key = wal_data_key(repo, server, source, create=True) if source is not None else None
-        counter = {}
+        if source is not None and data_key is None:
+            data_key = wal_data_key(repo, server, source, create=True)
+        written = {}
 
         def fill(target):
-            counting = _Counting(target)
-            counter['sha256'], counter['raw'] = _encode(src, st.st_size, counting, compression, level,
-                                                        data_key, src_path)
-            counter['stored'] = counting.count
+            written.update(wal_codec.encode(src, st.st_size, target, server, wal_name, compression, level,
+                                            data_key, src_path))
 
         if _publish_if_absent(repo, relpath, fill):
-            result.update(changed=True, stored_bytes=counter['stored'],
+            result.update(changed=True, stored_bytes=written['stored_bytes'], raw_sha256=written['raw_sha256'],
                           msg='%s archived to %s.' % (wal_name, result['location']))
             return result
         # a concurrent push of the same name won: compare with what it stored (nothing was overwritten)
         found = _open_existing(repo, server, wal_name, compression, source is not None)
         if found is None:
             raise DbBackupError('%s appeared and vanished while it was being archived.' % result['location'])
-        return _compare_existing(repo, p, found, wal_name, src_path, result)
+        return _compare_existing(repo, p, found, wal_name, src_path, result, data_key)
     finally:
         src.close()
-
-
-class _Counting(object):
-    def __init__(self, sink):
-        self.sink = sink
-        self.count = 0
-
-    def write(self, data):
-        self.sink.write(data)
-        self.count += len(data)
-        return len(data)
-
-    def flush(self):
-        pass
 
 
 def _publish_if_absent(repo, relpath, fill):
@@ -354,12 +263,23 @@ def _publish_if_absent(repo, relpath, fill):
     return f.commit()
 
 
-def _compare_existing(repo, p, found, wal_name, src_path, result):
+def _compare_existing(repo, p, found, wal_name, src_path, result, data_key=None):
     relpath = found[0]
-    archived, raw = _archived_sha256(repo, p, found, wal_name)
-    result.update(location=repo.location(relpath), compression=found[1], encrypted=found[2])
-    if raw == result['raw_bytes'] and archived == sha256_file(src_path, READ_SIZE):
-        result.update(changed=False, stored_bytes=None,
+    source = key_source(p)
+
+    def key():
+        if data_key is not None:
+            return data_key
+        if source is None:
+            raise BadInput('%s is archived encrypted already, and no key was given to compare it with.'
+                           % wal_name, 'Give the archive\'s key (encryption_key_file in the config file).')
+        return wal_data_key(repo, p['server_name'], source)
+
+    decoded = decode_found(repo, p['server_name'], found, wal_name, key, lambda data: None)
+    result.update(location=repo.location(relpath), compression=decoded.identity['compression'],
+                  encrypted=decoded.identity['encrypted'])
+    if decoded.raw_bytes == result['raw_bytes'] and decoded.raw_sha256 == sha256_file(src_path, READ_SIZE):
+        result.update(changed=False, stored_bytes=None, raw_sha256=decoded.raw_sha256,
                       msg='%s is archived already with the same content.' % wal_name)
         return result
     raise IntegrityError('%s is archived already (%s) with different content; it is never overwritten.'
@@ -368,59 +288,69 @@ def _compare_existing(repo, p, found, wal_name, src_path, result):
                          'does: give each its own server_name.')
 
 
-def wal_fetch(p, wal_name, dest_path, check_mode=False):
+def wal_fetch(p, wal_name, dest_path, check_mode=False, repo=None, data_key=None, encrypted_archive=None,
+              durable=True):
     """Restore archived wal_name to dest_path (restore_command %f %p); p: prepared params.
 
-    Raises NotFound quickly when the file is not archived. dest_path appears
-    complete or not at all.
+    Raises WalNotArchived quickly when the file is not archived; any other error means the
+    file is archived but cannot be used. dest_path appears complete and checked, or not at
+    all. repo, data_key, encrypted_archive: kept by the caller (the prefetcher) across files;
+    durable=False skips the fsyncs (the prefetcher's spool, which it empties when it starts).
     """
-    from ...storage.factory import open_repository
     check_wal_name(wal_name)
     if not dest_path:
         raise BadInput('The path to restore the WAL file to (%p) is required.')
-    repo = open_repository(p)
+    if repo is None:
+        from ...storage.factory import open_repository
+        repo = open_repository(p)
     server = p['server_name']
     source = key_source(p)
-    # an encrypted archive (a key is configured, or wal-key.json exists) refuses plain copies below;
-    # asked before a copy is opened: one request at a time (a single-threaded endpoint would wait)
-    encrypted_archive = not p.get('allow_unencrypted') and (source is not None or
-                                                            read_key_doc(repo, server) is not None)
+    if encrypted_archive is None:
+        encrypted_archive = is_encrypted_archive(p, repo)
     found = _open_existing(repo, server, wal_name, p.get('compression') or 'zstd', source is not None)
     if found is None:
-        raise NotFound('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server))))
+        raise WalNotArchived('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server))))
     relpath, comp, enc, reader = found
-    if not enc and encrypted_archive:
-        reader.close()
-        raise IntegrityError('WAL file %s is stored unencrypted (%s) in an encrypted archive; it was refused, because '
-                             'anyone able to write to the repository could have placed it there.'
-                             % (wal_name, repo.location(relpath)),
-                             'If the archive was encrypted only later and this recovery needs WAL from before, allow it '
-                             'for this recovery: allow_unencrypted = true in the config file (CLI --allow-unencrypted, '
-                             'dbbackup_pitr allow_unencrypted).')
-    result = {'changed': True, 'wal_name': wal_name, 'location': repo.location(relpath), 'compression': comp,
+    location = repo.location(relpath)
+    result = {'changed': True, 'wal_name': wal_name, 'location': location, 'compression': comp,
               'encrypted': enc, 'dest_path': dest_path}
     if check_mode:
         reader.close()
         result.update(raw_bytes=None, msg='%s would be restored to %s.' % (wal_name, dest_path))
         return result
-    data_key = None
+    opened = wal_codec.open_stored(reader, location)
     try:
-        if enc:
-            if source is None:
-                raise BadInput('%s is archived encrypted and no key was given.' % wal_name,
-                               'Give the archive\'s key (encryption_key_file in the config file).')
-            data_key = wal_data_key(repo, server, source)
-    except BaseException:
-        reader.close()
-        raise
-    result['raw_bytes'] = _write_atomically(dest_path, lambda write: _decode(
-        reader, comp, data_key, result['location'], write), wal_name)
-    result['msg'] = '%s restored to %s.' % (wal_name, dest_path)
+        stored_encrypted = opened.identity['encrypted'] if opened.identity is not None else \
+            (enc or is_encrypted_header(opened.head))
+        if not stored_encrypted and encrypted_archive:
+            raise IntegrityError('WAL file %s is stored unencrypted (%s) in an encrypted archive; it was refused, '
+                                 'because anyone able to write to the repository could have placed it there.'
+                                 % (wal_name, location),
+                                 'If the archive was encrypted only later and this recovery needs WAL from before, '
+                                 'allow it for this recovery: allow_unencrypted = true in the config file (CLI '
+                                 '--allow-unencrypted, dbbackup_pitr allow_unencrypted).')
+        key = (lambda: data_key) if data_key is not None else _key_for(repo, server, source, wal_name)
+        decoded = _write_atomically(dest_path, lambda write: wal_codec.decode(
+            opened, _expect(server, wal_name, comp, enc), None, write, location, key), sync=durable)
+    finally:
+        opened.close()
+    result.update(raw_bytes=decoded.raw_bytes, encrypted=decoded.identity['encrypted'],
+                  compression=decoded.identity['compression'], format=decoded.format,
+                  msg='%s restored to %s.' % (wal_name, dest_path))
     return result
 
 
-def _write_atomically(dest_path, produce, wal_name):
-    """produce(write) into a temporary file next to dest_path; fsync, check, rename."""
+def is_encrypted_archive(p, repo):
+    """True when plain copies are refused: a key is configured or wal-key.json exists (unless allow_unencrypted).
+
+    Asked before a copy is opened: one request at a time (a single-threaded endpoint would wait).
+    """
+    return not p.get('allow_unencrypted') and (key_source(p) is not None or
+                                               read_key_doc(repo, p['server_name']) is not None)
+
+
+def _write_atomically(dest_path, produce, sync=True):
+    """produce(write) into a temporary file next to dest_path; fsync (sync), rename; returns produce()'s result."""
     directory = os.path.dirname(os.path.abspath(dest_path))
     tmp = os.path.join(directory, '.%s.dbbackup-%s' % (os.path.basename(dest_path), uuid.uuid4().hex[:12]))
     try:
@@ -430,12 +360,10 @@ def _write_atomically(dest_path, produce, wal_name):
                             'restore_command runs as the PostgreSQL user, from the data directory.')
     try:
         with os.fdopen(fd, 'wb') as f:
-            raw = produce(f.write)
+            out = produce(f.write)
             f.flush()
-            os.fsync(f.fileno())
-        if not _segment_size_ok(wal_name, raw):
-            raise IntegrityError('Archived WAL file %s decodes to %d bytes, not a whole segment.' % (wal_name, raw),
-                                 'It cannot be used for recovery.')
+            if sync:
+                os.fsync(f.fileno())
         os.rename(tmp, dest_path)
     except BaseException:
         try:
@@ -443,8 +371,9 @@ def _write_atomically(dest_path, produce, wal_name):
         except OSError:
             pass
         raise
-    fsync_dir(directory)
-    return raw
+    if sync:
+        fsync_dir(directory)
+    return out
 
 
 # --- postgresql.conf helpers --------------------------------------------------------------
@@ -479,19 +408,8 @@ def read_wal_bytes(repo, server_name, wal_name, source=None, limit=1 << 20):
     check_wal_name(wal_name)
     found = _open_existing(repo, server_name, wal_name)
     if found is None:
-        raise NotFound('WAL file %s is not in the archive %s.' % (wal_name, repo.location(wal_path(server_name))))
-    relpath, comp, enc, reader = found
-    data_key = None
-    if enc:
-        if source is None:
-            reader.close()
-            raise BadInput('%s is archived encrypted and no key was given.' % wal_name,
-                           'Give the archive\'s key (encryption_key_file, encryption_key_env or a passphrase).')
-        try:
-            data_key = wal_data_key(repo, server_name, source)
-        except BaseException:
-            reader.close()
-            raise
+        raise WalNotArchived('WAL file %s is not in the archive %s.'
+                             % (wal_name, repo.location(wal_path(server_name))))
     parts = []
     size = [0]
 
@@ -501,5 +419,11 @@ def read_wal_bytes(repo, server_name, wal_name, source=None, limit=1 << 20):
             raise IntegrityError('%s is larger than %d bytes; it is not a history file.' % (wal_name, limit))
         parts.append(data)
 
-    _decode(reader, comp, data_key, repo.location(relpath), write)
+    def key():
+        if source is None:
+            raise BadInput('%s is archived encrypted and no key was given.' % wal_name,
+                           'Give the archive\'s key (encryption_key_file, encryption_key_env or a passphrase).')
+        return wal_data_key(repo, server_name, source)
+
+    decode_found(repo, server_name, found, wal_name, key, write)
     return b''.join(parts)
