@@ -8,8 +8,9 @@
 Each is a Debian tree of its own with its own sshd (devtools/fleet_hosts.py); the repository is
 one directory under debian_chroot.SHARED, bind-mounted at the same path in every host (like an
 NFS mount), plus a bucket on moto's S3 server on 127.0.0.1. Trees that are missing are built
-first (a set-up failure, never a skip, when they cannot be). Run with
-`bash scripts/test.sh --fleet` or `python -m pytest tests/fleet` (root: chroot, mount).
+first (a set-up failure, never a skip, when they cannot be). `bash scripts/test.sh` runs it as its
+own step (SKIP_FLEET=1 leaves it out); alone: `python -m pytest tests/fleet` (as root: chroot, mount).
+One fleet runs at a time on a machine (a lock); the hosts' trees stay cached between runs.
 """
 import concurrent.futures
 import os

@@ -7,13 +7,10 @@ every database of every host into the shared directory and into S3, with one hos
 dr_drill.yml proving every backup; pitr.yml enabling archiving on the PITR host (restart
 included) and dr_drill.yml -e dr_drill_mode=pitr recovering it; a timer's command run on a host.
 """
-import glob
 import json
 import os
 import re
 import shlex
-
-import pytest
 
 from devtools.drill import ROOT
 from devtools.fleet_hosts import free_port
