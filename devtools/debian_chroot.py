@@ -199,8 +199,14 @@ class DebianChroot(object):
         t0 = time.time()
         _log('building %s (%s: %s) with debootstrap from %s'
              % (self.name, self.release, ', '.join(self.packages), mirror()))
-        _run(['debootstrap', '--variant=minbase', '--include=ca-certificates', self.release, tmp, mirror()],
-             'debootstrap %s' % self.release)
+        # Two stages, so that the second (dpkg inside the tree) runs without an fsync per file: a
+        # cached test tree needs no crash safety, and that halves the time on a slow disk.
+        _run(['debootstrap', '--foreign', '--variant=minbase', '--include=ca-certificates', self.release, tmp,
+              mirror()], 'debootstrap %s' % self.release)
+        self._unsafe_io(tmp)
+        _run(['chroot', tmp, '/debootstrap/debootstrap', '--second-stage'],
+             'debootstrap --second-stage %s' % self.release)
+        t1 = time.time()
         self._configure(tmp)
         self._mount_special(tmp)
         try:
@@ -209,6 +215,7 @@ class DebianChroot(object):
             _run(['chroot', tmp, 'env', env, 'apt-get', 'install', '-y', '-q', '--no-install-recommends']
                  + list(self.packages), 'apt-get install in %s' % self.release)
             _run(['chroot', tmp, 'apt-get', 'clean'], 'apt-get clean')
+            t2 = time.time()
             # Debian's own clusters/services are never used: the tests start their own servers.
             if self.engine_venv:
                 shutil.copy(os.path.join(ROOT, 'requirements.txt'), os.path.join(tmp, 'tmp', 'requirements.txt'))
@@ -223,7 +230,8 @@ class DebianChroot(object):
         with open(os.path.join(tmp, STAMP), 'w') as f:
             json.dump(self.recipe(), f)
         os.rename(tmp, self.root)
-        _log('built %s in %.0f s' % (self.name, time.time() - t0))
+        _log('built %s in %.0f s (debootstrap %.0f s, packages %.0f s, the rest %.0f s)'
+             % (self.name, time.time() - t0, t1 - t0, t2 - t1, time.time() - t2))
 
     @staticmethod
     def _configure(tree):
@@ -251,6 +259,14 @@ class DebianChroot(object):
         os.makedirs(conf, exist_ok=True)
         with open(os.path.join(conf, '50-dbbackup-tests.conf'), 'w') as f:
             f.write('create_main_cluster = false\n')
+
+    @staticmethod
+    def _unsafe_io(tree):
+        """A cached test tree: dpkg need not fsync every file it unpacks (minutes on a slow disk)."""
+        conf = os.path.join(tree, 'etc/dpkg/dpkg.cfg.d')
+        os.makedirs(conf, exist_ok=True)
+        with open(os.path.join(conf, 'dbbackup-unsafe-io'), 'w') as f:
+            f.write('# dbbackup test chroot (devtools/debian_chroot.py)\nforce-unsafe-io\n')
 
     def _remove_tree(self, path):
         if not os.path.lexists(path):
