@@ -322,6 +322,20 @@ class DebianChroot(object):
             if not self._live_users():
                 self._umount(self.root)
 
+    def release_if_unused(self, before_unmount=None):
+        """What a killed run leaves (devtools/sweep.py): when no live process uses the tree, call
+        before_unmount(self) (to stop what still runs inside) and unmount everything below it.
+        Returns whether it was unused."""
+        if not os.path.isdir(self.root):
+            return False
+        with self._lock():
+            if self._live_users():
+                return False
+            if before_unmount is not None:
+                before_unmount(self)
+            self._umount(self.root)
+            return True
+
     def _live_users(self):
         live = []
         for name in os.listdir(self._users_dir) if os.path.isdir(self._users_dir) else ():

@@ -115,6 +115,18 @@ def fleet_lock():
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def sweep():
+    """Stop and unmount the hosts no live run uses (after a killed run); returns their names."""
+    stopped = []
+    for spec in HOSTS:
+        def stop_inside(tree, name=spec.name):
+            if _processes_in(tree.root):
+                _stop_processes_in(tree.root)
+                stopped.append(name)
+        spec.tree().release_if_unused(stop_inside)
+    return stopped
+
+
 def _processes_in(root):
     """pids of processes whose root directory is this tree (a previous run's leftovers)."""
     root = os.path.realpath(root)

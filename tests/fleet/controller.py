@@ -70,11 +70,11 @@ class Controller(object):
         return {'ansible_host': host.address, 'ansible_port': host.ssh_port, 'ansible_user': LOGIN_USER,
                 'ansible_ssh_private_key_file': self.key}
 
-    def playbook(self, playbook, extra_vars=None, limit=None, timeout=1200):
+    def playbook(self, playbook, extra_vars=None, limit=None, check=False, timeout=1200):
         """ansible-playbook against the fleet inventory; (returncode, output). Extra vars go through
         a 0600 file, never argv; the output is also kept in the work directory."""
         self.runs += 1
-        argv = [ansible_playbook_bin(), '-i', self.inventory, '--forks', str(self.forks)]
+        argv = [ansible_playbook_bin(), '-i', self.inventory, '--forks', str(self.forks)] + (['--check'] if check else [])
         if extra_vars:
             argv += ['-e', '@' + write_private(os.path.join(self.workdir, 'extra-%d.json' % self.runs),
                                                 json.dumps(extra_vars))]
