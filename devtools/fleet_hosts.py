@@ -181,8 +181,8 @@ class FleetHost(object):
         kw.setdefault('stderr', subprocess.STDOUT)
         p = subprocess.run(self.chroot.argv(argv, user), text=True, check=False, cwd='/', **kw)
         if check and p.returncode != 0:
-            raise ChrootError('%s on %s failed (exit %d):\n%s' % (' '.join(argv), self.name, p.returncode,
-                                                                 (p.stdout or '')[-3000:]))
+            raise ChrootError('%s on %s failed (exit %d):\n%s'
+                              % (' '.join(argv), self.name, p.returncode, (p.stdout or '')[-3000:]))
         return p
 
     # --- start / stop ----------------------------------------------------------------

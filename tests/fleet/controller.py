@@ -76,8 +76,8 @@ class Controller(object):
         self.runs += 1
         argv = [ansible_playbook_bin(), '-i', self.inventory, '--forks', str(self.forks)] + (['--check'] if check else [])
         if extra_vars:
-            argv += ['-e', '@' + write_private(os.path.join(self.workdir, 'extra-%d.json' % self.runs),
-                                                json.dumps(extra_vars))]
+            path = os.path.join(self.workdir, 'extra-%d.json' % self.runs)
+            argv += ['-e', '@' + write_private(path, json.dumps(extra_vars))]
         if limit:
             argv += ['--limit', limit]
         argv += [playbook[0], '--tags', playbook[1]] if isinstance(playbook, tuple) else [playbook]
