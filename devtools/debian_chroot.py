@@ -97,6 +97,11 @@ def _run(argv, what, **kw):
     return p.stdout
 
 
+def _run_in(tree, argv, what):
+    """argv inside a tree being built; TMPDIR of this side (a test run's directory) does not exist there."""
+    return _run(['chroot', tree, 'env', 'TMPDIR=/tmp'] + list(argv), what)
+
+
 class DebianChroot(object):
     """One cached Debian release tree with its database servers and the engine's Python deps.
 
@@ -204,27 +209,25 @@ class DebianChroot(object):
         _run(['debootstrap', '--foreign', '--variant=minbase', '--include=ca-certificates', self.release, tmp,
               mirror()], 'debootstrap %s' % self.release)
         self._unsafe_io(tmp)
-        _run(['chroot', tmp, '/debootstrap/debootstrap', '--second-stage'],
-             'debootstrap --second-stage %s' % self.release)
+        _run_in(tmp, ['/debootstrap/debootstrap', '--second-stage'], 'debootstrap --second-stage %s' % self.release)
         t1 = time.time()
         self._configure(tmp)
         self._mount_special(tmp)
         try:
             env = 'DEBIAN_FRONTEND=noninteractive'
-            _run(['chroot', tmp, 'env', env, 'apt-get', 'update', '-q'], 'apt-get update in %s' % self.release)
-            _run(['chroot', tmp, 'env', env, 'apt-get', 'install', '-y', '-q', '--no-install-recommends']
-                 + list(self.packages), 'apt-get install in %s' % self.release)
-            _run(['chroot', tmp, 'apt-get', 'clean'], 'apt-get clean')
+            _run_in(tmp, [env, 'apt-get', 'update', '-q'], 'apt-get update in %s' % self.release)
+            _run_in(tmp, [env, 'apt-get', 'install', '-y', '-q', '--no-install-recommends'] + list(self.packages),
+                    'apt-get install in %s' % self.release)
+            _run_in(tmp, ['apt-get', 'clean'], 'apt-get clean')
             t2 = time.time()
             # Debian's own clusters/services are never used: the tests start their own servers.
             if self.engine_venv:
                 shutil.copy(os.path.join(ROOT, 'requirements.txt'), os.path.join(tmp, 'tmp', 'requirements.txt'))
-                _run(['chroot', tmp, 'python3', '-m', 'venv', VENV], 'python3 -m venv in %s' % self.release)
-                _run(['chroot', tmp, VENV + '/bin/python', '-m', 'pip', 'install', '-q',
-                      '--disable-pip-version-check', '-r', '/tmp/requirements.txt'],
-                     'pip install -r requirements.txt in %s' % self.release)
+                _run_in(tmp, ['python3', '-m', 'venv', VENV], 'python3 -m venv in %s' % self.release)
+                _run_in(tmp, [VENV + '/bin/python', '-m', 'pip', 'install', '-q', '--disable-pip-version-check',
+                              '-r', '/tmp/requirements.txt'], 'pip install -r requirements.txt in %s' % self.release)
             for command in self.setup:
-                _run(['chroot', tmp, 'sh', '-ec', command], 'set-up of %s: %s' % (self.name, command))
+                _run_in(tmp, ['sh', '-ec', command], 'set-up of %s: %s' % (self.name, command))
         finally:
             self._umount(tmp)
         with open(os.path.join(tmp, STAMP), 'w') as f:
