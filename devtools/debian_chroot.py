@@ -10,7 +10,9 @@ the network namespace, so a server inside listening on 127.0.0.1 is reached from
     python -m devtools.debian_chroot remove trixie
 
 A chroot is rebuilt when missing or when its recipe (release, packages, requirements.txt)
-changed; building one takes about two minutes. SHARED is bind-mounted at the same path in
+changed; building one takes about two minutes. The version matrix uses one tree per release
+(named after it, with the engine's venv); other users (the SSH fleet, devtools/fleet.py) name
+their own trees and choose packages and set-up commands, and leave the engine venv out. SHARED is bind-mounted at the same path in
 every chroot in use, so data directories, sockets and repositories have one path inside and
 outside (the engine outside reads a data directory the server inside writes). Mounts are
 counted per process: the last user unmounts them. Nothing here is part of the engine.
@@ -32,10 +34,13 @@ VENV = '/opt/dbbackup-venv'          # inside every chroot: requirements.txt for
 BASE_PACKAGES = ('ca-certificates', 'python3', 'python3-venv', 'procps', 'tzdata')
 RELEASES = {
     'bullseye': {'postgresql': '13', 'mariadb': '10.5', 'python': '3.9'},
+    'bookworm': {'postgresql': '15', 'mariadb': '10.11', 'python': '3.11'},
     'trixie': {'postgresql': '17', 'mariadb': '11.8', 'python': '3.13'},
 }
+MATRIX_RELEASES = ('bullseye', 'trixie')     # what the version matrix needs (this machine is bookworm)
 SERVER_PACKAGES = {
     'bullseye': ('postgresql-13', 'mariadb-server', 'mariadb-client'),
+    'bookworm': ('postgresql-15', 'mariadb-server', 'mariadb-client'),
     'trixie': ('postgresql-17', 'mariadb-server', 'mariadb-client'),
 }
 STAMP = '.dbbackup-chroot.json'
@@ -73,7 +78,7 @@ def mirror():
     return 'http://deb.debian.org/debian'
 
 
-def _mounted_below(path):
+def mounted_below(path):
     """Mount points at or below path (deepest first), from /proc/self/mountinfo."""
     path = os.path.realpath(path)
     found = []
@@ -92,25 +97,45 @@ def _run(argv, what, **kw):
     return p.stdout
 
 
-class DebianChroot(object):
-    """One cached Debian release tree with its database servers and the engine's Python deps."""
+def _run_in(tree, argv, what):
+    """argv inside a tree being built; TMPDIR of this side (a test run's directory) does not exist there."""
+    return _run(['chroot', tree, 'env', 'TMPDIR=/tmp'] + list(argv), what)
 
-    def __init__(self, release, extra_packages=(), cache=CACHE):
+
+class DebianChroot(object):
+    """One cached Debian release tree with its database servers and the engine's Python deps.
+
+    DebianChroot(release) is the version matrix's tree of that release. A caller that needs a
+    tree of its own names it (name=), lists its packages (packages= replaces the release's
+    server packages; BASE_PACKAGES are always there), gives shell commands run inside once the
+    packages are installed (setup=), and may leave the engine's venv out (engine_venv=False).
+    All of these are part of the recipe: changing them rebuilds the tree.
+    """
+
+    def __init__(self, release, extra_packages=(), cache=CACHE, name=None, packages=None, setup=(),
+                 engine_venv=True):
         if release not in RELEASES:
             raise ChrootError('unknown release %r (known: %s)' % (release, ', '.join(sorted(RELEASES))))
         self.release = release
+        self.name = name or release
         self.versions = RELEASES[release]
-        self.packages = tuple(sorted(set(BASE_PACKAGES + SERVER_PACKAGES[release] + tuple(extra_packages))))
+        chosen = SERVER_PACKAGES[release] if packages is None else tuple(packages)
+        self.packages = tuple(sorted(set(BASE_PACKAGES + chosen + tuple(extra_packages))))
+        self.setup = tuple(setup)
+        self.engine_venv = engine_venv
         self.cache = cache
-        self.root = os.path.join(cache, release)
-        self._users_dir = os.path.join(cache, '.users-' + release)
+        self.root = os.path.join(cache, self.name)
+        self._users_dir = os.path.join(cache, '.users-' + self.name)
 
     # --- recipe and build ----------------------------------------------------------
     def recipe(self):
-        with open(os.path.join(ROOT, 'requirements.txt'), 'rb') as f:
-            requirements = hashlib.sha256(f.read()).hexdigest()
-        return {'release': self.release, 'packages': list(self.packages), 'requirements': requirements,
-                'format': 1}
+        recipe = {'release': self.release, 'packages': list(self.packages), 'format': 1}
+        if self.engine_venv:
+            with open(os.path.join(ROOT, 'requirements.txt'), 'rb') as f:
+                recipe['requirements'] = hashlib.sha256(f.read()).hexdigest()
+        if self.name != self.release or self.setup or not self.engine_venv:
+            recipe.update(name=self.name, setup=list(self.setup), engine_venv=self.engine_venv)
+        return recipe
 
     def built(self):
         try:
@@ -122,21 +147,53 @@ class DebianChroot(object):
     @contextlib.contextmanager
     def _lock(self):
         os.makedirs(self.cache, exist_ok=True)
-        with open(os.path.join(self.cache, '.lock-' + self.release), 'w') as f:
+        with open(os.path.join(self.cache, '.lock-' + self.name), 'w') as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def ensure(self):
-        """Build the chroot unless an up-to-date one is cached; returns self."""
+    def ensure(self, like=None):
+        """Build the chroot unless an up-to-date one is cached; returns self.
+
+        like: a built DebianChroot of the same release, packages and set-up under another name; it
+        is copied instead of bootstrapped (seconds instead of minutes) when nothing is mounted in it.
+        """
         if os.geteuid() != 0:
             raise ChrootError('building and using Debian chroots needs root (debootstrap, mount, chroot).')
         with self._lock():
             if not self.built():
-                self._build()
+                if like is not None and self._same_recipe(like) and like.built() and not mounted_below(like.root):
+                    self._copy(like)
+                else:
+                    self._build()
         return self
+
+    def remove(self):
+        """Delete the tree (refused while something is mounted in it)."""
+        with self._lock():
+            self._remove_tree(self.root)
+
+    def status(self):
+        return '%s: %s' % (self.name, 'ready' if self.built() else 'missing or outdated')
+
+    def _same_recipe(self, other):
+        mine, theirs = dict(self.recipe()), dict(other.recipe())
+        mine.pop('name', None)
+        theirs.pop('name', None)
+        return mine == theirs
+
+    def _copy(self, other):
+        tmp = self.root + '.building'
+        for path in (tmp, self.root):
+            self._remove_tree(path)
+        t0 = time.time()
+        _run(['cp', '-a', '--one-file-system', other.root, tmp], 'copy of %s' % other.name)
+        with open(os.path.join(tmp, STAMP), 'w') as f:
+            json.dump(self.recipe(), f)
+        os.rename(tmp, self.root)
+        _log('built %s as a copy of %s in %.0f s' % (self.name, other.name, time.time() - t0))
 
     def _build(self):
         if not shutil.which('debootstrap'):
@@ -145,28 +202,39 @@ class DebianChroot(object):
         for path in (tmp, self.root):
             self._remove_tree(path)
         t0 = time.time()
-        _log('building %s (%s) with debootstrap from %s' % (self.release, ', '.join(self.packages), mirror()))
-        _run(['debootstrap', '--variant=minbase', '--include=ca-certificates', self.release, tmp, mirror()],
-             'debootstrap %s' % self.release)
+        _log('building %s (%s: %s) with debootstrap from %s'
+             % (self.name, self.release, ', '.join(self.packages), mirror()))
+        # Two stages, so that the second (dpkg inside the tree) runs without an fsync per file: a
+        # cached test tree needs no crash safety, and that halves the time on a slow disk.
+        _run(['debootstrap', '--foreign', '--variant=minbase', '--include=ca-certificates', self.release, tmp,
+              mirror()], 'debootstrap %s' % self.release)
+        self._unsafe_io(tmp)
+        _run_in(tmp, ['/debootstrap/debootstrap', '--second-stage'], 'debootstrap --second-stage %s' % self.release)
+        t1 = time.time()
         self._configure(tmp)
         self._mount_special(tmp)
         try:
             env = 'DEBIAN_FRONTEND=noninteractive'
-            _run(['chroot', tmp, 'env', env, 'apt-get', 'update', '-q'], 'apt-get update in %s' % self.release)
-            _run(['chroot', tmp, 'env', env, 'apt-get', 'install', '-y', '-q', '--no-install-recommends']
-                 + list(self.packages), 'apt-get install in %s' % self.release)
-            _run(['chroot', tmp, 'apt-get', 'clean'], 'apt-get clean')
+            _run_in(tmp, [env, 'apt-get', 'update', '-q'], 'apt-get update in %s' % self.release)
+            _run_in(tmp, [env, 'apt-get', 'install', '-y', '-q', '--no-install-recommends'] + list(self.packages),
+                    'apt-get install in %s' % self.release)
+            _run_in(tmp, ['apt-get', 'clean'], 'apt-get clean')
+            t2 = time.time()
             # Debian's own clusters/services are never used: the tests start their own servers.
-            shutil.copy(os.path.join(ROOT, 'requirements.txt'), os.path.join(tmp, 'tmp', 'requirements.txt'))
-            _run(['chroot', tmp, 'python3', '-m', 'venv', VENV], 'python3 -m venv in %s' % self.release)
-            _run(['chroot', tmp, VENV + '/bin/python', '-m', 'pip', 'install', '-q', '--disable-pip-version-check',
-                  '-r', '/tmp/requirements.txt'], 'pip install -r requirements.txt in %s' % self.release)
+            if self.engine_venv:
+                shutil.copy(os.path.join(ROOT, 'requirements.txt'), os.path.join(tmp, 'tmp', 'requirements.txt'))
+                _run_in(tmp, ['python3', '-m', 'venv', VENV], 'python3 -m venv in %s' % self.release)
+                _run_in(tmp, [VENV + '/bin/python', '-m', 'pip', 'install', '-q', '--disable-pip-version-check',
+                              '-r', '/tmp/requirements.txt'], 'pip install -r requirements.txt in %s' % self.release)
+            for command in self.setup:
+                _run_in(tmp, ['sh', '-ec', command], 'set-up of %s: %s' % (self.name, command))
         finally:
             self._umount(tmp)
         with open(os.path.join(tmp, STAMP), 'w') as f:
             json.dump(self.recipe(), f)
         os.rename(tmp, self.root)
-        _log('built %s in %.0f s' % (self.release, time.time() - t0))
+        _log('built %s in %.0f s (debootstrap %.0f s, packages %.0f s, the rest %.0f s)'
+             % (self.name, time.time() - t0, t1 - t0, t2 - t1, time.time() - t2))
 
     @staticmethod
     def _configure(tree):
@@ -195,11 +263,19 @@ class DebianChroot(object):
         with open(os.path.join(conf, '50-dbbackup-tests.conf'), 'w') as f:
             f.write('create_main_cluster = false\n')
 
+    @staticmethod
+    def _unsafe_io(tree):
+        """A cached test tree: dpkg need not fsync every file it unpacks (minutes on a slow disk)."""
+        conf = os.path.join(tree, 'etc/dpkg/dpkg.cfg.d')
+        os.makedirs(conf, exist_ok=True)
+        with open(os.path.join(conf, 'dbbackup-unsafe-io'), 'w') as f:
+            f.write('# dbbackup test chroot (devtools/debian_chroot.py)\nforce-unsafe-io\n')
+
     def _remove_tree(self, path):
         if not os.path.lexists(path):
             return
         self._umount(path)
-        if _mounted_below(path):
+        if mounted_below(path):
             raise ChrootError('%s still has file systems mounted below it; not removing it.' % path)
         _run(['rm', '-rf', '--one-file-system', path], 'rm -rf %s' % path)
 
@@ -208,7 +284,7 @@ class DebianChroot(object):
     def _mount_special(tree):
         def mount(argv, point):
             os.makedirs(os.path.join(tree, point), exist_ok=True)
-            if os.path.join(os.path.realpath(tree), point) not in _mounted_below(tree):
+            if os.path.join(os.path.realpath(tree), point) not in mounted_below(tree):
                 _run(argv + [os.path.join(tree, point)], 'mount %s' % point)
         mount(['mount', '-t', 'proc', 'proc'], 'proc')
         mount(['mount', '-t', 'sysfs', 'sysfs'], 'sys')
@@ -218,7 +294,7 @@ class DebianChroot(object):
 
     @staticmethod
     def _umount(tree):
-        for point in _mounted_below(tree):
+        for point in mounted_below(tree):
             if os.path.realpath(point) != os.path.realpath(tree):
                 subprocess.run(['umount', '-l', point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                check=False)
@@ -235,7 +311,7 @@ class DebianChroot(object):
             os.chmod(SHARED, 0o1777)
             inside = os.path.join(self.root, SHARED.lstrip('/'))
             os.makedirs(inside, exist_ok=True)
-            if os.path.realpath(inside) not in _mounted_below(self.root):
+            if os.path.realpath(inside) not in mounted_below(self.root):
                 _run(['mount', '--bind', SHARED, inside], 'bind-mount %s' % SHARED)
         return self
 
@@ -248,6 +324,20 @@ class DebianChroot(object):
                 pass
             if not self._live_users():
                 self._umount(self.root)
+
+    def release_if_unused(self, before_unmount=None):
+        """What a killed run leaves (devtools/sweep.py): when no live process uses the tree, call
+        before_unmount(self) (to stop what still runs inside) and unmount everything below it.
+        Returns whether it was unused."""
+        if not os.path.isdir(self.root):
+            return False
+        with self._lock():
+            if self._live_users():
+                return False
+            if before_unmount is not None:
+                before_unmount(self)
+            self._umount(self.root)
+            return True
 
     def _live_users(self):
         live = []
@@ -270,7 +360,7 @@ class DebianChroot(object):
                 parts = line.split(':')
                 if parts[0] == user:
                     return int(parts[2]), int(parts[3])
-        raise ChrootError('no user %s in the %s chroot' % (user, self.release))
+        raise ChrootError('no user %s in the %s chroot' % (user, self.name))
 
     def argv(self, argv, user=None):
         """argv prefixed to run inside the chroot (as `user` of the chroot when given)."""
@@ -293,7 +383,7 @@ class DebianChroot(object):
         for name in names:
             path = os.path.join(directory, name)
             with open(path, 'w') as f:
-                f.write('#!/bin/sh\n# %s of the %s chroot (devtools/debian_chroot.py)\n' % (name, self.release))
+                f.write('#!/bin/sh\n# %s of the %s chroot (devtools/debian_chroot.py)\n' % (name, self.name))
                 f.write('exec %s "$@"\n' % ' '.join(self.argv([os.path.join(inside_dir, name)], user)))
             os.chmod(path, 0o755)
         return directory
@@ -303,7 +393,7 @@ def main(argv):
     if len(argv) < 1 or argv[0] not in ('ensure', 'status', 'remove'):
         sys.stderr.write(__doc__)
         return 2
-    releases = argv[1:] or sorted(RELEASES)
+    releases = argv[1:] or list(MATRIX_RELEASES)
     for release in releases:
         chroot = DebianChroot(release)
         if argv[0] == 'ensure':
@@ -311,10 +401,9 @@ def main(argv):
             chroot.ensure()
             print('%s: ready at %s (%.0f s)' % (release, chroot.root, time.time() - t0))
         elif argv[0] == 'status':
-            print('%s: %s' % (release, 'ready' if chroot.built() else 'missing or outdated'))
+            print(chroot.status())
         else:
-            with chroot._lock():
-                chroot._remove_tree(chroot.root)
+            chroot.remove()
             print('%s: removed' % release)
     return 0
 

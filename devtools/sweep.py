@@ -8,7 +8,8 @@ time limit, or a crashed pytest, can leave servers running there; on any exit te
 
 which stops every process whose command line names one of the directories (postgres,
 mariadbd, moto, pg_ctl: SIGTERM, then SIGKILL after a grace period), removes the
-directories, and unmounts Debian chroots nobody uses any more. It prints what it stopped.
+directories, and unmounts Debian chroots nobody uses any more (stopping what still runs in the
+SSH fleet's hosts: sshd and their servers). It prints what it stopped.
 """
 import os
 import shutil
@@ -81,13 +82,11 @@ def main(argv):
         if os.path.isdir(d):
             shutil.rmtree(d, ignore_errors=True)
     try:
-        from devtools import debian_chroot
+        from devtools import debian_chroot, fleet_hosts
         for release in debian_chroot.RELEASES:
-            chroot = debian_chroot.DebianChroot(release)
-            if os.path.isdir(chroot.root):
-                with chroot._lock():
-                    if not chroot._live_users():
-                        chroot._umount(chroot.root)
+            debian_chroot.DebianChroot(release).release_if_unused()
+        for name in fleet_hosts.sweep():
+            print('sweep: stopped the fleet host %s a test run left running' % name)
     except Exception as e:       # never hide the run's own result behind the sweep
         print('sweep: could not check the chroot mounts: %s' % e)
     return 0

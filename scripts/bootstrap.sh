@@ -167,7 +167,8 @@ install_mariadb() {
 
 # --- 1c. What the role tests and the version matrix need ------------------------------
 # prometheus-node-exporter (the metrics role and scenario), debootstrap (the chroots of the
-# server-version matrix, tests/versions), python3-venv for the system
+# server-version matrix, tests/versions, and of the SSH fleet, tests/fleet), openssh-client (the
+# fleet's controller), python3-venv for the system
 # Python (the agent role builds its virtualenv with /usr/bin/python3), systemd for
 # systemd-analyze (the schedule role verifies its units; systemd need not be running).
 # Services are not started while installing (policy-rc.d), and a node_exporter that was
@@ -177,10 +178,12 @@ install_role_test_packages() {
     [ -x /usr/bin/prometheus-node-exporter ] || pkgs+=(prometheus-node-exporter)
     # the server-version matrix builds Debian chroots of other releases (devtools/debian_chroot.py)
     command -v debootstrap >/dev/null 2>&1 || pkgs+=(debootstrap)
+    # the SSH fleet (tests/fleet): the controller's ssh and ssh-keygen
+    { command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1; } || pkgs+=(openssh-client)
     { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; } || pkgs+=(python3 python3-venv)
     command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
     if [ "${#pkgs[@]}" = 0 ]; then
-        say "node_exporter, debootstrap, python3-venv and systemd-analyze present"
+        say "node_exporter, debootstrap, openssh-client, python3-venv and systemd-analyze present"
         return 0
     fi
     if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; }; then

@@ -2,7 +2,8 @@
 # The whole test suite in one command (CI runs it through .ci/run):
 #
 #   bash scripts/test.sh            # bootstrap, pytest (unit + integration), the server-version
-#                                   # matrix (tests/versions), ansible-test sanity, roles
+#                                   # matrix (tests/versions), the SSH fleet (tests/fleet),
+#                                   # ansible-test sanity, roles
 #   SKIP_SANITY=1 bash scripts/test.sh     # pytest only (quicker local loop)
 #   SKIP_PYTEST=1 bash scripts/test.sh     # ansible-test sanity only
 #   SKIP_MOLECULE=1 bash scripts/test.sh   # without the roles' ansible-lint + molecule scenarios
@@ -10,6 +11,7 @@
 #   SKIP_RELEASE=1 bash scripts/test.sh    # without the release checks (scripts/release_checks.sh)
 #   SKIP_CORE_RANGE=1 bash scripts/test.sh # without the lowest/newest ansible-core runs
 #   SKIP_INTEGRATION=1 bash scripts/test.sh # without ansible-test integration (module targets)
+#   SKIP_FLEET=1 bash scripts/test.sh      # without the SSH fleet (tests/fleet)
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
 # Exits non-zero if any step fails; pytest collecting no test (exit 5) is a failure.
@@ -109,6 +111,35 @@ else
         esac
     fi
     step_done "server-version matrix" "$t" "$rc"
+fi
+
+# --- the SSH fleet (tests/fleet) ------------------------------------------------------------
+# Four Debian managed nodes (bullseye, bookworm x2, trixie), each its own tree with its own sshd
+# on 127.0.0.11-14, driven by ansible-playbook over SSH (docs/fleet.md). The trees (with the agent
+# role's venvs inside) are cached in ${DBBACKUP_CHROOTS:-~/.cache/dbbackup/chroots} and rebuilt when
+# missing: about 7 minutes cold (trees, then packages and venvs from the index), 6 warm. One time
+# limit for the whole step. Needs root (debootstrap, mount, chroot).
+FLEET_TIMEOUT="${FLEET_TIMEOUT:-30m}"
+if [ -n "${SKIP_FLEET:-}" ] || [ -n "${SKIP_PYTEST:-}" ]; then
+    echo "== SSH fleet: skipped (SKIP_FLEET or SKIP_PYTEST set)"
+else
+    t=$(now)
+    if [ "$(id -u)" != 0 ]; then
+        echo "the SSH fleet builds and enters Debian chroots: run as root (CI does), or set SKIP_FLEET=1." >&2
+        rc=1
+    else
+        echo "== SSH fleet: host trees, then pytest tests/fleet"
+        # shellcheck disable=SC2016  # $1 expands in the inner bash: one time limit for both commands
+        (cd "$ROOT" && timeout --kill-after=30s "$FLEET_TIMEOUT" bash -c \
+            '"$1" -m devtools.fleet_hosts ensure && "$1" -m pytest -p no:cacheprovider -ra --durations=10 tests/fleet' \
+            fleet "$PY")
+        rc=$?
+        case "$rc" in
+            5) echo "pytest collected no fleet tests: that is a failure, not a pass." >&2 ;;
+            124|137) echo "the SSH fleet did not finish within $FLEET_TIMEOUT." >&2 ;;
+        esac
+    fi
+    step_done "SSH fleet" "$t" "$rc"
 fi
 
 # --- ansible-test sanity --------------------------------------------------------------

@@ -126,7 +126,14 @@ def run(module, engine_fn, import_error=None):
     module.exit_json(**result)
 
 
+# What to do about it on a managed host: the agent role's virtualenv has every library (docs/fleet.md).
+AGENT_HINT = ('On managed hosts, install the engine and its libraries with the dbbackup.dbbackup.agent role '
+              '(a virtualenv, /opt/dbbackup/venv by default) and set ansible_python_interpreter to its Python '
+              '(/opt/dbbackup/venv/bin/python) for the plays that use dbbackup modules; see docs/fleet.md.')
+
+
 def _fail_missing(module, library, error, exc=None):
-    """fail_json with Ansible's standard missing-library message."""
-    module.fail_json(msg=missing_required_lib(library, reason='by the dbbackup engine (%s)' % error),
+    """fail_json with Ansible's standard missing-library message and the agent role as the remedy."""
+    module.fail_json(msg='%s %s' % (missing_required_lib(library, reason='by the dbbackup engine (%s)' % error),
+                                    AGENT_HINT),
                      exception=exc or traceback.format_exc())

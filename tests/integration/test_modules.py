@@ -168,3 +168,4 @@ def test_missing_library_gives_install_message(run, sample_db, tmp_path):
     assert failed['failed'] is True
     assert 'Failed to import the required Python library' in failed['msg'], failed['msg']
     assert 'psycopg2' in failed['msg']
+    assert 'dbbackup.dbbackup.agent' in failed['msg'] and 'ansible_python_interpreter' in failed['msg']
