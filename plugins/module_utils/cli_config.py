@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`dbbackup --config FILE`: option values (and secrets) from a file instead of the command line.
 
 Timers and archive_command call the host CLI with `--config /etc/dbbackup/dbbackup.conf`

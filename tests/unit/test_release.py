@@ -37,3 +37,9 @@ def test_license_and_metadata():
     assert 'GPL-3.0-or-later' in galaxy and 'example.invalid' not in galaxy
     for dev in ('bench', 'devtools', '.ci'):
         assert re.search(r'^\s*- %s\s*$' % re.escape(dev), galaxy, re.M), dev
+
+
+def test_every_plugin_file_carries_the_license_header():
+    from devtools import license_headers
+    missing = [f for f in license_headers.files() if not license_headers.has_header(_read(f))]
+    assert missing == [], 'run python -m devtools.license_headers:\n' + '\n'.join(missing)

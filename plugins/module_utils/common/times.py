@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Points in time as the engine writes and reads them: UTC, ISO 8601, user input, ages.
 
 Manifests store UTC times as '2026-01-31T12:00:00.000000Z' (isoformat/parse_iso);

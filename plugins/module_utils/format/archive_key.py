@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The data key of a server's continuous archive (PostgreSQL WAL, MySQL/MariaDB binlogs).
 
 One random data key per server and archive kind, stored only wrapped by the

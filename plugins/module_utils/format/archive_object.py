@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One file of a continuous archive (the PostgreSQL WAL archive): framed, checksummed, bound to its name.
 
     header   magic b'\\x89DBBARC\\n' | version (1 byte) | length (2 bytes, big-endian) | identity

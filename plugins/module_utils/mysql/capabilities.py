@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a MySQL/MariaDB server of a given version offers: the one place for version differences.
 
 Tested: MariaDB 10.5, 10.11 and 11.8 (docs/versions.md). MySQL 8.x is not tested here

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The backup command (module dbbackup_backup, CLI `dbbackup backup`): one entry for every kind.
 
 logical: one database, PostgreSQL (postgres/logical/dump.py) or MySQL/MariaDB (mysql/logical/dump.py);

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The PITR command (module dbbackup_pitr, CLI `dbbackup pitr` and `pitr-status`).
 
 PostgreSQL: the whole server from base backups and archived WAL, states enabled, status,

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Prove a restored database against the backup's manifest: rows per table, and objects.
 
 Restore already checks the rows each COPY/LOAD loaded and (PostgreSQL) every object

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Retention policy: which backups of one series to keep, and why (pure: no I/O).
 
 A series is the backups of one server + kind (+ database for logical backups);

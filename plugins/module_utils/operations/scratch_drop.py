@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drop a database that a restore created from a backup (state=absent): DR-drill clean-up.
 
 With leftovers: true, drop instead what killed restores left (_dbbackup_restore_* and

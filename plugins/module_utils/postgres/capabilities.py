@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a PostgreSQL server of a given version offers: the one place for version differences.
 
 The engine supports PostgreSQL 13 and newer (tested: 13, 15, 17; docs/versions.md). Code

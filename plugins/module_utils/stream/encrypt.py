@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Streaming authenticated encryption: chunked AES-256-GCM (STREAM construction).
 
 In the spirit of age's STREAM and Tink's streaming AEAD. A stored file is

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SHA-256 and byte counting stages, for writing and for verified reading."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The events of one database, renamed, as a new binary log (what replay hands to mariadb-binlog).
 
 mariadb-binlog's own --database/--rewrite-db filter by the session's default

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What a logged SQL statement touches, and the same statement for another database name.
 
 A binary log holds DDL (and, with binlog_format STATEMENT or MIXED, DML) as SQL

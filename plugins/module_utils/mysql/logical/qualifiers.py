@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Names inside SHOW CREATE text: backquoted identifiers, and removing the database's own qualifier.
 
 MariaDB prints every name of a view fully qualified (`db`.`table`, `db`.`table`.`column`)

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The SELECTs that dump a table's rows in the stored format (data.py), and why they look so.
 
 The server builds each row's line (CONCAT_WS of the escaped values): decoding

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reading a table's rows from the server into chunk files (the SELECTs are row_sql.py's).
 
 batch     one query per key range returns COUNT(*) and the range's lines joined by the

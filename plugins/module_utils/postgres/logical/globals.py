@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Cluster-wide objects of a PostgreSQL server: roles, memberships, role settings, tablespaces.
 
 dump_globals() reads them (pg_authid when the login role may, else pg_roles

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Databases a killed restore left behind: _dbbackup_restore_<hex> and _dbbackup_old_<hex>.
 
 A restore drops its temporary database when it fails or is stopped; one killed

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Loading a table whose COPY would run code that must not run with the restoring role's rights.
 
 A COPY evaluates the table's CHECK constraints, the CHECKs of domains among

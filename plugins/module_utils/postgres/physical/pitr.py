@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PostgreSQL point-in-time recovery (module dbbackup_pitr, db_type postgresql): three states.
 
 - enabled: WAL archiving through the host CLI. ALTER SYSTEM sets archive_mode=on,

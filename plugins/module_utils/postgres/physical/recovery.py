@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Recovery of a restored PostgreSQL data directory: configuration, start, wait, report.
 
 Used by pitr.py (state=restored) once a base backup is extracted:

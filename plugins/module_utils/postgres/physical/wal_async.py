@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Asynchronous archive_command / restore_command: the spool and the fast path (standard library only).
 
 With archive_async on, wal-push and wal-fetch talk to a background process per server

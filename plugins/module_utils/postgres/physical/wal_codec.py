@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Encoding and decoding one archived WAL file, with every check wal-fetch and the verify mode make.
 
 New objects are framed (format/archive_object.py): identity (kind 'wal', server, name,

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The background processes of the asynchronous WAL archive: spooler (push) and prefetcher (fetch).
 
 The protocol and the spool layout are wal_async.py's. Both processes run as the PostgreSQL

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Check every file of a server's WAL archive (dbbackup_pitr state=status verify=quick|deep, pitr-status --verify).
 
 - quick: reads each object and compares its size and the SHA-256 of header + payload with the

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """COMMENT ON for every dumped object and sub-object (columns, constraints, ...).
 
 pg_identify_object gives the object's kind and a SQL-ready identity for all

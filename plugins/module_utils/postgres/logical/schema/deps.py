@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Dependencies between pre-data items, from pg_depend, mapped to item keys.
 
 pg_depend speaks about catalog rows (a view's pg_rewrite rule, a column

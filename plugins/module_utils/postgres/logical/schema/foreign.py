@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Foreign data wrappers, servers and user mappings (foreign tables are in tables.py).
 
 Wrappers that an extension creates (postgres_fdw, file_fdw) come with

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Indexes and the constraints that own one (PRIMARY KEY, UNIQUE, EXCLUDE).
 
 Built after the data (PHASE_INDEX). Partitioned tables follow pg_dump: the

@@ -1,3 +1,7 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, dbbackup developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Schema text that cannot be represented in UTF8: find the objects and say so.
 
 Schema files are UTF8 (catalog sessions use client_encoding UTF8), while table
