@@ -5,7 +5,7 @@ below is generated from the module's DOCUMENTATION and RETURN, and docs/modules/
 from plugins/doc_fragments, so the pages can never omit an option or a return value:
 
     python -m devtools.module_docs           # rewrite the generated parts
-    python -m devtools.module_docs --check   # exit 1 when a page is stale (tests/unit/test_module_docs.py)
+    python -m devtools.module_docs --check   # exit 1 when a page is stale (tests/unit/plugins/modules/test_module_docs.py)
 """
 import glob
 import os

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ansible-test integration for the modules (a step of scripts/test.sh; alone: bash scripts/integration.sh):
-# the targets in tests/integration/targets/ run against a throwaway PostgreSQL that the
+# ansible-test units and integration (a step of scripts/test.sh; alone: bash scripts/integration.sh):
+# units runs tests/unit (layout tests/unit/plugins/..., virtualenv from tests/unit/requirements.txt);
+# the integration targets in tests/integration/targets/ run against a throwaway PostgreSQL that the
 # setup_dbbackup_postgresql target starts (devtools/pg_fixture.py) and this script stops at the end.
 # ansible-test's virtualenv gets tests/integration/requirements.txt. As root (the targets start
 # servers as the postgres user): --allow-root, --allow-destructive.
@@ -16,6 +17,9 @@ stop_server() {
 }
 trap stop_server EXIT
 pyver="$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+# shellcheck disable=SC1091
+(cd "$coll" && source "$VENV/bin/activate" && \
+    ansible-test units --venv --python "$pyver" --color no) || exit 1
 # shellcheck disable=SC1091
 (cd "$coll" && source "$VENV/bin/activate" && \
     ansible-test integration --venv --python "$pyver" --allow-root --allow-destructive --color no "$@")

@@ -10,7 +10,7 @@
 #   SKIP_VERSIONS=1 bash scripts/test.sh   # without the server-version matrix (tests/versions)
 #   SKIP_RELEASE=1 bash scripts/test.sh    # without the release checks (scripts/release_checks.sh)
 #   SKIP_CORE_RANGE=1 bash scripts/test.sh # without the lowest/newest ansible-core runs
-#   SKIP_INTEGRATION=1 bash scripts/test.sh # without ansible-test integration (module targets)
+#   SKIP_INTEGRATION=1 bash scripts/test.sh # without ansible-test units and integration (module targets)
 #   SKIP_FLEET=1 bash scripts/test.sh      # without the SSH fleet (tests/fleet)
 #   bash scripts/test.sh -k roundtrip      # extra arguments go to pytest
 #
@@ -192,8 +192,8 @@ script_step() {
     step_done "$name" "$t" "$rc"
 }
 
-# ansible-test integration: the module targets in tests/integration/targets
-script_step "ansible-test integration" SKIP_INTEGRATION "${INTEGRATION_TIMEOUT:-20m}" \
+# ansible-test units (tests/unit) and integration (the module targets in tests/integration/targets)
+script_step "ansible-test units and integration" SKIP_INTEGRATION "${INTEGRATION_TIMEOUT:-20m}" \
     -- bash "$ROOT/scripts/integration.sh"
 # the supported ansible-core range: sanity + module tests on the lowest and the newest
 script_step "ansible-core range" SKIP_CORE_RANGE "${CORE_RANGE_TIMEOUT:-35m}" \

@@ -24,8 +24,9 @@ def test_manifests_record_the_collection_version():
 
 def test_execution_environment_needs_what_the_engine_needs():
     assert _requirements(_read('meta', 'ee-requirements.txt')) == _requirements(_read('requirements.txt'))
-    # ansible-test integration's virtualenv too
+    # ansible-test integration's and units' virtualenvs too
     assert _requirements(_read('tests', 'integration', 'requirements.txt')) == _requirements(_read('requirements.txt'))
+    assert _requirements(_read('tests', 'unit', 'requirements.txt')) == _requirements(_read('requirements.txt'))
     ee = _read('meta', 'execution-environment.yml')
     assert 'meta/ee-requirements.txt' in ee and 'meta/ee-bindep.txt' in ee
     assert 'mariadb-client' in _read('meta', 'ee-bindep.txt')

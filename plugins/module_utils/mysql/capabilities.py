@@ -8,7 +8,7 @@ Tested: MariaDB 10.5, 10.11 and 11.8 (docs/versions.md). MySQL 8.x is not tested
 (Debian does not ship it). A MariaDB release is major.minor (10.5, 10.11, 11.8); a logical
 backup restores into the same or a newer release, never an older one. Code that depends on
 the flavor (MariaDB or MySQL) or the release asks a Capabilities object (ServerInfo.caps)
-instead of comparing them itself; tests/unit/test_capabilities.py lists the facts.
+instead of comparing them itself; tests/unit/plugins/module_utils/test_capabilities.py lists the facts.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -8,7 +8,7 @@ The engine supports PostgreSQL 13 and newer (tested: 13, 15, 17; docs/versions.m
 that reads the system catalogs or uses a server feature asks a Capabilities object built
 from server_version_num instead of comparing version numbers itself: catalog columns by
 the major version that added (or dropped) them (CATALOG_COLUMNS), behaviour by name below.
-tests/unit/test_capabilities.py lists the facts per version.
+tests/unit/plugins/module_utils/test_capabilities.py lists the facts per version.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -4,12 +4,12 @@ import re
 
 import pytest
 
+import plugins.module_utils as engine_package
 from plugins.module_utils.common.errors import BadInput
 from plugins.module_utils.mysql.capabilities import Capabilities as MyCaps, release_of
 from plugins.module_utils.postgres.capabilities import CATALOG_COLUMNS, Capabilities, check_restore_target
 
-ENGINE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                      'plugins', 'module_utils')
+ENGINE = os.path.dirname(os.path.abspath(engine_package.__file__))
 
 # The catalog columns each PostgreSQL major has, of those the readers need that 13 lacks or that
 # appeared since (capabilities.CATALOG_COLUMNS).
@@ -124,6 +124,7 @@ VERSION_CHECK = re.compile(r'(version|_num|\bv)\s*(>=|<=|<|>)\s*\d{5,6}\b|\bflav
 
 
 def test_version_checks_live_in_the_capabilities_objects():
+    assert os.path.isfile(os.path.join(ENGINE, 'api.py')), ENGINE     # the engine, not a folder of tests
     found = []
     for folder, _dirs, files in os.walk(ENGINE):
         rel = os.path.relpath(folder, ENGINE)
