@@ -11,6 +11,7 @@ writes to DIR/server.json, mode 0600) host, port, user, password and data direct
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +32,12 @@ def _write_info(path, info):
         json.dump(info, f)
 
 
+def _running(server):
+    """pg_ctl status: 0 when a server runs in the data directory (a stale postmaster.pid is not one)."""
+    argv = server.postgres_argv([server.bin('pg_ctl'), '-D', server.datadir, 'status'])
+    return subprocess.run(argv, cwd='/', stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
 def start(args):
     base = os.path.abspath(args.dir)
     info_path = os.path.join(base, 'server.json')
@@ -38,7 +45,7 @@ def start(args):
         with open(info_path) as f:
             info = json.load(f)
         server = PgServer(base_dir=base, port=info['port'])
-        if not os.path.exists(os.path.join(server.datadir, 'postmaster.pid')):
+        if not _running(server):        # a postmaster.pid may outlive a killed server; pg_ctl checks the pid
             server.start()
     else:
         os.makedirs(base, exist_ok=True)

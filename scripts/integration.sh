@@ -10,11 +10,14 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DBBACKUP_VENV:-$HOME/.cache/dbbackup/venv}"
 coll="$(bash "$ROOT/scripts/collection_tree.sh" "${DBBACKUP_INTEGRATION_TREE:-$HOME/.cache/dbbackup/integration}")" || exit 1
-server_dir="${TMPDIR:-/tmp}/dbbackup-integration"
+# the setup target's directory (its defaults/main.yml): /tmp/dbbackup-integration-<sha1 of the tree>[:12].
+# What a killed run left there is stopped and removed first.
+server_dir="/tmp/dbbackup-integration-$(printf '%s' "$(cd "$coll" && pwd -P)" | sha1sum | cut -c1-12)"
 stop_server() {
     "$VENV/bin/python" "$ROOT/devtools/pg_fixture.py" stop "$server_dir/pg" >/dev/null 2>&1 || true
     rm -rf "$server_dir"
 }
+stop_server
 trap stop_server EXIT
 pyver="$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 # shellcheck disable=SC1091

@@ -45,8 +45,8 @@ def test_postgres_facts_per_version(num, columns, clones_internal, tid_ranges, m
     assert caps.membership_options is membership and caps.has_catalog('pg_publication_namespace') is schemas
     assert caps.icu_locale_column == locale
     assert caps.table_access_methods and caps.drop_database_force
-    assert caps.column('s', 'pg_subscription', 'subfailover', 'false') == ('s.subfailover' if num >= 170000
-                                                                            else 'false')
+    failover = 's.subfailover' if num >= 170000 else 'false'
+    assert caps.column('s', 'pg_subscription', 'subfailover', 'false') == failover
     shown = caps.shown_triggers('g')
     assert ('g.tgparentid' in shown) is clones_internal and shown.startswith(('NOT g.tgisinternal', '(NOT'))
 

@@ -87,6 +87,8 @@ def test_list_without_backups_says_which_server_names_exist(capsys, tmp_path):
     assert json.loads(out)['backups'] == [] and 'server name 10.0.0.9' in err and 'server names there: db1' in err
     assert main(['list', '--database', 'other', '--repository', str(tmp_path), '--server-name', 'db1']) == 0
     assert 'it holds backups of: app' in capsys.readouterr().err
+
+
 def test_cloud_secrets_from_the_config_file_unless_the_environment_has_them(tmp_path, monkeypatch):
     """azure_account_key / gcs_credentials_json may live in a 0600 --config file; AZURE_STORAGE_* wins."""
     from plugins.module_utils import cli_config
