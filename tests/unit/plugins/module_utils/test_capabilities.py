@@ -1,4 +1,7 @@
 """The version facts of the engine, per version, and that they live in the capabilities objects only."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import os
 import re
 

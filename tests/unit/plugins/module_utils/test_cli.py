@@ -4,6 +4,9 @@ argparse shares parent actions between subparsers, so a set_defaults() or a
 changed `required` on one subcommand once turned every backup into a MySQL
 backup with one job.
 """
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import pytest
 
 from plugins.module_utils.cli import COMMANDS, _parser

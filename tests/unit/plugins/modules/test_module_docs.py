@@ -1,4 +1,7 @@
 """docs/modules/*.md list every option and return value of their module (devtools/module_docs.py)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import os
 import re
 

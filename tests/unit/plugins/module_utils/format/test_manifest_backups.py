@@ -1,4 +1,7 @@
 """Manifest validation, backup ids, listing only complete backups (format.backups), max_age."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import datetime
 
 import pytest

@@ -3,6 +3,9 @@
 The 90-day data set and its expected kept sets are in tests/support/retention_tables.py
 (with the derivation); the edge cases spell their expectation out inline.
 """
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import datetime
 
 import pytest

@@ -1,4 +1,7 @@
 """Lock-table capacity per PostgreSQL version, verdicts and recommended values (no server)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import pytest
 
 from plugins.module_utils.common.errors import BadInput

@@ -1,4 +1,7 @@
 """Local repository: permissions, atomic publication, path safety."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import os
 import stat
 

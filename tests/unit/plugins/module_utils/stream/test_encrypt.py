@@ -6,6 +6,9 @@ header, body and tag, truncation at and inside chunk boundaries, reordered,
 duplicated and dropped chunks, appended bytes, the wrong key. Key sources,
 wrapping, fingerprints and the manifest MAC are checked here too.
 """
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import base64
 import binascii
 import hashlib

@@ -1,4 +1,7 @@
 """Stream stages: compression round trips, hashing, verification failures."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import io
 import hashlib
 import os

@@ -1,5 +1,8 @@
 """statements.decide: which logged statements a recovery of `shop` into `T` keeps, rewrites,
 skips or refuses (no server needed; the integration tests replay the same kinds for real)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import pytest
 
 from plugins.module_utils.mysql.binlog.events import MODE_ANSI_QUOTES, MODE_NO_BACKSLASH_ESCAPES

@@ -2,6 +2,9 @@
 several 16 MiB packets is escaped piece by piece into one line; a NULL line (a row longer than
 max_allowed_packet as text) fails with the cause and the fix. And data.LinePieces cuts a file
 into LOAD DATA pieces at line ends only."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import io
 import os
 

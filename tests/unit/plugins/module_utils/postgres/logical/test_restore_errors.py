@@ -1,4 +1,7 @@
 """Restore error messages: the statement that failed, and whether the backup or the target is the cause."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 from plugins.module_utils.postgres.logical.restore_errors import split_statements, target_is_cause
 
 

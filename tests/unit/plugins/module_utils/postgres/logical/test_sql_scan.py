@@ -1,4 +1,7 @@
 """The statement scanner a restore uses on stored schema items (postgres/logical/sql_scan.py)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 from plugins.module_utils.postgres.logical.restore_guard import INSIDE_RE, OWNER_RE
 from plugins.module_utils.postgres.logical.sql_scan import masked, replace_in_code, split_statements
 

@@ -5,6 +5,9 @@ BASE_BACKUP leaves out, next to files it keeps; the tar written by BaseBackup.ba
 must hold exactly the kept ones, pg_control last. Also: files that shrink or grow
 while read keep the size recorded in their tar header.
 """
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import io
 import os
 import tarfile

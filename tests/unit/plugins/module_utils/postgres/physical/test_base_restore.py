@@ -4,6 +4,9 @@ Each case stores a hand-made tar and backup_label in a local repository through 
 real write stages, then extracts: unsafe names, links and devices must fail with
 IntegrityError and leave nothing behind; a good tar must extract.
 """
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import io
 import os
 import tarfile

@@ -1,4 +1,7 @@
 """Pure parts of PostgreSQL PITR: targets, the recovery block, log parsing (no server)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import os
 
 import pytest

@@ -1,4 +1,7 @@
 """WAL names, LSNs, timeline histories and the chain check (pure functions, plus a local listing)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import pytest
 
 from plugins.module_utils.common.errors import BadInput, IntegrityError

@@ -2,6 +2,9 @@
 
 No server: synthetic segments carry the page headers PostgreSQL writes (tests/support/wal_segments.py).
 """
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import io
 import os
 

@@ -1,4 +1,7 @@
 """The inventory's coverage and comparison rules (schema/inventory.py), without a server."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 from plugins.module_utils.postgres.logical.schema.inventory import Entry, compare, describe, manifest_form, uncovered
 from plugins.module_utils.postgres.logical.schema.model import DdlItem
 

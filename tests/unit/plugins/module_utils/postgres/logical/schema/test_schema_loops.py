@@ -1,4 +1,7 @@
 """Dependency loops and post-data needs broken as pg_dump breaks them (order.py, postpone.py)."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 from plugins.module_utils.postgres.logical.schema.model import (
     DdlItem, POST, PHASE_CONSTRAINT, PHASE_INDEX, PHASE_POSTPONED)
 from plugins.module_utils.postgres.logical.schema.order import order_pre_items

@@ -1,4 +1,7 @@
 """order_pre_items: dependency order, deterministic ties, cycles that never hang."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import random
 
 from plugins.module_utils.postgres.logical.schema.model import DdlItem
