@@ -210,6 +210,8 @@ def start_server(pg_bin, data_dir, owner, log_file):
                        'Install the PostgreSQL server of the backup\'s major version or set pg_bin_dir.')
     if not os.path.exists(log_file):
         _write_new(log_file, '', owner)
+    # the engine runs outside Ansible too (host CLI, archive_command): no AnsibleModule.run_command here
+    # pylint: disable-next=ansible-bad-function
     proc = subprocess.run(_as_owner([pg_ctl, '-D', data_dir, '-l', log_file, '-W', '-o', START_OPTIONS,
                                      'start'], owner),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
@@ -220,6 +222,7 @@ def start_server(pg_bin, data_dir, owner, log_file):
 
 
 def stop_server(pg_bin, data_dir, owner, mode='fast'):
+    # pylint: disable-next=ansible-bad-function
     subprocess.run(_as_owner([os.path.join(pg_bin, 'pg_ctl'), '-D', data_dir, '-m', mode, '-w', '-t', '120',
                               'stop'], owner),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd='/')
