@@ -84,7 +84,8 @@ echo "galaxy-importer: imported $ns.$name $version without errors or warnings"
 
 step "ansible-builder introspect and create"
 mkdir -p "$WORK/collections"
-ansible-galaxy collection install -p "$WORK/collections" "$ARTIFACT" >/dev/null
+# isolated from collections installed elsewhere (~/.ansible/collections would make it "already installed")
+ANSIBLE_COLLECTIONS_PATH="$WORK/collections" ansible-galaxy collection install --force -p "$WORK/collections" "$ARTIFACT" >/dev/null
 (cd "$WORK" && ansible-builder introspect --sanitize "$WORK/collections" >"$WORK/introspect.txt")
 grep -vE '^[[:space:]]*(#|$)' "$ROOT/meta/ee-requirements.txt" | sed 's/[<>=;].*//' | while read -r dep; do
     grep -qi "$dep" "$WORK/introspect.txt" \
