@@ -24,7 +24,7 @@ newest_python() {
     local c
     for v in 3.14 3.13 3.12; do
         # python3.X on PATH (a pyenv shim may name a version that is not active), else pyenv's own
-        for c in "$(command -v "python$v" 2>/dev/null || true)" "$HOME"/.pyenv/versions/"$v".*/bin/python3; do
+        for c in "$(command -v "python$v" 2>/dev/null || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python3; do
             if [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import ssl, venv' >/dev/null 2>&1; then
                 echo "$c"
                 return 0
