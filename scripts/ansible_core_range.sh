@@ -68,22 +68,35 @@ run_one() {  # label python core-spec
     return "$rc"
 }
 
+# The versions run side by side (each waits on pip, ansible-test and its servers much of the time);
+# each one's output is printed whole when it ends.
+out="$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-core-range.XXXXXX")"
+pids=()
+labels=()
 for label in ${CORE_RANGE:-lowest newest}; do
     case "$label" in
         lowest)
             python="${PYTHON_LOWEST:-$(command -v python3.11 || command -v python3)}"
-            run_one lowest "$python" "$lowest_core" || failed+=(lowest) ;;
+            core="$lowest_core" ;;
         newest)
             python="${PYTHON_NEWEST:-$(newest_python)}"
+            core="ansible-core"
             if [ -z "$python" ]; then
                 echo "== ansible-core newest: no Python 3.12 or newer found (ansible-core 2.20+ needs one); set PYTHON_NEWEST." >&2
                 failed+=(newest)
                 continue
-            fi
-            run_one newest "$python" "ansible-core" || failed+=(newest) ;;
-        *) echo "unknown CORE_RANGE entry $label" >&2; failed+=("$label") ;;
+            fi ;;
+        *) echo "unknown CORE_RANGE entry $label" >&2; failed+=("$label"); continue ;;
     esac
+    run_one "$label" "$python" "$core" >"$out/$label.log" 2>&1 &
+    pids+=("$!")
+    labels+=("$label")
 done
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed+=("${labels[$i]}")
+    cat "$out/${labels[$i]}.log"
+done
+rm -rf "$out"
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "ansible-core range FAILED: ${failed[*]}"
     exit 1
