@@ -206,22 +206,28 @@ def push_answer(spool, src_path, wal_name):
     return None
 
 
-def wait_push(spool, src_path, wal_name, timeout):
-    """Wait for the spooler's answer; (rc, message). None when the spooler is not running (start one)."""
+def _wait(answer, spool, side, timeout, too_late):
+    """Poll answer() until it gives (rc, message); None when the background process of side
+    ('push', 'fetch') of spool is not running (start one); too_late when timeout passes first."""
     deadline = time.time() + timeout
     check_alive = 0
     while True:
-        answer = push_answer(spool, src_path, wal_name)
-        if answer is not None:
-            return answer
+        result = answer()
+        if result is not None:
+            return result
         check_alive += 1
-        if check_alive % 50 == 1 and not running(spool, 'push'):
-            answer = push_answer(spool, src_path, wal_name)     # it may have finished just now
-            return answer
+        if check_alive % 50 == 1 and not running(spool, side):
+            return answer()         # it may have finished just now
         if time.time() > deadline:
-            return 1, ('%s was not archived within %d s (async_timeout): the spooler is busy or stuck; see %s.'
-                       % (wal_name, timeout, os.path.join(spool, 'daemon.log')))
+            return too_late
         time.sleep(POLL)
+
+
+def wait_push(spool, src_path, wal_name, timeout):
+    """Wait for the spooler's answer; (rc, message). None when the spooler is not running (start one)."""
+    return _wait(lambda: push_answer(spool, src_path, wal_name), spool, 'push', timeout, (
+        1, '%s was not archived within %d s (async_timeout): the spooler is busy or stuck; see %s.'
+        % (wal_name, timeout, os.path.join(spool, 'daemon.log'))))
 
 
 # --- wal-fetch ---------------------------------------------------------------------------------
@@ -275,19 +281,10 @@ def want(spool, wal_name, served=False):
 
 
 def wait_fetch(spool, wal_name, dest_path, timeout):
-    deadline = time.time() + timeout
-    check_alive = 0
-    while True:
-        answer = fetch_answer(spool, wal_name, dest_path)
-        if answer is not None:
-            return answer
-        check_alive += 1
-        if check_alive % 50 == 1 and not running(spool, 'fetch'):
-            return fetch_answer(spool, wal_name, dest_path)
-        if time.time() > deadline:
-            return UNUSABLE, ('%s was not fetched within %d s (async_timeout): the prefetcher is busy or stuck; see '
-                              '%s.' % (wal_name, timeout, os.path.join(spool, 'daemon.log')))
-        time.sleep(POLL)
+    """Wait for the prefetcher's answer; (rc, message). None when the prefetcher is not running (start one)."""
+    return _wait(lambda: fetch_answer(spool, wal_name, dest_path), spool, 'fetch', timeout, (
+        UNUSABLE, '%s was not fetched within %d s (async_timeout): the prefetcher is busy or stuck; see %s.'
+        % (wal_name, timeout, os.path.join(spool, 'daemon.log'))))
 
 
 # --- the fast path (cli.py, before anything else is imported) ------------------------------
