@@ -120,7 +120,8 @@ fi
 # Four Debian managed nodes (bullseye, bookworm x2, trixie), each its own tree with its own sshd
 # on 127.0.0.11-14, driven by ansible-playbook over SSH (docs/fleet.md). The trees (with the agent
 # role's venvs inside) are cached in ${DBBACKUP_CHROOTS:-~/.cache/dbbackup/chroots} and rebuilt when
-# missing: about 7 minutes cold (trees, then packages and venvs from the index), 6 warm. One time
+# missing: about 5 minutes cold (trees in parallel, then packages and venvs from the index), 2 warm
+# (docs/testing.md, measured times). One time
 # limit for the whole step. Needs root (debootstrap, mount, chroot).
 FLEET_TIMEOUT="${FLEET_TIMEOUT:-30m}"
 if [ -n "${SKIP_FLEET:-}" ] || [ -n "${SKIP_PYTEST:-}" ]; then
