@@ -19,10 +19,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import signal
 import sys
 
-from .common.errors import DbBackupError
+# signal and the engine's modules are imported by _main(): archive_command and restore_command
+# answered from the spool (main's fast path) pay only for the interpreter and wal_async.py
 
 CONNECTION = ('db_type', 'login_host', 'login_port', 'login_user', 'login_unix_socket',
               'ssl_mode', 'ca_cert', 'database', 'repository', 'server_name', 'jobs')
@@ -366,7 +366,9 @@ def _main(argv):
         import site
         site.main()
     import json
+    import signal
     from .cli_config import apply_config, fill_secrets
+    from .common.errors import DbBackupError
     signal.signal(signal.SIGTERM, _stop)
     parser = _parser()
     try:   # --config FILE: option values and secrets from a file (cli_config.py)

@@ -134,10 +134,11 @@ def decode(opened, expect, data_key, write, label, key_needed=None):
     fail = archive_object.damaged(SUBJECT, label, HINT)
     pages = page_checker(expect['name'])
     out = Decoded()
-    raw = hashlib.sha256()
+    raw = hashlib.sha256() if ident is None else None    # a framed object's raw SHA-256 is checked by decode_framed
 
     def sink(data):
-        raw.update(data)
+        if raw is not None:
+            raw.update(data)
         out.raw_bytes += len(data)
         if pages is not None:
             try:
@@ -151,8 +152,9 @@ def decode(opened, expect, data_key, write, label, key_needed=None):
         if ident['encrypted'] and data_key is None:
             data_key = key_needed()
         out.format, out.identity = 'framed', ident
-        archive_object.decode_framed(ident, header, framed, data_key, sink, fail, SUBJECT, label, HINT)
+        trailer = archive_object.decode_framed(ident, header, framed, data_key, sink, fail, SUBJECT, label, HINT)
         out.stored_bytes = framed.stored_bytes
+        out.raw_sha256 = trailer['raw_sha256']
     else:
         encrypted = expect['encrypted'] or is_encrypted_header(opened.head)
         if encrypted and data_key is None:
@@ -169,7 +171,8 @@ def decode(opened, expect, data_key, write, label, key_needed=None):
         except WalPageError as e:
             fail(e)
         out.sysid, out.timelines = pages.sysid, sorted(pages.timelines)
-    out.raw_sha256 = raw.hexdigest()
+    if raw is not None:
+        out.raw_sha256 = raw.hexdigest()
     return out
 
 

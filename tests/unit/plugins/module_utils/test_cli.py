@@ -123,3 +123,24 @@ def test_an_error_message_that_ends_in_a_question_keeps_it():
     e = ConnectionFailed('Cannot connect: is the server accepting TCP/IP connections?', 'Check login_host.')
     assert str(e) == 'Cannot connect: is the server accepting TCP/IP connections? Check login_host.'
     assert str(ConnectionFailed('No route', 'Check it.')) == 'No route. Check it.'
+
+
+def test_the_wal_fast_path_loads_only_what_it_needs(tmp_path):
+    # archive_command / restore_command answered from the spool run once per WAL file: every module
+    # imported before the answer is paid on each of them (signal alone pulls in enum and functools)
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    code = ('import sys; before = set(sys.modules); from plugins.module_utils.cli import main; '
+            'from plugins.module_utils.postgres.physical.wal_async import fast_path; '
+            'fast_path(["wal-push", "--config", sys.argv[1], "pg_wal/000000010000000000000001", '
+            '"000000010000000000000001"]); print(" ".join(sorted(set(sys.modules) - before)))')
+    conf = tmp_path / 'wal.conf'
+    conf.write_text('[dbbackup]\nrepository = %s\nserver_name = s1\narchive_async = true\nspool_path = %s\n'
+                    % (tmp_path / 'repo', tmp_path / 'spool'))
+    out = subprocess.run([sys.executable, '-s', '-S', '-c', code, str(conf)], cwd=root, env={'PYTHONPATH': root},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=True)
+    loaded = set(out.stdout.split())
+    assert 'plugins.module_utils.postgres.physical.wal_async' in loaded
+    assert not loaded & {'signal', 'enum', 'plugins.module_utils.common.errors', 'json', 'configparser'}, loaded
