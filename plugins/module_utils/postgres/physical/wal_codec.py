@@ -32,7 +32,7 @@ HINT = ('Recovery cannot use it and stops before it. Restore the object from a c
         'recover to a target before it; `dbbackup pitr-status --verify deep` (dbbackup_pitr state=status '
         'verify=deep) lists every damaged file of the archive.')
 PUSH_HINT = 'archive_command must be given the WAL file PostgreSQL names in %f (%p).'
-READ_SIZE = 1 << 20
+READ_SIZE = 256 << 10
 
 
 def segment_size_ok(name, raw_bytes):
