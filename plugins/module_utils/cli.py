@@ -149,6 +149,8 @@ def _parser():
     v.add_argument('--mode', default='quick', choices=('quick', 'deep'))
     v.add_argument('--restored-database', help='also compare the rows per table of this live database with the backup')
     v.add_argument('--check', action='store_true', help='check, but do not record verify.json')
+    v.add_argument('--allow-unencrypted', action='store_true', default=False,
+                   help='with a key: accept unencrypted backups (made before encryption was switched on)')
     _mysql_parsers(sub, common)
     _wal_parsers(sub, common)
     ps = sub.add_parser('pitr-status', parents=[copy.deepcopy(common)],   # private copy: see rekey

@@ -74,6 +74,15 @@ options:
       - Only this check connects to the database server (with the connection options). It reads; it changes
         nothing. Needs a single backup (O(backup_id) an id or V(latest), not V(all)). O(kind=logical) only.
     type: str
+  allow_unencrypted:
+    description:
+      - When a key is given (O(encryption_key_file), O(encryption_key_env) or O(encryption_passphrase)), a backup
+        stored unencrypted fails verification by default, as M(dbbackup.dbbackup.dbbackup_restore) refuses it,
+        because anyone able to write to the repository could have placed it there.
+      - Set it only for backups made before encryption was switched on.
+    type: bool
+    default: false
+    version_added: 1.1.0
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -244,6 +253,7 @@ def main():
         backup_id=dict(type='str', default='latest'),
         mode=dict(type='str', default='quick', choices=['quick', 'deep']),
         restored_database=dict(type='str'),
+        allow_unencrypted=dict(type='bool', default=False),
     )
     argument_spec.update(encryption_argument_spec())
     argument_spec.update(jobs=dict(type='int'))   # group-wide module_defaults, not used

@@ -227,6 +227,15 @@ def test_unencrypted_backup_is_refused_when_a_key_is_given(pg_server, secret_db,
         api.run_restore(params)
     assert 'not encrypted, but a key was given' in str(err.value) and 'allow_unencrypted' in str(err.value)
     assert not db_exists(target)
+    # verify with the key says the same of it, quick and deep; allow_unencrypted accepts it
+    check = dict(params, backup_id=planted['backup_id'])
+    for key in ('target_database', 'globals', 'databases'):
+        check.pop(key, None)
+    for mode in ('quick', 'deep'):
+        with pytest.raises(errors.IntegrityError) as err:
+            api.run_verify(dict(check, mode=mode), check_mode=True)
+        assert 'not encrypted, but a key was given' in str(err.value) and planted['backup_id'] in str(err.value)
+        assert api.run_verify(dict(check, mode=mode, allow_unencrypted=True))['ok'] is True
     restored = api.run_restore(dict(params, allow_unencrypted=True))
     assert restored['encrypted'] is False and restored['changed'] is True
     compare.assert_same_database(pg_server, secret_db, target, source_snapshot)

@@ -23,7 +23,8 @@ BACKUP_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', compression='zstd',
                        compression_level=None, max_age=None, verify='none', lock_wait_timeout=None,
                        unsupported_objects='fail')
 RESTORE_DEFAULTS = dict(COMMON_DEFAULTS, target_database=None, backup_id='latest', if_exists='fail')
-VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', backup_id='latest', mode='quick', restored_database=None)
+VERIFY_DEFAULTS = dict(COMMON_DEFAULTS, kind='logical', backup_id='latest', mode='quick', restored_database=None,
+                       allow_unencrypted=False)
 PITR_DEFAULTS = dict(RESTORE_DEFAULTS, state='restored', stop_datetime=None, stop_binlog_file=None,
                      stop_position=None, events_around=None, events_window=None, events_table=None,
                      events_limit=None)

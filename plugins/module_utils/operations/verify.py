@@ -139,12 +139,25 @@ def _report(manifest, mode, problems):
     }
 
 
-def verify_kind(repo, path, manifest, mode='quick', encryption=None):
+def verify_kind(repo, path, manifest, mode='quick', encryption=None, allow_unencrypted=False):
     """Check one backup of any kind; deep unwraps the data key(s) from `encryption` (keys.KeySource).
 
-    Raises BadInput/WrongKey when deep needs a key that was not given or does not fit, and
-    IntegrityError when an encrypted manifest fails its authentication; returns the report.
+    With a key given, an unencrypted backup fails (unless allow_unencrypted), as restore refuses it:
+    anyone able to write to the repository could have planted it. Raises BadInput/WrongKey when
+    deep needs a key that was not given or does not fit, and IntegrityError when an encrypted
+    manifest fails its authentication; returns the report.
     """
+    report = _verify_kind(repo, path, manifest, mode, encryption)
+    if encryption is not None and not manifest.get('encryption') and not allow_unencrypted:
+        report['problems'].insert(0, 'it is not encrypted, but a key was given: it was not written with that key, '
+                                     'anyone able to write to the repository could have put it there, and restore '
+                                     'refuses it (allow_unencrypted accepts a backup made before encryption was '
+                                     'switched on)')
+        report['ok'] = False
+    return report
+
+
+def _verify_kind(repo, path, manifest, mode, encryption):
     if mode not in MODES:
         raise BadInput('mode must be one of %s, got %r.' % (', '.join(MODES), mode))
     kind = manifest.get('kind') or 'logical'
@@ -237,11 +250,11 @@ def failure(reports):
                           'Do not rely on them; take a new backup and investigate the repository storage.')
 
 
-def _verify_report(repo, path, manifest, mode, encryption, record_it):
+def _verify_report(repo, path, manifest, mode, encryption, record_it, allow_unencrypted=False):
     """Verify one backup of any kind (verify_kind) and record the outcome in verify.json."""
     if mode not in MODES:
         raise BadInput('verify must be one of none, %s, got %r.' % (', '.join(MODES), mode))
-    report = verify_kind(repo, path, manifest, mode, encryption)
+    report = verify_kind(repo, path, manifest, mode, encryption, allow_unencrypted)
     if record_it:
         record(repo, path, report)
     return report
@@ -286,7 +299,8 @@ def run_verify(params, check_mode=False):
                                  % (repo.location(base + '/' + m['backup_id']), m.get('kind'), kind),
                                  'The repository layout was changed by hand; move the backup back.')
     encryption = key_source(p)
-    reports = [_verify_report(repo, base + '/' + m['backup_id'], m, p['mode'], encryption, not check_mode)
+    reports = [_verify_report(repo, base + '/' + m['backup_id'], m, p['mode'], encryption, not check_mode,
+                              bool(p.get('allow_unencrypted')))
                for m in manifests]
     reports.extend({'backup_id': bid, 'database': p.get('database'), 'kind': kind, 'mode': p['mode'], 'ok': False,
                     'problems': [msg], 'files': 0, 'stored_bytes': 0, 'verified_at': isoformat(utcnow())}
