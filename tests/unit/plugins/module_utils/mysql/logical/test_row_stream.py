@@ -92,7 +92,7 @@ def _read(rows):
 
 def test_a_row_over_16_mib_is_escaped_piece_by_piece():
     raw = (b'\x00\t\n\\' + os.urandom(60)) * (17 * 1024 * 1024 // 64)
-    rows = [_lenenc(b'1\t\\L') + _lenenc(raw), _lenenc(b'2\tsmall') + b'\xfb']
+    rows = [_lenenc(b'1\t' + row_stream.MARKER) + _lenenc(raw), _lenenc(b'2\tsmall') + b'\xfb']
     out, counts = _read(rows)
     assert out == b'1\t' + data.escape(raw) + b'\n2\tsmall\n'
     assert counts == [2]
