@@ -87,16 +87,43 @@ class ChunkSink(object):
             self.writer = None
 
 
+class KeyRanges(object):
+    """The key range [lo, hi) of table.split_key, handed out in pieces to the readers of a table:
+    several sessions can share one (each takes the next range when it sends a query), so they
+    finish the table together, whatever the density of its keys."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+        self.next = lo
+        self.lock = threading.Lock()
+
+    def take(self, step):
+        """The next range of at most step keys, or None when all were taken."""
+        with self.lock:
+            if self.next >= self.hi:
+                return None
+            lo = self.next
+            self.next = min(self.hi, lo + step)
+            return lo, self.next
+
+    def rest(self):
+        """All keys not taken yet (for the row-wise way), or None."""
+        return self.take(self.hi - self.lo)
+
+
 def dump_table(conn, database, table, open_file, on_file_done, bounds=None, where='', chunk_bytes=None):
     """Stream a table's rows into chunk files; returns the number of rows.
 
-    bounds: (lo, hi) of table.split_key for the batch way (hi exclusive), else row-wise with where.
+    bounds: (lo, hi) of table.split_key (hi exclusive), or a KeyRanges shared with other sessions,
+    for the batch way; else row-wise with where.
     """
+    if isinstance(bounds, tuple):
+        bounds = KeyRanges(*bounds) if bounds[0] is not None else None
     sink = AsyncSink(ChunkSink(open_file, on_file_done, chunk_bytes))
     try:
         reader = TableReader(conn, database, table, sink)
-        if bounds is not None and bounds[0] is not None:
-            reader.batches(bounds[0], bounds[1])
+        if bounds is not None:
+            reader.batches(bounds)
         else:
             reader.rowwise(where)
         sink.close()
@@ -174,29 +201,31 @@ class TableReader(object):
             raise Cancelled('cancelled')
 
     # --- batches ------------------------------------------------------------------
-    def batches(self, lo, hi, step=None, depth=PIPELINE):
-        """Rows of key range [lo, hi) by batch queries, `depth` of them in flight: the next query is
-        sent before the result of the last one is read, so the server computes it meanwhile."""
+    def batches(self, ranges, step=None, depth=PIPELINE):
+        """Rows of the KeyRanges by batch queries, `depth` of them in flight: the next query is sent
+        before the result of the last one is read, so the server computes it meanwhile."""
         key = self.table.split_key
+        span = max(1, ranges.hi - ranges.lo)
         if step is None:
-            rows_per_key = float(self.table.rows or 1) / max(1, hi - lo)
+            rows_per_key = float(self.table.rows or 1) / span
             line_bytes = max(8.0, 0.5 * self.table.size / max(1, self.table.rows))
             step = max(1, int(BATCH_BYTES / line_bytes / max(rows_per_key, 1e-6)))
-        cur, sent = lo, collections.deque()
+        sent = collections.deque()
         while True:
             self._check_cancelled()
-            while len(sent) < depth and cur < hi and not self.sticky_rowwise:
-                nxt = min(hi, cur + step)
-                self._send(batch_sql(self.specs, self.database, self.table.name, key, (cur, nxt), self.max_packet))
-                sent.append((cur, nxt))
-                cur = nxt
+            while len(sent) < depth and not self.sticky_rowwise:
+                taken = ranges.take(step)
+                if taken is None:
+                    break
+                self._send(batch_sql(self.specs, self.database, self.table.name, key, taken, self.max_packet))
+                sent.append(taken)
             if not sent:
                 break
             rlo, rhi = sent.popleft()
             result = self._batch_result()
             count, data = result[0], result[1]
             if not count:
-                step = min(step * 4, max(1, hi - lo))          # sparse keys: larger ranges, quickly
+                step = min(step * 4, span)                  # sparse keys: larger ranges, quickly
                 continue
             if self._plain(result):
                 self.sink.write(data + b'\n', count, result[2])
@@ -209,8 +238,10 @@ class TableReader(object):
                 step = max(1, (rhi - rlo) // 4)
             for (r_lo, r_hi), res in [((rlo, rhi), result)] + held:
                 self._handle(r_lo, r_hi, res)
-        if self.sticky_rowwise and cur < hi:
-            self._rowwise_range(cur, hi)
+        if self.sticky_rowwise:
+            taken = ranges.rest()
+            if taken is not None:
+                self._rowwise_range(*taken)
 
     def _complete(self, result):
         """Not cut by group_concat_max_len, and no line lost (counted unless no line can be NULL)."""
@@ -230,7 +261,7 @@ class TableReader(object):
         elif self._complete(result):
             self._with_marked(data, count, zeros, lo, hi)
         elif hi - lo > 1:                                   # cut by group_concat_max_len: smaller ranges
-            self.batches(lo, hi, step=max(1, (hi - lo) // 4), depth=1)
+            self.batches(KeyRanges(lo, hi), step=max(1, (hi - lo) // 4), depth=1)
         else:
             self._rowwise_range(lo, hi)
 
