@@ -231,8 +231,8 @@ class Column(object):
         return self.type == 'enum' and enum_zero(self.column_type) is not None
 
     def zero_test(self):
-        """ENUM index 0 (compared with a number, an ENUM is its index)."""
-        return '%s = 0' % quote_ident(self.name)
+        """ENUM index 0 (enum + 0 is the index; enum = 0 would compare as DECIMAL, slower)."""
+        return '%s + 0 = 0' % quote_ident(self.name)
 
 
 def value_bytes(columns, max_packet=None):
