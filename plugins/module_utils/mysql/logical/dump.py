@@ -48,7 +48,7 @@ LOCK_WAIT_SECONDS = 60
 # read by all workers at once, each taking the next key range when it sends a query (so they end
 # the table together); each worker's rows go into files of PIECE_BYTES, every file a piece of its
 # own that the restore can load in parallel with the others.
-SPLIT_MIN_BYTES = 32 * 1024 * 1024
+SPLIT_MIN_BYTES = 8 * 1024 * 1024
 PIECE_BYTES = 32 * 1024 * 1024
 ER_SPECIFIC_ACCESS_DENIED = 1227
 ER_LOCK_WAIT_TIMEOUT = 1205

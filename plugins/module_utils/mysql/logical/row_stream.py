@@ -106,10 +106,6 @@ class KeyRanges(object):
             self.next = min(self.hi, lo + step)
             return lo, self.next
 
-    def rest(self):
-        """All keys not taken yet (for the row-wise way), or None."""
-        return self.take(self.hi - self.lo)
-
 
 def dump_table(conn, database, table, open_file, on_file_done, bounds=None, where='', chunk_bytes=None):
     """Stream a table's rows into chunk files; returns the number of rows.
@@ -238,10 +234,12 @@ class TableReader(object):
                 step = max(1, (rhi - rlo) // 4)
             for (r_lo, r_hi), res in [((rlo, rhi), result)] + held:
                 self._handle(r_lo, r_hi, res)
-        if self.sticky_rowwise:
-            taken = ranges.rest()
-            if taken is not None:
-                self._rowwise_range(*taken)
+        while self.sticky_rowwise:                          # row-wise from here on, still range by range
+            self._check_cancelled()
+            taken = ranges.take(step)
+            if taken is None:
+                break
+            self._rowwise_range(*taken)
 
     def _complete(self, result):
         """Not cut by group_concat_max_len, and no line lost (counted unless no line can be NULL)."""
