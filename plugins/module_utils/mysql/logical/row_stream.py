@@ -10,7 +10,8 @@ batch     one query per key range returns COUNT(*) and the range's lines joined 
           (group_concat_max_len) or lost a line is fetched again in smaller ranges, and
           rows whose line holds the marker of a raw value are fetched again row-wise.
 row-wise  one unbuffered query, rows read straight from the socket (PyMySQL's own row
-          decoding costs several times more). A row is the line plus one column per
+          decoding costs several times more), written every FETCH_ROWS rows or BATCH_BYTES,
+          whichever comes first. A row is the line plus one column per
           long-capable column; a marked value arrives raw and is escaped here, in
           pieces when its row spans several 16 MiB packets: any size round-trips
           with bounded memory.
@@ -362,7 +363,7 @@ class TableReader(object):
         read = conn._rfile.read
         k = len(self.long_fields) + len(self.zero_columns)
         nulls = b'\xfb' * k
-        lines = []
+        lines, held = [], 0                 # held: protocol bytes of the lines not written yet
         self.pending_zeros = {}
         self.written_zeros = {}
         number = 0
@@ -374,6 +375,7 @@ class TableReader(object):
             if size == MAX_PACKET:
                 if lines:
                     self._flush(lines)
+                    held = 0
                 number += 1
                 self._big_row(_Payload(read, size), number)
                 continue
@@ -400,8 +402,10 @@ class TableReader(object):
                 extras = _fields(payload, off + n, k)
                 self._count_zeros(extras[len(self.long_fields):])
                 lines.append(self._spliced(payload[off:off + n], extras))
-            if len(lines) >= FETCH_ROWS:
+            held += size
+            if len(lines) >= FETCH_ROWS or held >= BATCH_BYTES:    # long values: by bytes, not rows
                 self._flush(lines)
+                held = 0
         if lines:
             self._flush(lines)
         return self.written_zeros
