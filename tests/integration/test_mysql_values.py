@@ -72,12 +72,12 @@ CREATE TABLE bits (id INT PRIMARY KEY, b8 BIT(8), b3 BIT(3), vb VARBINARY(4), c 
     for i in range(10):
         _unlogged(s, DB, 'INSERT INTO blobs VALUES ' + ', '.join(['(%s, %s)'] * 20),
                   [v for n in range(20) for v in (100 + i * 20 + n, os.urandom(100 * 1024))])
-    _unlogged(s, DB, "INSERT INTO enums VALUES (1, 'bogus', 'bogus', ',a', 'a,b', REPEAT('a\tb', 40)), "
+    _unlogged(s, DB, "INSERT INTO enums VALUES (1, 'bogus', 'bogus', ',a', 'a,b', REPEAT('a\tb', 100)), "
                      "(2, 'x', '', '', '', NULL), (3, 'y', 'a', 1, 'b', NULL), (4, NULL, NULL, NULL, NULL, NULL), "
                      "(5, 0, 0, 3, 0, 'short')")     # row 1 is read twice: its text has tabs and is long
     _unlogged(s, DB, "INSERT INTO enums SELECT seq, 'x', 'a', '', 'a', NULL FROM seq_6_to_40")
     # a marked row inside a key value of several rows (all of them are read again, once)
-    _unlogged(s, DB, "INSERT INTO multi SELECT seq DIV 3, seq % 3, IF(seq IN (16, 89), REPEAT('t\tu\n', 30), "
+    _unlogged(s, DB, "INSERT INTO multi SELECT seq DIV 3, seq % 3, IF(seq IN (16, 89), REPEAT('t\tu\n', 80), "
                      "CONCAT('row ', seq)) FROM seq_0_to_89")
     # every value of a BIT(8) and a BIT(3) (escaped by a lookup), every byte in a binary and a latin1 column
     _unlogged(s, DB, "INSERT INTO bits SELECT seq, seq, seq % 8, CHAR(seq), CHAR(seq) FROM seq_0_to_255")

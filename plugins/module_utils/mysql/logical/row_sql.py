@@ -48,7 +48,7 @@ import binascii
 from ..connection import quote_ident
 from .data import escape
 
-SHORT_BYTES = 64
+SHORT_BYTES = 256                       # REPLACE at most 256 x 256 bytes moved per value (~10 us)
 LINE_VALUE_BYTES = 65536
 DEFAULT_PACKET = 16 * 1024 * 1024
 PLAIN_FIELD_BYTES = 128                 # longest text of a number or time value (DECIMAL(65,30): 67 bytes)

@@ -224,14 +224,19 @@ class TableReader(object):
             if not count:
                 step = min(step * 4, span)                  # sparse keys: larger ranges, quickly
                 continue
-            if self._plain(result):
-                self.sink.write(data + b'\n', count, result[2])
-                step = max(1, step // 4, min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
-                continue
+            complete = self._complete(result)
+            if complete:
+                # the next range from the size of this one's lines (not from `step`: queries in flight,
+                # or the last range of a table, were sent with another one)
+                size = rhi - rlo
+                step = max(1, size // 4, min(size * 4, int(size * BATCH_BYTES / max(1, len(data)))))
+                if next(_markers(data), None) is None:
+                    self.sink.write(data + b'\n', count, result[2])
+                    continue
             # cut, or holding marked lines: the connection is needed, so read what is in flight first
             held = [(r, self._batch_result()) for r in sent]
             sent.clear()
-            if not self._complete(result):
+            if not complete:
                 step = max(1, (rhi - rlo) // 4)
             for (r_lo, r_hi), res in [((rlo, rhi), result)] + held:
                 self._handle(r_lo, r_hi, res)
