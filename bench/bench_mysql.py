@@ -24,6 +24,8 @@ What it does:
      rounds), the ratios dbbackup / reference with PASS/FAIL, and the load average;
      --markdown prints the section for docs/benchmarks.md, --json writes everything.
 
+Every run starts once the server is idle (settle(): the purge, page flushing and change-buffer
+merges a build or a restore leaves behind are not billed to whichever run comes next).
 Peak RSS is GNU time's %M (the largest process of the tool's tree; dbbackup is one process).
 The engine's bytecode is compiled first (as for an installed CLI; PYTHONDONTWRITEBYTECODE is
 dropped for the CLI runs), so no run pays for compiling it.
@@ -104,8 +106,21 @@ def server_cpu():
     return (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
 
 
+def settle(limit=60.0, window=0.5, idle=0.02):
+    """Wait until the server is idle (at most `idle` CPU-s in `window` s, up to `limit` s): the
+    previous run's background work (purge, page flushing, change-buffer merges after a build or a
+    restore) must not be billed to the next run, whichever tool it is."""
+    end = time.time() + limit
+    while time.time() < end:
+        s0 = server_cpu()
+        time.sleep(window)
+        if server_cpu() - s0 <= idle:
+            return
+
+
 def run_measured(argv, env=None, shell=False):
-    """{wall, cpu, peak_mb, server_cpu} of a command (or shell pipeline)."""
+    """{wall, cpu, peak_mb, server_cpu} of a command (or shell pipeline), once the server is idle."""
+    settle()
     if shell:
         argv = ['sh', '-c', argv]
     cmd = ([TIME_BIN, '-f', '%M'] + argv) if TIME_BIN else argv

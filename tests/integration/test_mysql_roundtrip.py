@@ -216,6 +216,34 @@ def test_insert_fallback_and_chunked_files(mysql_server, rich_mysql, params, mon
     assert_same_database(mysql_server, rich_mysql, copy)
 
 
+def test_large_tables_are_read_by_all_sessions_into_pieces(mysql_server, rich_mysql, params, monkeypatch):
+    """Every table with an integer key counts as large: both sessions take key ranges of it from one
+    KeyRanges, each file they write is a piece of its own, and the pieces restore in parallel."""
+    from plugins.module_utils.mysql.logical import dump as mysql_dump
+    monkeypatch.setattr(mysql_dump, 'SPLIT_MIN_BYTES', 0)
+    monkeypatch.setattr(mysql_dump, 'PIECE_BYTES', 64 * 1024)
+    monkeypatch.setattr(row_stream, 'BATCH_BYTES', 16 * 1024)
+    sessions = {}
+    real_take = row_stream.KeyRanges.take
+
+    def take(self, step):
+        taken = real_take(self, step)
+        if taken is not None:
+            sessions.setdefault(id(self), set()).add(threading.current_thread().name)
+        return taken
+    monkeypatch.setattr(row_stream.KeyRanges, 'take', take)
+    backup = api.run_backup(params(rich_mysql, jobs=2))
+    files = [f for f in _manifest(backup['location'])['files'] if f['role'] == 'data']
+    big = [f for f in files if f['name'] == 'big']
+    assert len(big) > 3 and sum(f['rows'] for f in big) == 20000
+    assert sorted(f['piece'] for f in big) == list(range(1, len(big) + 1))
+    assert all(f['pieces'] == len(big) and f['chunk'] == f['chunks'] == 1 for f in big)
+    assert any(len(names) == 2 for names in sessions.values())      # the big table, at least
+    copy = new_name('rich_pieces')
+    api.run_restore(params(rich_mysql, target_database=copy, jobs=3))
+    assert_same_database(mysql_server, rich_mysql, copy)
+
+
 def test_failed_replace_puts_the_old_database_back(mysql_server, rich_mysql, params, monkeypatch):
     copy = new_name('rich_keep')
     api.run_backup(params(rich_mysql))

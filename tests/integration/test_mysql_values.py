@@ -59,6 +59,7 @@ CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB);
 CREATE TABLE enums (id INT PRIMARY KEY, e ENUM('x','y'), e2 ENUM('','a'), s SET('','a'), s2 SET('a','b'), t TEXT);
 CREATE TABLE enums_rows (e ENUM('x','0'), n INT);
 CREATE TABLE multi (g INT, n INT, t TEXT, PRIMARY KEY (g, n));
+CREATE TABLE bits (id INT PRIMARY KEY, b8 BIT(8), b3 BIT(3), vb VARBINARY(4), c CHAR(2) CHARACTER SET latin1);
 """, DB)
     before = s.scalar('SELECT @@GLOBAL.max_allowed_packet')
     s.execute('SET GLOBAL max_allowed_packet = 67108864')
@@ -71,13 +72,16 @@ CREATE TABLE multi (g INT, n INT, t TEXT, PRIMARY KEY (g, n));
     for i in range(10):
         _unlogged(s, DB, 'INSERT INTO blobs VALUES ' + ', '.join(['(%s, %s)'] * 20),
                   [v for n in range(20) for v in (100 + i * 20 + n, os.urandom(100 * 1024))])
-    _unlogged(s, DB, "INSERT INTO enums VALUES (1, 'bogus', 'bogus', ',a', 'a,b', REPEAT('a\tb', 40)), "
+    _unlogged(s, DB, "INSERT INTO enums VALUES (1, 'bogus', 'bogus', ',a', 'a,b', REPEAT('a\tb', 100)), "
                      "(2, 'x', '', '', '', NULL), (3, 'y', 'a', 1, 'b', NULL), (4, NULL, NULL, NULL, NULL, NULL), "
                      "(5, 0, 0, 3, 0, 'short')")     # row 1 is read twice: its text has tabs and is long
     _unlogged(s, DB, "INSERT INTO enums SELECT seq, 'x', 'a', '', 'a', NULL FROM seq_6_to_40")
     # a marked row inside a key value of several rows (all of them are read again, once)
-    _unlogged(s, DB, "INSERT INTO multi SELECT seq DIV 3, seq % 3, IF(seq IN (16, 89), REPEAT('t\tu\n', 30), "
+    _unlogged(s, DB, "INSERT INTO multi SELECT seq DIV 3, seq % 3, IF(seq IN (16, 89), REPEAT('t\tu\n', 80), "
                      "CONCAT('row ', seq)) FROM seq_0_to_89")
+    # every value of a BIT(8) and a BIT(3) (escaped by a lookup), every byte in a binary and a latin1 column
+    _unlogged(s, DB, "INSERT INTO bits SELECT seq, seq, seq % 8, CHAR(seq), CHAR(seq) FROM seq_0_to_255")
+    _unlogged(s, DB, "INSERT INTO bits VALUES (256, NULL, NULL, NULL, NULL)")
     _unlogged(s, DB, "INSERT INTO enums_rows VALUES ('bogus', 1), ('x', 2), ('0', 3), (0, 4)")   # no key: row by row
     backup = api.run_backup(_params(s, repo, DB, jobs=2))
     return {'repo': repo, 'backup': backup}
@@ -104,6 +108,9 @@ def test_values_round_trip_exactly(mysql_server, values_db):
     assert digests[0][1] == 16777000 and digests[1][1] == 20 * 1024 * 1024
     assert digests[1][2] == hashlib.sha256(ALL_BYTES * 81920).hexdigest()
     assert table_checksums(s, copy)['blobs'][0] == 202
+    bits = 'SELECT id, b8 + 0, b3 + 0, HEX(vb), HEX(c) FROM `%s`.bits ORDER BY id'
+    assert s.execute(bits % copy) == s.execute(bits % DB)
+    assert [r[1] for r in s.execute(bits % copy)] == list(range(256)) + [None]
 
 
 def test_insert_fallback_names_the_row_no_insert_can_carry(mysql_server, values_db):

@@ -38,15 +38,18 @@ from ...stream.compress import SUFFIX
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import StoredFileWriter, store_file
 from ..connection import ServerInfo, binlog_status, connect, error_code, error_text, kill_query, quote_ident
-from .row_stream import BATCH_LIMIT, dump_table
+from .row_stream import BATCH_LIMIT, KeyRanges, dump_table
 from .schema import (
     database_info, find_split_keys, list_tables, lock_tables, object_items, sequence_states, table_items)
 from .schema_file import write_items
 
 LOCK_WAIT_SECONDS = 60
-# Tables larger than this (InnoDB's estimate) with a one-column integer primary key are
-# dumped as about 4 x jobs key ranges of at least SPLIT_MIN_BYTES, by several workers.
-SPLIT_MIN_BYTES = 32 * 1024 * 1024
+# Tables larger than this (InnoDB's estimate) whose primary key starts with an integer column are
+# read by all workers at once, each taking the next key range when it sends a query (so they end
+# the table together); each worker's rows go into files of PIECE_BYTES, every file a piece of its
+# own that the restore can load in parallel with the others.
+SPLIT_MIN_BYTES = 8 * 1024 * 1024
+PIECE_BYTES = 32 * 1024 * 1024
 ER_SPECIFIC_ACCESS_DENIED = 1227
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_TABLE_DEF_CHANGED = 1412
@@ -181,35 +184,34 @@ class MysqlLogicalDump(object):
         return manifest
 
     def _plan(self, cur, tables):
-        """Dump tasks (number, table, (lo, hi) or None, piece, pieces, size), largest first.
+        """Dump tasks (number, table, KeyRanges or None, shared, size), largest first.
 
         Tables whose primary key starts with an integer column are read by key ranges
-        (row_stream batches), in about 4 x jobs pieces when large. MIN/MAX are read in the
-        main session's snapshot: they are those the workers see.
+        (row_stream batches); a large one is `jobs` tasks that share one KeyRanges (shared
+        True). MIN/MAX are read in the main session's snapshot: they are those the workers see.
         """
         tasks = []
         for number, t in enumerate(tables, 1):
             if not t.split_key:
-                tasks.append((number, t, None, 1, 1, t.size))
+                tasks.append((number, t, None, False, t.size))
                 continue
             key = quote_ident(t.split_key)
             cur.execute('SELECT MIN(%s), MAX(%s) FROM %s.%s' % (key, key, quote_ident(self.database),
                                                                 quote_ident(t.name)))
             lo, hi = cur.fetchone()
             if lo is None:
-                tasks.append((number, t, None, 1, 1, t.size))
+                tasks.append((number, t, None, False, t.size))
                 continue
-            lo, hi = int(lo), int(hi) + 1
-            pieces = min(4 * self.jobs, t.size // SPLIT_MIN_BYTES) if self.jobs > 1 else 1
-            pieces = max(1, min(pieces, hi - lo))
-            step = (hi - lo) // pieces
-            edges = [lo + i * step for i in range(pieces)] + [hi]
-            for i in range(pieces):
-                tasks.append((number, t, (edges[i], edges[i + 1]), i + 1, pieces, t.size // pieces))
-        tasks.sort(key=lambda task: (-task[5], task[0], task[3]))
+            ranges = KeyRanges(int(lo), int(hi) + 1)
+            if self.jobs > 1 and t.size >= SPLIT_MIN_BYTES:
+                tasks.extend((number, t, ranges, True, t.size // self.jobs) for _n in range(self.jobs))
+            else:
+                tasks.append((number, t, ranges, False, t.size))
+        tasks.sort(key=lambda task: (-task[4], task[0]))
         return tasks
 
     def _dump_data(self, tasks, workers):
+        self._pieces, self._pieces_lock = {}, threading.Lock()
         pool = list(workers)
         lock = threading.Lock()
 
@@ -235,8 +237,12 @@ class MysqlLogicalDump(object):
         entries = []
         for name in sorted(per_table):
             group = sorted(per_table[name], key=lambda f: f['path'])
-            for n, entry in enumerate(group, 1):
-                entry.update(chunk=n, chunks=len(group))
+            if 'piece' in group[0]:                 # every file a piece: the first chunk of one
+                for entry in group:
+                    entry.update(chunk=1, chunks=1, pieces=len(group))
+            else:
+                for n, entry in enumerate(group, 1):
+                    entry.update(chunk=n, chunks=len(group))
             entries.extend(group)
         return entries
 
@@ -246,27 +252,32 @@ class MysqlLogicalDump(object):
         kill_query(self.params, conn)
 
     def _dump_one(self, conn, task):
-        number, table, bounds, piece, pieces, _size = task
-        entries = []
+        number, table, ranges, shared, _size = task
+        if shared and ranges.next >= ranges.hi:
+            return []                               # the other workers took every range
+        entries, pieces = [], {}            # pieces: {chunk of this task: piece number of the table}
         base = {'role': 'data', 'table': '%s.%s' % (self.database, table.name), 'schema': self.database,
                 'name': table.name, 'columns': list(table.columns), 'types': list(table.types)}
-        if pieces > 1:
-            base.update(piece=piece, pieces=pieces)
 
         def open_file(chunk):
-            stem = 'data/%04d.%03d' % (number, chunk) if pieces == 1 else \
-                'data/%04d.p%03d.%03d' % (number, piece, chunk)
-            return self._writer(stem + '.tsv' + self.suffix)
+            if not shared:
+                return self._writer('data/%04d.%03d.tsv%s' % (number, chunk, self.suffix))
+            with self._pieces_lock:
+                pieces[chunk] = self._pieces[number] = self._pieces.get(number, 0) + 1
+            return self._writer('data/%04d.p%03d.001.tsv%s' % (number, pieces[chunk], self.suffix))
 
-        def done(writer, rows, _chunk, facts):
+        def done(writer, rows, chunk, facts):
             entry = writer.commit()
             entry['path'] = writer.relpath[len(self.path) + 1:]
             entry.update(base)
             entry.update(facts)
             entry['rows'] = rows
+            if shared:
+                entry['piece'] = pieces[chunk]
             entries.append(entry)
 
-        dump_table(conn, self.database, table, open_file, done, bounds=bounds)
+        dump_table(conn, self.database, table, open_file, done, bounds=ranges,
+                   chunk_bytes=PIECE_BYTES if shared else None)
         return entries
 
 

@@ -18,10 +18,11 @@ So a value goes through the server's REPLACE only when it is at most
 SHORT_BYTES long (bounded cost). A longer value goes into the line as it is
 when it holds none of the four bytes to escape (one linear REGEXP scan) and
 is at most LINE_VALUE_BYTES long; any other value is replaced in the line by
-the marker \\L and, in the row-wise SELECT, sent as it is in an extra column
-for the client to escape (linear, and streamed whatever its size). A field
-`\\L` cannot come from data: an escaped value never holds a backslash followed
-by L.
+the marker, one NUL byte, and, in the row-wise SELECT, sent as it is in an
+extra column for the client to escape (linear, and streamed whatever its
+size). A NUL cannot come from data (an escaped value writes it as \\0), so the
+client finds marked lines with one memchr scan of a batch, and the marker
+never reaches a stored file.
 
 Two shapes of SELECT:
   batch     COUNT(*), GROUP_CONCAT(line SEPARATOR '\\n') over a range of the primary
@@ -42,13 +43,17 @@ accepts exactly that many such warnings on those columns.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ..connection import quote_ident
+import binascii
 
-SHORT_BYTES = 64
+from ..connection import quote_ident
+from .data import escape
+
+SHORT_BYTES = 256                       # REPLACE at most 256 x 256 bytes moved per value (~10 us)
 LINE_VALUE_BYTES = 65536
 DEFAULT_PACKET = 16 * 1024 * 1024
-MARKER = b'\\L'
-MARKER_SQL = "'\\\\L'"
+PLAIN_FIELD_BYTES = 128                 # longest text of a number or time value (DECIMAL(65,30): 67 bytes)
+MARKER = b'\x00'
+MARKER_SQL = "'\\0'"
 SPECIALS_SQL = "'[\\t\\n\\\\\\\\\\0]'"          # a class of tab, newline, backslash, NUL
 NULL_SQL = "'\\\\N'"
 # Types whose text never holds a tab, newline, backslash or NUL: no escaping needed.
@@ -60,6 +65,10 @@ FLOAT_TYPES = ('float',)
 # Types whose binary form is not their text (MariaDB UUID/INET4/INET6) or that have no
 # byte string of their own (MySQL JSON): dumped as their utf8mb4 text.
 TEXT_FORM_TYPES = ('uuid', 'inet4', 'inet6', 'json')
+# Types whose values are binary strings already: no CAST needed.
+BINARY_TYPES = ('binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob')
+# BIT(n) up to this width is escaped by a lookup of its 2^n escaped values (ELT), not four REPLACEs.
+BIT_LOOKUP_BITS = 8
 # Types whose values can be longer than SHORT_BYTES whatever their declared length says.
 UNBOUNDED_TYPES = ('blob', 'mediumblob', 'longblob', 'text', 'mediumtext', 'longtext', 'json', 'geometry',
                    'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon',
@@ -72,6 +81,11 @@ def escaped(expr):
                      ("'\\0'", "'\\\\0'")):
         expr = 'REPLACE(%s, %s, %s)' % (expr, raw, esc)
     return expr
+
+
+def bit_width(column_type):
+    """n of a column type text bit(n)."""
+    return int(column_type[column_type.index('(') + 1:column_type.index(')')]) if '(' in column_type else 1
 
 
 def enum_members(column_type):
@@ -148,6 +162,8 @@ class Column(object):
         q = quote_ident(self.name)
         if self.type in TEXT_FORM_TYPES:
             return 'CAST(CONVERT(%s USING utf8mb4) AS BINARY)' % q
+        if self.type in BINARY_TYPES:
+            return q
         return 'CAST(%s AS BINARY)' % q
 
     def marked(self, value_bytes):
@@ -167,18 +183,40 @@ class Column(object):
             zero = enum_zero(self.column_type)
             expr = self.binary() if self.members_plain() else escaped(self.binary())
             if zero is not None:
-                expr = "IF(%s + 0 = 0, '%s', %s)" % (quote_ident(self.name), zero, expr)
+                expr = "IF(%s, '%s', %s)" % (self.zero_test(), zero, expr)
         elif self.type == 'set' and self.members_plain():
             expr = self.binary()
+        elif self.type == 'bit' and bit_width(self.column_type) <= BIT_LOOKUP_BITS:
+            expr = 'ELT(%s + 1, %s)' % (quote_ident(self.name), ', '.join(
+                "X'%s'" % binascii.hexlify(escape(bytes(bytearray([n])))).decode('ascii')
+                for n in range(1 << bit_width(self.column_type))))
         elif not self.long_capable:
             expr = escaped(self.binary())
         else:
-            b = self.binary()
+            # after WHEN LENGTH <= SHORT_BYTES, marked() is its second half (and LENGTH > value_bytes
+            # cannot hold for a column declared shorter)
+            q, b = quote_ident(self.name), self.binary()
+            special = '%s REGEXP %s' % (b, SPECIALS_SQL)
+            if self.type in UNBOUNDED_TYPES or self.octets is None or self.octets > value_bytes:
+                special = 'LENGTH(%s) > %d OR %s' % (q, value_bytes, special)
             expr = 'CASE WHEN LENGTH(%s) <= %d THEN %s WHEN %s THEN %s ELSE %s END' % (
-                quote_ident(self.name), SHORT_BYTES, escaped(b), self.marked(value_bytes), MARKER_SQL, b)
+                q, SHORT_BYTES, escaped(b), special, MARKER_SQL, b)
         if self.nullable:
             expr = 'IFNULL(%s, %s)' % (expr, NULL_SQL)
         return expr
+
+    def field_bytes(self, value_bytes):
+        """The longest field line_expr can give (escaped), or None when the column's length is unknown."""
+        if self.type in PLAIN_TYPES or self.type in ('uuid', 'inet4', 'inet6') or (
+                self.type == 'set' and set_as_number(self.column_type)):
+            return PLAIN_FIELD_BYTES
+        if self.type == 'bit':
+            return 16                   # BIT(64): 8 bytes, each escaped to at most 2
+        if self.long_capable:
+            return max(2 * SHORT_BYTES, value_bytes)
+        if self.octets is None:
+            return None
+        return max(PLAIN_FIELD_BYTES, 2 * self.octets)
 
     def members_plain(self):
         """Whether no ENUM/SET member holds a byte to escape (then no value does: no REPLACE)."""
@@ -193,6 +231,7 @@ class Column(object):
         return self.type == 'enum' and enum_zero(self.column_type) is not None
 
     def zero_test(self):
+        """ENUM index 0 (enum + 0 is the index; enum = 0 would compare as DECIMAL, slower)."""
         return '%s + 0 = 0' % quote_ident(self.name)
 
 
@@ -201,6 +240,20 @@ def value_bytes(columns, max_packet=None):
     so that a line of long values stays well below it (CONCAT_WS returns NULL above it)."""
     share = (max_packet or DEFAULT_PACKET) // 2 // (1 + sum(1 for c in columns if c.long_capable))
     return max(SHORT_BYTES, min(LINE_VALUE_BYTES, share))
+
+
+def line_bytes(columns, max_packet=None):
+    """The longest line line_sql can build, or None when unknown. A line longer than
+    max_allowed_packet would be NULL (and left out of a GROUP_CONCAT): when the bound is well
+    below it, no line can be lost and the client need not count a batch's lines."""
+    limit = value_bytes(columns, max_packet)
+    total = len(columns)
+    for c in columns:
+        n = c.field_bytes(limit)
+        if n is None:
+            return None
+        total += n
+    return total
 
 
 def line_sql(columns, max_packet=None):
@@ -221,7 +274,7 @@ def batch_sql(columns, database, table, key, bounds, max_packet=None):
     """SELECT COUNT(*), GROUP_CONCAT(line), and per ENUM column SUM(index 0), of the rows whose key
     is in [lo, hi)."""
     k = quote_ident(key)
-    sums = ''.join(', SUM(%s)' % c.zero_test() for c in columns if c.counts_zero)
+    sums = ''.join(', COUNT(IF(%s, 1, NULL))' % c.zero_test() for c in columns if c.counts_zero)
     return "SELECT COUNT(*), GROUP_CONCAT(%s SEPARATOR '\\n')%s FROM %s.%s WHERE %s >= %d AND %s < %d" % (
         line_sql(columns, max_packet), sums, quote_ident(database), quote_ident(table), k, bounds[0], k,
         bounds[1])
@@ -232,7 +285,7 @@ def values_sql(columns, database, table):
     exprs = []
     for c in columns:
         if c.type == 'enum' and enum_zero(c.column_type) is not None:
-            exprs.append("IF(%s + 0 = 0, '%s', %s)" % (quote_ident(c.name), enum_zero(c.column_type), c.value()))
+            exprs.append("IF(%s, '%s', %s)" % (c.zero_test(), enum_zero(c.column_type), c.value()))
         else:
             exprs.append(c.value())
     return 'SELECT %s FROM %s.%s' % (', '.join(exprs), quote_ident(database), quote_ident(table))

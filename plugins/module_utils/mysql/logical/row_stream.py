@@ -10,7 +10,8 @@ batch     one query per key range returns COUNT(*) and the range's lines joined 
           (group_concat_max_len) or lost a line is fetched again in smaller ranges, and
           rows whose line holds the marker of a raw value are fetched again row-wise.
 row-wise  one unbuffered query, rows read straight from the socket (PyMySQL's own row
-          decoding costs several times more). A row is the line plus one column per
+          decoding costs several times more), written every FETCH_ROWS rows or BATCH_BYTES,
+          whichever comes first. A row is the line plus one column per
           long-capable column; a marked value arrives raw and is escaped here, in
           pieces when its row spans several 16 MiB packets: any size round-trips
           with bounded memory.
@@ -27,7 +28,7 @@ import threading
 from ...common.deps import require
 from ...common.errors import BackupFailed, IntegrityError
 from .data import escape
-from .row_sql import MARKER, batch_sql, rowwise_sql
+from .row_sql import MARKER, batch_sql, line_bytes, rowwise_sql
 
 CHUNK_BYTES = 256 * 1024 * 1024
 FETCH_ROWS = 2000
@@ -87,16 +88,39 @@ class ChunkSink(object):
             self.writer = None
 
 
+class KeyRanges(object):
+    """The key range [lo, hi) of table.split_key, handed out in pieces to the readers of a table:
+    several sessions can share one (each takes the next range when it sends a query), so they
+    finish the table together, whatever the density of its keys."""
+
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+        self.next = lo
+        self.lock = threading.Lock()
+
+    def take(self, step):
+        """The next range of at most step keys, or None when all were taken."""
+        with self.lock:
+            if self.next >= self.hi:
+                return None
+            lo = self.next
+            self.next = min(self.hi, lo + step)
+            return lo, self.next
+
+
 def dump_table(conn, database, table, open_file, on_file_done, bounds=None, where='', chunk_bytes=None):
     """Stream a table's rows into chunk files; returns the number of rows.
 
-    bounds: (lo, hi) of table.split_key for the batch way (hi exclusive), else row-wise with where.
+    bounds: (lo, hi) of table.split_key (hi exclusive), or a KeyRanges shared with other sessions,
+    for the batch way; else row-wise with where.
     """
+    if isinstance(bounds, tuple):
+        bounds = KeyRanges(*bounds) if bounds[0] is not None else None
     sink = AsyncSink(ChunkSink(open_file, on_file_done, chunk_bytes))
     try:
         reader = TableReader(conn, database, table, sink)
-        if bounds is not None and bounds[0] is not None:
-            reader.batches(bounds[0], bounds[1])
+        if bounds is not None:
+            reader.batches(bounds)
         else:
             reader.rowwise(where)
         sink.close()
@@ -166,53 +190,67 @@ class TableReader(object):
         self.sticky_rowwise = False
         self.limit = getattr(conn, 'group_concat_limit', BATCH_LIMIT)
         self.max_packet = getattr(conn, 'max_packet', None)
+        bound = line_bytes(self.specs, self.max_packet)
+        self.count_lines = self.max_packet is None or bound is None or bound > self.max_packet // 2
 
     def _check_cancelled(self):
         if getattr(self.conn, 'cancelled', False):
             raise Cancelled('cancelled')
 
     # --- batches ------------------------------------------------------------------
-    def batches(self, lo, hi, step=None, depth=PIPELINE):
-        """Rows of key range [lo, hi) by batch queries, `depth` of them in flight: the next query is
-        sent before the result of the last one is read, so the server computes it meanwhile."""
+    def batches(self, ranges, step=None, depth=PIPELINE):
+        """Rows of the KeyRanges by batch queries, `depth` of them in flight: the next query is sent
+        before the result of the last one is read, so the server computes it meanwhile."""
         key = self.table.split_key
+        span = max(1, ranges.hi - ranges.lo)
         if step is None:
-            rows_per_key = float(self.table.rows or 1) / max(1, hi - lo)
+            rows_per_key = float(self.table.rows or 1) / span
             line_bytes = max(8.0, 0.5 * self.table.size / max(1, self.table.rows))
             step = max(1, int(BATCH_BYTES / line_bytes / max(rows_per_key, 1e-6)))
-        cur, sent = lo, collections.deque()
+        sent = collections.deque()
         while True:
             self._check_cancelled()
-            while len(sent) < depth and cur < hi and not self.sticky_rowwise:
-                nxt = min(hi, cur + step)
-                self._send(batch_sql(self.specs, self.database, self.table.name, key, (cur, nxt), self.max_packet))
-                sent.append((cur, nxt))
-                cur = nxt
+            while len(sent) < depth and not self.sticky_rowwise:
+                taken = ranges.take(step)
+                if taken is None:
+                    break
+                self._send(batch_sql(self.specs, self.database, self.table.name, key, taken, self.max_packet))
+                sent.append(taken)
             if not sent:
                 break
             rlo, rhi = sent.popleft()
             result = self._batch_result()
             count, data = result[0], result[1]
             if not count:
-                step = min(step * 4, max(1, hi - lo))          # sparse keys: larger ranges, quickly
+                step = min(step * 4, span)                  # sparse keys: larger ranges, quickly
                 continue
-            if self._plain(result):
-                self.sink.write(data + b'\n', count, result[2])
-                step = max(1, step // 4, min(step * 4, int(step * BATCH_BYTES / max(1, len(data)))))
-                continue
+            complete = self._complete(result)
+            if complete:
+                # the next range from the size of this one's lines (not from `step`: queries in flight,
+                # or the last range of a table, were sent with another one)
+                size = rhi - rlo
+                step = max(1, size // 4, min(size * 4, int(size * BATCH_BYTES / max(1, len(data)))))
+                if next(_markers(data), None) is None:
+                    self.sink.write(data + b'\n', count, result[2])
+                    continue
             # cut, or holding marked lines: the connection is needed, so read what is in flight first
             held = [(r, self._batch_result()) for r in sent]
             sent.clear()
-            if not self._complete(result):
+            if not complete:
                 step = max(1, (rhi - rlo) // 4)
             for (r_lo, r_hi), res in [((rlo, rhi), result)] + held:
                 self._handle(r_lo, r_hi, res)
-        if self.sticky_rowwise and cur < hi:
-            self._rowwise_range(cur, hi)
+        while self.sticky_rowwise:                          # row-wise from here on, still range by range
+            self._check_cancelled()
+            taken = ranges.take(step)
+            if taken is None:
+                break
+            self._rowwise_range(*taken)
 
     def _complete(self, result):
+        """Not cut by group_concat_max_len, and no line lost (counted unless no line can be NULL)."""
         count, data = result[0], result[1]
-        return len(data) < self.limit and data.count(b'\n') + 1 == count
+        return len(data) < self.limit and (not self.count_lines or data.count(b'\n') + 1 == count)
 
     def _plain(self, result):
         return self._complete(result) and next(_markers(result[1]), None) is None
@@ -227,7 +265,7 @@ class TableReader(object):
         elif self._complete(result):
             self._with_marked(data, count, zeros, lo, hi)
         elif hi - lo > 1:                                   # cut by group_concat_max_len: smaller ranges
-            self.batches(lo, hi, step=max(1, (hi - lo) // 4), depth=1)
+            self.batches(KeyRanges(lo, hi), step=max(1, (hi - lo) // 4), depth=1)
         else:
             self._rowwise_range(lo, hi)
 
@@ -330,7 +368,7 @@ class TableReader(object):
         read = conn._rfile.read
         k = len(self.long_fields) + len(self.zero_columns)
         nulls = b'\xfb' * k
-        lines = []
+        lines, held = [], 0                 # held: protocol bytes of the lines not written yet
         self.pending_zeros = {}
         self.written_zeros = {}
         number = 0
@@ -342,6 +380,7 @@ class TableReader(object):
             if size == MAX_PACKET:
                 if lines:
                     self._flush(lines)
+                    held = 0
                 number += 1
                 self._big_row(_Payload(read, size), number)
                 continue
@@ -368,8 +407,10 @@ class TableReader(object):
                 extras = _fields(payload, off + n, k)
                 self._count_zeros(extras[len(self.long_fields):])
                 lines.append(self._spliced(payload[off:off + n], extras))
-            if len(lines) >= FETCH_ROWS:
+            held += size
+            if len(lines) >= FETCH_ROWS or held >= BATCH_BYTES:    # long values: by bytes, not rows
                 self._flush(lines)
+                held = 0
         if lines:
             self._flush(lines)
         return self.written_zeros
@@ -440,14 +481,16 @@ class TableReader(object):
 
 
 def _markers(data):
-    """Positions of the fields that are exactly the marker \\L (bytes.find: a regex is ~10x slower)."""
+    """Positions of the marked fields (a field that is one NUL byte; bytes.find of one byte is a memchr).
+    A NUL anywhere else would be a value the server did not escape: never written."""
     pos = data.find(MARKER)
     n = len(data)
     while pos >= 0:
-        end = pos + 2
-        if (pos == 0 or data[pos - 1] in (9, 10)) and (end == n or data[end] in (9, 10)):
-            yield pos
-        pos = data.find(MARKER, pos + 1)
+        end = pos + len(MARKER)
+        if not ((pos == 0 or data[pos - 1] in (9, 10)) and (end == n or data[end] in (9, 10))):
+            raise IntegrityError('A NUL byte the server did not escape, at byte %d of a batch.' % pos)
+        yield pos
+        pos = data.find(MARKER, end)
 
 
 def _line_at(data, pos):

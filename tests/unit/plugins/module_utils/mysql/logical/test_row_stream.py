@@ -82,17 +82,23 @@ def _table():
     return t
 
 
-def _read(rows):
+def _read_parts(rows):
+    """(the sink's writes, the row count of each file) of reading rows row-wise."""
     writer, done = _Writer(), []
     sink = row_stream.ChunkSink(lambda _n: writer, lambda _w, rows, _n, _facts: done.append(rows))
     row_stream.TableReader(FakeConnection(2, rows), 'db', _table(), sink).rowwise()
     sink.close()
-    return b''.join(writer.parts), done
+    return writer.parts, done
+
+
+def _read(rows):
+    parts, done = _read_parts(rows)
+    return b''.join(parts), done
 
 
 def test_a_row_over_16_mib_is_escaped_piece_by_piece():
     raw = (b'\x00\t\n\\' + os.urandom(60)) * (17 * 1024 * 1024 // 64)
-    rows = [_lenenc(b'1\t\\L') + _lenenc(raw), _lenenc(b'2\tsmall') + b'\xfb']
+    rows = [_lenenc(b'1\t' + row_stream.MARKER) + _lenenc(raw), _lenenc(b'2\tsmall') + b'\xfb']
     out, counts = _read(rows)
     assert out == b'1\t' + data.escape(raw) + b'\n2\tsmall\n'
     assert counts == [2]
@@ -119,3 +125,13 @@ def test_line_pieces_end_at_line_ends():
         assert piece.endswith(b'\n') and len(piece) < 1000 + 60
         got.append(piece)
     assert b''.join(got) == lines and len(got) > 100
+
+
+def test_row_wise_lines_are_written_by_bytes_not_only_by_rows():
+    """Rows of long values: written every ~BATCH_BYTES, not after FETCH_ROWS rows (memory stays bounded)."""
+    raw = os.urandom(300 * 1024)
+    rows = [_lenenc(b'%d\t' % i + row_stream.MARKER) + _lenenc(raw) for i in range(20)]
+    parts, done = _read_parts(rows)
+    assert b''.join(parts) == b''.join(b'%d\t%s\n' % (i, data.escape(raw)) for i in range(20))
+    assert len(parts) >= 3 and max(len(p) for p in parts) < row_stream.BATCH_BYTES + 2 * len(raw)
+    assert done == [20]
