@@ -39,6 +39,7 @@ from .wal_names import SEGMENT_RE, check_wal_name, segment_file, segment_of, wal
 
 IDLE = 30.0                   # seconds without work before a background process exits
 LOOKAHEAD_RETRY = 1.0         # seconds before a missing file ahead is looked for again
+REPUSH_AFTER = 1.0            # seconds a stored file may stay ready after archive_command took its answer
 DEFAULT_JOBS = 4
 DEFAULT_QUEUE = 16
 
@@ -78,6 +79,7 @@ def run_spooler(p, spool, wal_dir, lock):
     repo = _open(p)
     source = key_source(p)
     data_key = wal_data_key(repo, p['server_name'], source, create=True) if source is not None else None
+    wal_async.allocator(trim=True)
     ok_dir = os.path.join(spool, 'push', 'ok')
     err_dir = os.path.join(spool, 'push', 'err')
     _log('spooler started for %s (pid %d, pg_wal %s, %d jobs, queue %d)'
@@ -90,6 +92,8 @@ def run_spooler(p, spool, wal_dir, lock):
         wal_async.write_file(os.path.join(ok_dir, name), wal_async.ok_record(st, result['location']))
 
     inflight = {}
+    stored = set()          # pushed by this process and answered in ok/
+    taken = {}              # stored, answer taken by archive_command, still ready: since when
     last_work = last_drop = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         while True:
@@ -100,22 +104,25 @@ def run_spooler(p, spool, wal_dir, lock):
                 if fut.done():
                     del inflight[name]
                     error = fut.exception()
-                    if error is not None:
+                    if error is None:
+                        stored.add(name)
+                    else:
                         message = str(error) if isinstance(error, DbBackupError) else \
                             'pushing %s failed: %s: %s' % (name, type(error).__name__, error)
                         wal_async.write_file(os.path.join(err_dir, name), ' '.join(message.split()).encode())
                         _log(message)
             ready = _ready(wal_dir)
             acked = set(os.listdir(ok_dir)) | set(os.listdir(err_dir))
-            waiting = len([n for n in ready if n in acked])
+            now = time.time()
+            _taken_answers(ready, acked, stored, taken, now)
+            waiting = len([n for n in ready if n in acked or n in taken])
             room = queue - len(inflight) - waiting
             for name in ready:
                 if room <= 0 or len(inflight) >= jobs:
                     break
-                if name not in inflight and name not in acked:
+                if name not in inflight and name not in acked and name not in taken:
                     inflight[name] = pool.submit(push, name)
                     room -= 1
-            now = time.time()
             if now - last_drop > 2.0:
                 _drop_stale(ok_dir, ready)
                 last_drop = now
@@ -127,6 +134,22 @@ def run_spooler(p, spool, wal_dir, lock):
                 time.sleep(0.003)           # PostgreSQL marks the next file ready, or acknowledges one
     _log('spooler for %s idle, exiting' % p['server_name'])
     os.close(lock)
+
+
+def _taken_answers(ready, acked, stored, taken, now):
+    """Keep `taken` (name -> since when) for stored files whose answer archive_command took while PostgreSQL
+    has not marked them done yet (it renames .ready right after): not pushed again, which would only
+    compare the stored copy. Still ready REPUSH_AFTER seconds later means PostgreSQL asks again (its
+    archive_command was killed after taking the answer): pushed again, which answers it (idempotent)."""
+    wanted = set(ready)
+    for name in list(stored):
+        if name not in wanted:
+            stored.discard(name)
+            taken.pop(name, None)
+        elif name not in acked:
+            if now - taken.setdefault(name, now) > REPUSH_AFTER:
+                stored.discard(name)
+                del taken[name]
 
 
 def _drop_stale(ok_dir, ready, age=60.0):
@@ -166,6 +189,7 @@ def run_prefetcher(p, spool, lock):
     source = key_source(p)
     data_key = wal_data_key(repo, p['server_name'], source) if source is not None else None
     encrypted = is_encrypted_archive(p, repo)
+    wal_async.allocator(trim=True)
     seg_size = 16 << 20         # until the first segment fetched says otherwise
     _log('prefetcher started for %s (pid %d, %d jobs, %d ahead)' % (p['server_name'], os.getpid(), jobs, queue))
 
