@@ -6,16 +6,23 @@
 
     header   magic b'\\x89DBBARC\\n' | version (1 byte) | length (2 bytes, big-endian) | identity
              identity: JSON {"compression", "encrypted", "kind", "name", "server"}, sorted keys
-    payload  the file compressed (stream/compress.py), then encrypted when a data key is given
+    payload  the file compressed (stream/compress.py; zstd: one frame per piece written, older objects
+             hold one frame, both read as one stream), then encrypted when a data key is given
              (stream/encrypt.py) with the header as context: the ciphertext authenticates
              kind, server and name, so it cannot be passed off as another file
-    trailer  magic b'\\x89DBBSUM\\n' | raw bytes (8) | payload bytes (8) | SHA-256 of the raw file (32)
-             | SHA-256 of header + payload (32), sizes big-endian: TRAILER_SIZE bytes
+    trailer  magic b'\\x89DBBSUM\\n' | raw bytes (8) | payload bytes (8) | SHA-256 of header + payload
+             (32), sizes big-endian: TRAILER_SIZE bytes. Version 1 objects also hold the SHA-256 of
+             the raw file (32) before the last field.
 
 So each object carries its own record: quick verification (sizes, SHA-256 of header + payload)
 needs no key and no codec; reading it back checks the header's identity against the name
-asked for, and the raw size and SHA-256 of what was decoded. Everything streams: a reader
-holds back only the trailer's bytes.
+asked for, the raw size of what was decoded, and the codec's own check of its output (zstd
+frame checksums, gzip CRC; version 1: the raw SHA-256). Everything streams: a reader holds back
+only the trailer's bytes.
+
+Version 2 dropped the raw SHA-256 because it repeated what is checked anyway, at a quarter of
+the archive's CPU: the stored bytes are covered by their SHA-256 (and the encryption's tags),
+and what decompressing them yields by the codec's checksum and the WAL page checks.
 
 Objects written before this format have no header (they start with a zstd, gzip or
 encryption magic, or with the file itself); callers recognise them with is_framed().
@@ -28,16 +35,16 @@ import json
 import struct
 
 from ..common.errors import IntegrityError
-from ..stream.compress import compressing_writer, decompressing_reader
+from ..stream.compress import decompressing_reader, frames_writer
 from ..stream.encrypt import DecryptingReader, EncryptingWriter
 from ..stream.hashing import HashingWriter
 
 MAGIC = b'\x89DBBARC\n'
 END_MAGIC = b'\x89DBBSUM\n'
-VERSION = 1
+VERSION = 2                             # what new objects are; 1 is read as well
 _HEAD = struct.Struct('>8sBH')
-_TRAILER = struct.Struct('>8sQQ32s32s')
-TRAILER_SIZE = _TRAILER.size
+_TRAILERS = {1: struct.Struct('>8sQQ32s32s'), 2: struct.Struct('>8sQQ32s')}
+TRAILER_SIZE = _TRAILERS[VERSION].size
 MAX_IDENTITY = 4096
 READ_SIZE = 64 << 10
 DECODE_SIZE = 256 << 10
@@ -61,23 +68,20 @@ def build_header(identity):
 class ObjectWriter(object):
     """Writes one framed object into target (a repository file); close() writes the trailer.
 
-    close() returns {'raw_bytes', 'raw_sha256', 'stored_bytes', 'sha256'}: sha256 is of
-    header + payload (what the trailer records), stored_bytes the whole object.
+    close() returns {'raw_bytes', 'stored_bytes', 'sha256'}: sha256 is of header + payload
+    (what the trailer records), stored_bytes the whole object.
     """
 
-    def __init__(self, target, identity, level, data_key=None, size=-1):
+    def __init__(self, target, identity, level, data_key=None):
         self.header = build_header(identity)
         self._target = target
         self._stored = HashingWriter(target)
         self._stored.write(self.header)
         self._enc = EncryptingWriter(self._stored, data_key, context=self.header) if data_key is not None else None
-        self._codec = compressing_writer(self._enc or self._stored, identity['compression'], level, size=size,
-                                         checksum=True)
-        self._raw = hashlib.sha256()
+        self._codec = frames_writer(self._enc or self._stored, identity['compression'], level)
         self.raw_bytes = 0
 
     def write(self, data):
-        self._raw.update(data)
         self.raw_bytes += len(data)
         self._codec.write(data)
         return len(data)
@@ -87,10 +91,9 @@ class ObjectWriter(object):
         if self._enc is not None:
             self._enc.close()
         payload = self._stored.count - len(self.header)
-        trailer = _TRAILER.pack(END_MAGIC, self.raw_bytes, payload, self._raw.digest(), self._stored.sha256.digest())
-        self._target.write(trailer)
-        return {'raw_bytes': self.raw_bytes, 'raw_sha256': self._raw.hexdigest(),
-                'stored_bytes': self._stored.count + TRAILER_SIZE, 'sha256': self._stored.hexdigest()}
+        self._target.write(_TRAILERS[VERSION].pack(END_MAGIC, self.raw_bytes, payload, self._stored.sha256.digest()))
+        return {'raw_bytes': self.raw_bytes, 'stored_bytes': self._stored.count + TRAILER_SIZE,
+                'sha256': self._stored.hexdigest()}
 
 
 class _Damaged(object):
@@ -108,12 +111,14 @@ class FramedReader(object):
 
     read(n) hashes header + payload and holds back the trailer; at the end of the
     source check() compares sizes and SHA-256 with the trailer (fail() on a mismatch)
-    and returns the trailer as a dict.
+    and returns the trailer as a dict (raw_sha256 None from version 2 on).
     """
 
-    def __init__(self, source, header, rest, fail):
+    def __init__(self, source, header, rest, fail, version=VERSION):
         self._source = source
         self._fail = fail
+        self.version = version
+        self._trailer = _TRAILERS[version]
         self._hash = hashlib.sha256(header)
         self._buf = bytearray(rest)
         self._eof = False
@@ -122,7 +127,7 @@ class FramedReader(object):
         self.trailer = None
 
     def _fill(self, want):
-        while len(self._buf) < want + TRAILER_SIZE and not self._eof:
+        while len(self._buf) < want + self._trailer.size and not self._eof:
             data = self._source.read(max(want, READ_SIZE))
             if not data:
                 self._eof = True
@@ -132,7 +137,7 @@ class FramedReader(object):
     def read(self, size=-1):
         want = READ_SIZE if size is None or size < 0 else size
         self._fill(want)
-        n = min(want, max(0, len(self._buf) - TRAILER_SIZE))
+        n = min(want, max(0, len(self._buf) - self._trailer.size))
         out = bytes(self._buf[:n])
         del self._buf[:n]
         self._hash.update(out)
@@ -148,11 +153,11 @@ class FramedReader(object):
     def _end(self):
         tail = bytes(self._buf)
         self.stored_bytes += len(tail)
-        if len(tail) != TRAILER_SIZE or not tail.startswith(END_MAGIC):
+        if len(tail) != self._trailer.size or not tail.startswith(END_MAGIC):
             self._fail('its checksum record is missing (the object is truncated)')
-        magic, raw, payload, raw_sha, sha = _TRAILER.unpack(tail)
-        self.trailer = {'raw_bytes': raw, 'payload_bytes': payload, 'raw_sha256': raw_sha.hex(),
-                        'sha256': sha.hex()}
+        fields = self._trailer.unpack(tail)
+        self.trailer = {'raw_bytes': fields[1], 'payload_bytes': fields[2], 'sha256': fields[-1].hex(),
+                        'raw_sha256': fields[3].hex() if self.version == 1 else None}
 
     def check(self):
         """Read to the end and compare with the trailer; returns the trailer dict."""
@@ -190,9 +195,9 @@ def open_object(source, label, subject, hint):
     if len(head) < _HEAD.size:
         fail('its header is truncated')
     magic, version, length = _HEAD.unpack(head)
-    if version != VERSION:
-        fail('its format version %d is not supported by this engine (it reads %d); upgrade the dbbackup '
-             'collection' % (version, VERSION))
+    if version not in _TRAILERS:
+        fail('its format version %d is not supported by this engine (it reads %s); upgrade the dbbackup '
+             'collection' % (version, ' and '.join(str(v) for v in sorted(_TRAILERS))))
     body = b''
     while len(body) < length:
         more = source.read(length - len(body))
@@ -206,7 +211,7 @@ def open_object(source, label, subject, hint):
     if not isinstance(identity, dict) or any(k not in identity for k in IDENTITY_KEYS):
         fail('its header is not readable')
     header = head + body
-    return identity, header, FramedReader(source, header, b'', fail)
+    return identity, header, FramedReader(source, header, b'', fail, version)
 
 
 def check_identity(identity, expect, fail):
@@ -228,20 +233,22 @@ def decode_framed(identity, header, framed, data_key, write, fail, subject, labe
     # output-bounded reads (a zeroed WAL tail compresses 16 MiB into a few bytes); the frame's end is
     # not insisted on here: the trailer's sizes and SHA-256s below decide
     reader = decompressing_reader(source, identity['compression'], label, fail)
-    raw = hashlib.sha256()
+    raw = hashlib.sha256() if framed.version == 1 else None
     total = 0
     while True:
         out = reader.read(DECODE_SIZE)
         if not out:
             break
-        raw.update(out)
+        if raw is not None:
+            raw.update(out)
         total += len(out)
         write(out)
     trailer = framed.check()
-    if trailer['raw_bytes'] != total or trailer['raw_sha256'] != raw.hexdigest():
+    if trailer['raw_bytes'] != total:
         fail('what it decodes to (%d bytes) does not match its checksum record (%d bytes)'
-             % (total, trailer['raw_bytes']) if trailer['raw_bytes'] != total else
-             'what it decodes to does not match the SHA-256 in its checksum record')
+             % (total, trailer['raw_bytes']))
+    if raw is not None and trailer['raw_sha256'] != raw.hexdigest():
+        fail('what it decodes to does not match the SHA-256 in its checksum record')
     return trailer
 
 

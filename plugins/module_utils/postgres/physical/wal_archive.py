@@ -182,13 +182,14 @@ def _expect(server, wal_name, comp, enc):
     return {'server': server, 'name': wal_name, 'compression': comp, 'encrypted': enc}
 
 
-def decode_found(repo, server, found, wal_name, key, write):
+def decode_found(repo, server, found, wal_name, key, write, raw_sha256=False):
     """Decode a found copy (relpath, compression, encrypted, reader) into write(); returns wal_codec.Decoded."""
     relpath, comp, enc, reader = found
     label = repo.location(relpath)
     opened = wal_codec.open_stored(reader, label)
     try:
-        return wal_codec.decode(opened, _expect(server, wal_name, comp, enc), None, write, label, key)
+        return wal_codec.decode(opened, _expect(server, wal_name, comp, enc), None, write, label, key,
+                                raw_sha256=raw_sha256)
     finally:
         opened.close()
 
@@ -198,8 +199,8 @@ def decode_found(repo, server, found, wal_name, key, write):
 def wal_push(p, src_path, wal_name, check_mode=False, repo=None, data_key=None):
     """Archive src_path as wal_name (archive_command %p %f); p: prepared params.
 
-    Returns {'changed', 'wal_name', 'location', 'raw_bytes', 'stored_bytes', 'raw_sha256',
-    'compression', 'encrypted', 'msg'}; changed False when the same content is archived
+    Returns {'changed', 'wal_name', 'location', 'raw_bytes', 'stored_bytes', 'compression',
+    'encrypted', 'msg'}; changed False when the same content is archived
     already. Raises IntegrityError when different content is. repo and data_key: an open
     repository and the unwrapped WAL key, when the caller (the spooler) keeps them.
     """
@@ -244,7 +245,7 @@ def wal_push(p, src_path, wal_name, check_mode=False, repo=None, data_key=None):
                                             data_key, src_path))
 
         if _publish_if_absent(repo, relpath, fill):
-            result.update(changed=True, stored_bytes=written['stored_bytes'], raw_sha256=written['raw_sha256'],
+            result.update(changed=True, stored_bytes=written['stored_bytes'],
                           msg='%s archived to %s.' % (wal_name, result['location']))
             return result
         # a concurrent push of the same name won: compare with what it stored (nothing was overwritten)
@@ -279,11 +280,11 @@ def _compare_existing(repo, p, found, wal_name, src_path, result, data_key=None)
                            % wal_name, 'Give the archive\'s key (encryption_key_file in the config file).')
         return wal_data_key(repo, p['server_name'], source)
 
-    decoded = decode_found(repo, p['server_name'], found, wal_name, key, lambda data: None)
+    decoded = decode_found(repo, p['server_name'], found, wal_name, key, lambda data: None, raw_sha256=True)
     result.update(location=repo.location(relpath), compression=decoded.identity['compression'],
                   encrypted=decoded.identity['encrypted'])
     if decoded.raw_bytes == result['raw_bytes'] and decoded.raw_sha256 == sha256_file(src_path, READ_SIZE):
-        result.update(changed=False, stored_bytes=None, raw_sha256=decoded.raw_sha256,
+        result.update(changed=False, stored_bytes=None,
                       msg='%s is archived already with the same content.' % wal_name)
         return result
     raise IntegrityError('%s is archived already (%s) with different content; it is never overwritten.'

@@ -5,8 +5,8 @@
 """Encoding and decoding one archived WAL file, with every check wal-fetch and the verify mode make.
 
 New objects are framed (format/archive_object.py): identity (kind 'wal', server, name,
-compression, encrypted) in a header that the encryption authenticates, and sizes and
-SHA-256s in a trailer. Objects pushed before that format (no header) are read as they
+compression, encrypted) in a header that the encryption authenticates, and sizes and the
+stored bytes' SHA-256 in a trailer. Objects pushed before that format (no header) are read as they
 were written: a bare zstd/gzip frame (with its content size and checksum), optionally
 inside the chunked encryption, or the file itself.
 
@@ -32,7 +32,7 @@ HINT = ('Recovery cannot use it and stops before it. Restore the object from a c
         'recover to a target before it; `dbbackup pitr-status --verify deep` (dbbackup_pitr state=status '
         'verify=deep) lists every damaged file of the archive.')
 PUSH_HINT = 'archive_command must be given the WAL file PostgreSQL names in %f (%p).'
-READ_SIZE = 256 << 10
+READ_SIZE = 128 << 10
 
 
 def segment_size_ok(name, raw_bytes):
@@ -58,7 +58,7 @@ def encode(src, size, target, server, name, compression, level, data_key, label)
     while it is read, or when a segment's pages do not belong to `name`.
     """
     writer = archive_object.ObjectWriter(target, identity(server, name, compression, data_key is not None),
-                                         level, data_key=data_key, size=size)
+                                         level, data_key=data_key)
     pages = page_checker(name)
     done = 0
     try:
@@ -83,7 +83,7 @@ def encode(src, size, target, server, name, compression, level, data_key, label)
 
 
 class Decoded(object):
-    """What decode() found: format ('framed' or 'legacy'), identity, raw size and SHA-256, page facts."""
+    """What decode() found: format ('framed' or 'legacy'), identity, raw size (and SHA-256, see decode), page facts."""
 
     def __init__(self):
         self.format = None
@@ -121,20 +121,22 @@ def open_stored(reader, label):
         raise
 
 
-def decode(opened, expect, data_key, write, label, key_needed=None):
+def decode(opened, expect, data_key, write, label, key_needed=None, raw_sha256=False):
     """Decode an object opened with open_stored into write(); every check on the way.
 
     expect: {'server', 'name', 'compression', 'encrypted'} of the stored name (legacy
     objects are decoded as their name says; a framed object's header must name the same
     server and file). data_key: the WAL data key or None. key_needed(): called when the
     object turns out to be encrypted and data_key is None (raises, or returns the key).
-    Returns a Decoded. Raises IntegrityError naming the file (label).
+    raw_sha256: also hash what is decoded (Decoded.raw_sha256; always set for objects whose
+    record holds it). Returns a Decoded. Raises IntegrityError naming the file (label).
     """
     ident, header, framed = opened.identity, opened.header, opened.framed
     fail = archive_object.damaged(SUBJECT, label, HINT)
     pages = page_checker(expect['name'])
     out = Decoded()
-    raw = hashlib.sha256() if ident is None else None    # a framed object's raw SHA-256 is checked by decode_framed
+    # a version 1 framed object's raw SHA-256 is checked (and returned) by decode_framed
+    raw = hashlib.sha256() if ident is None or (raw_sha256 and opened.framed.version != 1) else None
 
     def sink(data):
         if raw is not None:
@@ -154,7 +156,7 @@ def decode(opened, expect, data_key, write, label, key_needed=None):
         out.format, out.identity = 'framed', ident
         trailer = archive_object.decode_framed(ident, header, framed, data_key, sink, fail, SUBJECT, label, HINT)
         out.stored_bytes = framed.stored_bytes
-        out.raw_sha256 = trailer['raw_sha256']
+        out.raw_sha256 = trailer['raw_sha256']        # None from version 2 on (unless hashed below)
     else:
         encrypted = expect['encrypted'] or is_encrypted_header(opened.head)
         if encrypted and data_key is None:

@@ -88,12 +88,68 @@ def test_the_encryption_authenticates_the_header():
     payload = blob[old_len:-archive_object.TRAILER_SIZE]
     import hashlib
     import struct
-    trailer = struct.pack('>8sQQ32s32s', archive_object.END_MAGIC, MIB, len(payload), b'\0' * 32,
+    trailer = struct.pack('>8sQQ32s', archive_object.END_MAGIC, MIB, len(payload),
                           hashlib.sha256(forged_header + payload).digest())
     forged = forged_header + payload + trailer
     assert quick(forged) == 'framed'            # without the key the forgery is self-consistent ...
     with pytest.raises(IntegrityError, match='cannot be decrypted: chunk 0 failed authentication'):
         decode(forged, encrypted=True, key=KEY)  # ... the key refuses it
+
+
+def _resealed(header, payload, raw_bytes):
+    """header + payload with a version 2 trailer computed for them (what anyone able to write could do)."""
+    import hashlib
+    import struct
+    return header + payload + struct.pack('>8sQQ32s', archive_object.END_MAGIC, raw_bytes, len(payload),
+                                          hashlib.sha256(header + payload).digest())
+
+
+def test_the_codec_checks_what_the_stored_checksum_no_longer_can():
+    """Version 2 has no raw SHA-256: a payload changed and its record recomputed passes the quick check,
+    and decoding refuses it (zstd frame checksums; the encryption with a key)."""
+    seg = segment_bytes(NAME, MIB)
+    blob, info = encode(seg)
+    header = archive_object.build_header(wal_codec.identity('db1', NAME, 'zstd', False))
+    payload = bytearray(blob[len(header):-archive_object.TRAILER_SIZE])
+    import zstandard
+    sizes, rest = [], bytes(payload)
+    while rest:                 # one frame per piece read: 1 MiB is several frames, each with its checksum
+        d = zstandard.ZstdDecompressor().decompressobj()
+        sizes.append(len(d.decompress(rest)))
+        rest = d.unused_data
+    assert sizes == [wal_codec.READ_SIZE] * (MIB // wal_codec.READ_SIZE) and info['raw_bytes'] == MIB
+    assert _resealed(header, bytes(payload), MIB) == blob
+    for at in (len(payload) // 3, len(payload) - 10):
+        damaged = bytearray(payload)
+        damaged[at] ^= 0x40
+        forged = _resealed(header, bytes(damaged), MIB)
+        assert quick(forged) == 'framed'
+        with pytest.raises(IntegrityError, match='Archived WAL file obj is damaged'):
+            decode(forged)
+
+
+def test_version_1_objects_are_read_and_their_raw_sha256_checked():
+    """Objects written by 1.0.0: version 1 header, one zstd frame, trailer with the raw SHA-256."""
+    import hashlib
+    import struct
+    import zstandard
+    seg = segment_bytes(NAME, MIB)
+    body = archive_object.build_header(wal_codec.identity('db1', NAME, 'zstd', False))[struct.calcsize('>8sBH'):]
+    header = struct.pack('>8sBH', archive_object.MAGIC, 1, len(body)) + body
+    payload = zstandard.ZstdCompressor(level=1, write_checksum=True).compress(seg)
+
+    def v1(raw_sha):
+        return header + payload + struct.pack('>8sQQ32s32s', archive_object.END_MAGIC, MIB, len(payload), raw_sha,
+                                              hashlib.sha256(header + payload).digest())
+    good = v1(hashlib.sha256(seg).digest())
+    assert quick(good) == 'framed'
+    raw, decoded = decode(good)
+    assert raw == seg and decoded.raw_sha256 == hashlib.sha256(seg).hexdigest()
+    with pytest.raises(IntegrityError, match='does not match the SHA-256 in its checksum record'):
+        decode(v1(b'\1' * 32))
+    newer = struct.pack('>8sBH', archive_object.MAGIC, 3, len(body)) + body + payload
+    with pytest.raises(IntegrityError, match='format version 3 is not supported by this engine .it reads 1 and 2.'):
+        quick(newer)
 
 
 def test_push_refuses_a_file_that_is_not_the_named_segment():
