@@ -21,6 +21,7 @@ _DISTRIBUTIONS = {
     'zstandard': 'zstandard',
     'pymysql': 'PyMySQL',
     'boto3': 'boto3',
+    'botocore': 'boto3',
     'azure': 'azure-storage-blob',
     'azure.storage.blob': 'azure-storage-blob',
     'azure.core': 'azure-storage-blob',

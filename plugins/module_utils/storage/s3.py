@@ -57,7 +57,8 @@ RESERVED_MARKER = object_store.RESERVED_MARKER
 UPLOAD_CONCURRENCY = 2          # parallel part uploads per file
 IN_MEMORY_PARTS = 2             # parts buffered per file besides the one being read
 PIPE_CAPACITY = 2 << 20         # bytes queued between the producer and the uploader
-SPOOL_MEMORY = 256 << 10         # create-if-absent bodies: in memory up to this, then in a temporary file
+WINDOW_READ = 64 << 10          # the most one read of an upload body returns
+SPOOL_MEMORY = 64 << 10          # create-if-absent bodies: in memory up to this, then in a temporary file
 DELETE_BATCH = 1000             # DeleteObjects limit
 SSE_CHOICES = ('AES256', 'aws:kms')
 ADDRESSING_STYLES = ('auto', 'path', 'virtual')
@@ -298,7 +299,9 @@ class _Window(object):
         self._f, self._start, self._len, self._pos = f, start, length, 0
 
     def read(self, size=-1):
-        left = self._len - self._pos
+        # at most WINDOW_READ at a time (readers loop until b''): botocore hashes bodies in 1 MiB reads,
+        # and such buffers per upload thread would stay in the allocator's arenas
+        left = min(self._len - self._pos, WINDOW_READ)
         size = left if size is None or size < 0 else min(size, left)
         self._f.seek(self._start + self._pos)
         data = self._f.read(size)
@@ -724,17 +727,24 @@ class S3Repository(ObjectStoreRepository):
 
 
 def make_client(opts, jobs=2):
-    """A boto3 S3 client from the checked options (credentials: options, else the AWS chain)."""
-    boto3 = require('boto3')
+    """An S3 client from the checked options (credentials: options, else the AWS chain).
+
+    Built with botocore's session, as boto3's would be: importing boto3 itself costs 3 MiB that
+    only the transfer manager (big uploads) needs, and the WAL spooler keeps a client for its life.
+    """
+    session_mod = require('botocore.session')
     config_mod = require('botocore.config')
     exc = require('botocore.exceptions')
     try:
-        session = boto3.session.Session(
-            aws_access_key_id=opts.get('aws_access_key') or None,
-            aws_secret_access_key=opts.get('aws_secret_key') or None,
-            aws_session_token=opts.get('aws_session_token') or None,
-            profile_name=opts.get('aws_profile') or None,
-            region_name=opts.get('s3_region') or None)
+        session = session_mod.Session()
+        if opts.get('aws_profile'):
+            session.set_config_variable('profile', opts['aws_profile'])
+        if opts.get('aws_access_key') or opts.get('aws_secret_key') or opts.get('aws_session_token'):
+            session.set_credentials(opts.get('aws_access_key') or None, opts.get('aws_secret_key') or None,
+                                    opts.get('aws_session_token') or None)
+        if opts.get('s3_region'):
+            session.set_config_variable('region', opts['s3_region'])
+        session.get_scoped_config()         # a profile that does not exist fails here, as in boto3
     except exc.ProfileNotFound:
         named = ('%s (aws_profile)' % opts['aws_profile'] if opts.get('aws_profile')
                  else '%s (the AWS_PROFILE environment variable)' % os.environ.get('AWS_PROFILE'))
@@ -761,7 +771,7 @@ def make_client(opts, jobs=2):
                           os.environ.get('AWS_RESPONSE_CHECKSUM_VALIDATION') or 'when_required')
     verify = opts.get('s3_ca_bundle') or bool(opts.get('s3_validate_certs', True))
     try:
-        return session.client('s3', endpoint_url=endpoint, verify=verify,
-                              config=config_mod.Config(**kwargs))
+        return session.create_client('s3', endpoint_url=endpoint, verify=verify,
+                                     config=config_mod.Config(**kwargs))
     except ValueError as e:
         raise BadInput('Cannot use the S3 endpoint %s: %s.' % (endpoint, e))
