@@ -265,7 +265,8 @@ options:
       - V(quick) reads each object and compares its size and SHA-256 with the checksum record it carries; no key is
         needed. Objects archived before that record existed are counted in RV(verification) C(legacy), not checked.
       - V(deep) also decrypts and decompresses each object and checks what C(wal-fetch) checks - its name and
-        server, the raw size and SHA-256, and for segments every WAL page header (segment number, timeline) and the
+        server, the encryption's tags, the compression's checksums, the raw size (and the raw SHA-256 that objects
+        of format version 1 record), and for segments every WAL page header (segment number, timeline) and the
         system identifier against the base backups. Needs the key of an encrypted archive.
       - Damaged files are listed in RV(verification) C(damaged) and RV(problems) (RV(healthy=false)), and the chain and
         the recovery window end before the first damaged file, as recovery would.
