@@ -364,6 +364,13 @@ def unwrap_data_key(source, manifest):
     return data_key
 
 
+def planted_unencrypted(encryption, manifest, allow_unencrypted=False):
+    """True when a key was given and the backup is not encrypted (and that is not allowed): it was not
+    written with the key, and anyone able to write to the repository could have put it there.
+    Restore refuses it (backup_data_key) and verify fails it (operations/verify.py)."""
+    return encryption is not None and not manifest.get('encryption') and not allow_unencrypted
+
+
 def backup_data_key(encryption, manifest, allow_unencrypted=False):
     """The data key of an encrypted backup; None for an unencrypted one restored without a key.
 
@@ -374,7 +381,7 @@ def backup_data_key(encryption, manifest, allow_unencrypted=False):
     WrongKey when the key is not the backup's, IntegrityError when the manifest was modified.
     """
     if not manifest.get('encryption'):
-        if encryption is not None and not allow_unencrypted:
+        if planted_unencrypted(encryption, manifest, allow_unencrypted):
             raise BadInput('Backup %s of %s is not encrypted, but a key was given: it was not written with '
                            'that key, and anyone able to write to the repository could have put it there; '
                            'nothing was restored.' % (manifest.get('backup_id'), _what(manifest)),

@@ -32,7 +32,7 @@ from ..common.errors import BadInput, DbBackupError, IntegrityError, WrongKey
 from ..common.times import isoformat, utcnow
 from ..format.backups import backups_path, find_backup, kind_path
 from ..format.item_file import read_framed
-from ..format.keys import backup_data_key, key_source
+from ..format.keys import backup_data_key, key_source, planted_unencrypted
 from ..format.verification import record
 from ..postgres.physical.base_verify import check_base_backup
 from ..storage.factory import open_repository
@@ -148,7 +148,7 @@ def verify_kind(repo, path, manifest, mode='quick', encryption=None, allow_unenc
     manifest fails its authentication; returns the report.
     """
     report = _verify_kind(repo, path, manifest, mode, encryption)
-    if encryption is not None and not manifest.get('encryption') and not allow_unencrypted:
+    if planted_unencrypted(encryption, manifest, allow_unencrypted):
         report['problems'].insert(0, 'it is not encrypted, but a key was given: it was not written with that key, '
                                      'anyone able to write to the repository could have put it there, and restore '
                                      'refuses it (allow_unencrypted accepts a backup made before encryption was '
