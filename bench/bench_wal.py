@@ -13,7 +13,8 @@
      dbbackup local, local-async, s3, s3-async
                     `dbbackup wal-push --config <file> %p %f`, encrypted (key file), S3 = moto's
                     server on loopback (tests/support/s3.py); -async with archive_async on.
-   Rate = segments / wall time. The async spooler's peak memory is its VmHWM (/proc).
+   Rate = segments / wall time. The async spooler's peak memory is its VmHWM (/proc). Before each
+   measured run (archive and recovery) the disk is synced and the CPUs must be quiet.
 3. Recovery: the base backup is copied to a scratch directory, recovery.signal and
    restore_command set, the server started; time until it is promoted (end of the archive,
    pg_is_in_recovery() false), for `cp <dir>/%f %p` and for dbbackup wal-fetch (async and
@@ -179,9 +180,17 @@ def stop_daemons(pids):
             pass
 
 
+def settle(quiet_wait):
+    """Before each measured run: the disk has written back what earlier runs wrote (sync), so no command
+    pays for another's writeback (`cp` measured 21-25 segments/s right after other runs, ~100 after a
+    sync), and the CPUs are quiet; returns the other load seen."""
+    os.sync()
+    return wait_quiet(quiet_wait) if quiet_wait else None
+
+
 def archive_run(sim, command, quiet_wait):
     reset_ready(sim)
-    other = wait_quiet(quiet_wait) if quiet_wait else None
+    other = settle(quiet_wait)
     proc = subprocess.run(as_postgres([sys.executable if os.geteuid() != 0 else '/usr/bin/python3', '-c',
                                        SIMULATOR, sim, command]),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
@@ -446,7 +455,7 @@ def main():
         reference_lsn = None
         for label, command in recoveries:
             log('restore_command: %s' % label)
-            other = wait_quiet(args.quiet_wait) if args.quiet_wait else None
+            other = settle(args.quiet_wait)
             took, lsn = recover(server, base, work, label.replace(' ', '_'), command)
             peak, pids = daemon_peak_mb(spool) if label.endswith('-async') else (None, [])
             stop_daemons(pids)
