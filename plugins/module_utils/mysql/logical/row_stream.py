@@ -220,7 +220,7 @@ class TableReader(object):
                 if self._batch_sql is None:
                     self._batch_sql = batch_sql_head(self.specs, self.database, self.table.name, key,
                                                      self.max_packet)
-                self._send(self._batch_sql % taken)
+                self._send(self._batch_sql % (taken[0], taken[1] - 1))
                 sent.append(taken)
             if not sent:
                 break
@@ -236,7 +236,7 @@ class TableReader(object):
                 # or the last range of a table, were sent with another one)
                 size = rhi - rlo
                 step = max(1, size // 4, min(size * 4, int(size * BATCH_BYTES / max(1, len(data)))))
-                if next(_markers(data), None) is None:
+                if not result[4]:
                     self.sink.write(data + b'\n', count, result[2])
                     continue
             # cut, or holding marked lines: the connection is needed, so read what is in flight first
@@ -255,15 +255,15 @@ class TableReader(object):
 
     def _complete(self, result):
         """Not cut by group_concat_max_len, and no line lost (counted unless no line can be NULL)."""
-        count, data, _zeros, cut = result
+        count, data, _zeros, cut, _marked = result
         return not cut and (not self.count_lines or data.count(b'\n') + 1 == count)
 
     def _plain(self, result):
-        return self._complete(result) and next(_markers(result[1]), None) is None
+        return self._complete(result) and not result[4]
 
     def _handle(self, lo, hi, result):
         """A batch result read while nothing else is in flight."""
-        count, data, zeros, _cut = result
+        count, data, zeros, _cut, _marked = result
         if not count:
             return
         if self._plain(result):
@@ -280,9 +280,10 @@ class TableReader(object):
         self.conn._execute_command(pymysql.constants.COMMAND.COM_QUERY, sql.encode('utf-8'))
 
     def _batch_result(self):
-        """(COUNT, joined lines, {column: ENUM index-0 count}, cut) of a batch query, read from the
-        socket (PyMySQL's reader checks packet numbers, which pipelined queries do not follow). Unless
-        group_concat_max_len cut the lines (cut), their raw values are escaped (_escape_raw)."""
+        """(COUNT, joined lines, {column: ENUM index-0 count}, cut, marked) of a batch query, read from
+        the socket (PyMySQL's reader checks packet numbers, which pipelined queries do not follow).
+        Unless group_concat_max_len cut the lines (cut), their raw values are escaped, and marked says
+        whether a lone marker is left (_escape_raw)."""
         pymysql = require('pymysql')
         read = self.conn._rfile.read
         first = _read_payload(read)
@@ -301,8 +302,9 @@ class TableReader(object):
         values = _fields(row, 0, 2 + len(self.zero_columns))
         data = values[1] or b''
         cut = len(data) >= self.limit
-        return (int(values[0]), data if cut else _escape_raw(data),
-                dict((c, int(n or 0)) for c, n in zip(self.zero_columns, values[2:])), cut)
+        data, marked = (data, True) if cut else _escape_raw(data)
+        return (int(values[0]), data, dict((c, int(n or 0)) for c, n in zip(self.zero_columns, values[2:])), cut,
+                marked)
 
     def _rowwise_range(self, lo, hi):
         key = _q(self.table.split_key)
@@ -503,14 +505,15 @@ def _markers(data):
 
 
 def _escape_raw(data):
-    """A batch's lines with each raw value (the marker, its length in RAW_DIGITS digits, its bytes;
-    row_sql.py) escaped; lone markers stay (_markers). Raw bytes are skipped by their length, so a NUL
-    found by the scan is always a marker, which must start a field."""
+    """(lines, marked): a batch's lines with each raw value (the marker, its length in RAW_DIGITS
+    digits, its bytes; row_sql.py) escaped, and whether a lone marker is left (_markers). Raw bytes
+    are skipped by their length, so a NUL found by the scan is always a marker, which must start a
+    field."""
     find = data.find
     pos = find(MARKER)
     if pos < 0:
-        return data
-    out, last, n = [], 0, len(data)
+        return data, False
+    out, last, n, marked = [], 0, len(data), False
     while pos >= 0:
         if pos and data[pos - 1] not in (9, 10):
             raise IntegrityError('A NUL byte the server did not escape, at byte %d of a batch.' % pos)
@@ -526,11 +529,12 @@ def _escape_raw(data):
             last = end
             pos = find(MARKER, end)
         else:
+            marked = True
             pos = find(MARKER, pos + 1)
     if not out:
-        return data
+        return data, marked
     out.append(data[last:])
-    return b''.join(out)
+    return b''.join(out), marked
 
 
 def _line_at(data, pos):

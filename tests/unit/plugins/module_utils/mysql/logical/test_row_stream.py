@@ -147,10 +147,11 @@ def test_raw_values_of_a_batch_are_escaped_and_lone_markers_stay():
     every = bytes(range(256)) * 2
     batch = b'\n'.join([b'1\t' + _raw(every) + b'\tx', b'2\t' + _raw(b'\x00' * 300) + b'\t' + _raw(b'00012\t\n'),
                         b'3\t' + row_stream.MARKER + b'\t' + _raw(b'\\' * 257), b'4\t\\N\t'])
-    assert row_stream._escape_raw(batch) == b'\n'.join([
+    assert row_stream._escape_raw(batch) == (b'\n'.join([
         b'1\t' + data.escape(every) + b'\tx', b'2\t' + b'\\0' * 300 + b'\t00012\\t\\n',
-        b'3\t' + row_stream.MARKER + b'\t' + b'\\\\' * 257, b'4\t\\N\t'])
-    assert row_stream._escape_raw(b'1\tplain\n2\tlines') == b'1\tplain\n2\tlines'
+        b'3\t' + row_stream.MARKER + b'\t' + b'\\\\' * 257, b'4\t\\N\t']), True)
+    assert row_stream._escape_raw(b'1\t' + _raw(b'\x00' * 300)) == (b'1\t' + b'\\0' * 300, False)
+    assert row_stream._escape_raw(b'1\tplain\n2\tlines') == (b'1\tplain\n2\tlines', False)
 
 
 def test_a_raw_value_that_does_not_end_a_field_or_a_stray_nul_fails():
