@@ -8,7 +8,10 @@ max_allowed_packet (the large rows were inserted under a larger one):
   enums   ENUM index 0 (the invalid value '') next to an '' member or a '0' member, SETs with
           an '' member (',a' came back as 'a'), values stored under a permissive sql_mode (the
           restore failed on warning 1265); with a key (batches) and without (row by row)
-The copy must match by CHECKSUM TABLE and by the numeric values of ENUM and SET. Then: the
+The copy must match by CHECKSUM TABLE and by the numeric values of ENUM and SET. Long values
+with bytes to escape come raw inside batch lines and are escaped by the client: every byte value,
+NUL-only, empty and NULL values round-trip, and only a value too long for a line is read again
+row by row. Then: the
 INSERT fallback (LOAD DATA LOCAL refused) names the row that no INSERT can carry; a stopped
 backup stops its running queries (KILL works); views on a table named like its database, and
 column defaults drawing from a sequence, restore under another name.
@@ -197,3 +200,43 @@ def test_views_and_sequences_under_another_name(mysql_server, tmp_path):
     s.execute('INSERT INTO `%s`.t (v) VALUES (4), (5)' % second)
     assert s.scalar('SELECT next_not_cached_value FROM `%s`.s' % db) == source_next
     assert s.execute('SELECT id FROM `%s`.t WHERE v >= 4 ORDER BY id' % second) == ((source_next,), (source_next + 1,))
+
+
+def test_raw_values_in_batch_lines_round_trip(mysql_server, tmp_path, monkeypatch):
+    """Values over row_sql.SHORT_BYTES holding tab, newline, backslash or NUL come raw inside a batch
+    line (marker, length, bytes; row_sql.py) and are escaped by the client: every byte value, NUL-only
+    values, values that start like a length, just over SHORT_BYTES and at LINE_VALUE_BYTES, next to
+    empty values and NULLs, round-trip exactly; only the rows of values longer than a line holds are
+    read again row by row."""
+    s = mysql_server
+    db = 'raw_' + SUFFIX
+    s.create_database(db)
+    s.sql("CREATE TABLE r (id INT PRIMARY KEY, b BLOB, t TEXT CHARACTER SET latin1, v VARBINARY(2000), "
+          "m MEDIUMBLOB)", db)
+    values = [ALL_BYTES * 2, ALL_BYTES[::-1] + ALL_BYTES + b'\\', b'\x00' * 1000, b'\x00' * 257, b'', None,
+              b'\x0000600' + ALL_BYTES * 2, b'00300' + b'\t' * 300, b'\\' * 257, b'\n' + b'a' * 256,
+              b'plain text, long enough ' * 20, ALL_BYTES + b'\x00', b'\x00', ALL_BYTES]
+    long_rows = {57: os.urandom(70000), 140: b'z' * 70000}       # over LINE_VALUE_BYTES: row by row
+    rows = []
+    for i in range(200):
+        m = long_rows.get(i, ALL_BYTES * 256 if i % 50 == 7 else values[(i + 3) % len(values)])
+        rows.append((i, values[i % len(values)], values[(i + 1) % len(values)], values[(i + 2) % len(values)], m))
+    _unlogged(s, db, 'INSERT INTO r VALUES ' + ', '.join(['(%s, %s, %s, %s, %s)'] * len(rows)),
+              [v for row in rows for v in row])
+    read_again, real_rowwise = [], row_stream.TableReader.rowwise
+
+    def rowwise(self, where=''):
+        before = self.sink.total
+        out = real_rowwise(self, where)
+        read_again.append((self.table.name, self.sink.total - before))
+        return out
+
+    monkeypatch.setattr(row_stream.TableReader, 'rowwise', rowwise)
+    repo = str(tmp_path / 'repo')
+    api.run_backup(_params(s, repo, db, jobs=2))
+    assert read_again and set(n for n, _r in read_again) == {'r'} and sum(r for _n, r in read_again) == 2
+    copy = db + '_copy'
+    api.run_restore(_params(s, repo, db, target_database=copy))
+    assert_same_database(s, db, copy)
+    got = s.execute('SELECT id, b, CAST(t AS BINARY), v, m FROM `%s`.r ORDER BY id' % copy)
+    assert [tuple(None if v is None else bytes(v) for v in r[1:]) for r in got] == [r[1:] for r in rows]

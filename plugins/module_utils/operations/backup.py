@@ -21,7 +21,6 @@ from ..format.manifest import unsupported_warning
 from ..storage.factory import open_repository
 from .metrics import backup_metrics
 from .params import BACKUP_DEFAULTS, logical_backup_options, prepare
-from .verify import verify_written
 
 KINDS = ('logical', 'base', 'cluster')
 
@@ -58,6 +57,7 @@ def run_backup(params, check_mode=False):
     result, written = runner(p, check_mode)
     verify = p.get('verify') or 'none'
     if written is not None and verify != 'none':
+        from .verify import verify_written      # here: it loads the PostgreSQL base-backup readers
         repo, path, manifest, encryption = written
         result['verification'] = verify_written(repo, path, manifest, verify, encryption)
     return result

@@ -6,9 +6,11 @@
 
 batch     one query per key range returns COUNT(*) and the range's lines joined by the
           server (GROUP_CONCAT): the client copies ~2 MiB per query and does nothing per
-          row. The range adapts to the lines' size; a result that was cut
+          row, except escaping the values that come raw (marker, length, bytes; found by
+          a memchr scan). The range adapts to the lines' size; a result that was cut
           (group_concat_max_len) or lost a line is fetched again in smaller ranges, and
-          rows whose line holds the marker of a raw value are fetched again row-wise.
+          rows whose line holds a lone marker (a value too long for a line) are fetched
+          again row-wise.
 row-wise  one unbuffered query, rows read straight from the socket (PyMySQL's own row
           decoding costs several times more), written every FETCH_ROWS rows or BATCH_BYTES,
           whichever comes first. A row is the line plus one column per
@@ -28,7 +30,7 @@ import threading
 from ...common.deps import require
 from ...common.errors import BackupFailed, IntegrityError
 from .data import escape
-from .row_sql import MARKER, batch_sql, line_bytes, rowwise_sql
+from .row_sql import MARKER, RAW_DIGITS, batch_sql_head, line_bytes, rowwise_sql
 
 CHUNK_BYTES = 256 * 1024 * 1024
 FETCH_ROWS = 2000
@@ -192,6 +194,7 @@ class TableReader(object):
         self.max_packet = getattr(conn, 'max_packet', None)
         bound = line_bytes(self.specs, self.max_packet)
         self.count_lines = self.max_packet is None or bound is None or bound > self.max_packet // 2
+        self._batch_sql = None
 
     def _check_cancelled(self):
         if getattr(self.conn, 'cancelled', False):
@@ -214,7 +217,10 @@ class TableReader(object):
                 taken = ranges.take(step)
                 if taken is None:
                     break
-                self._send(batch_sql(self.specs, self.database, self.table.name, key, taken, self.max_packet))
+                if self._batch_sql is None:
+                    self._batch_sql = batch_sql_head(self.specs, self.database, self.table.name, key,
+                                                     self.max_packet)
+                self._send(self._batch_sql % (taken[0], taken[1] - 1))
                 sent.append(taken)
             if not sent:
                 break
@@ -230,7 +236,7 @@ class TableReader(object):
                 # or the last range of a table, were sent with another one)
                 size = rhi - rlo
                 step = max(1, size // 4, min(size * 4, int(size * BATCH_BYTES / max(1, len(data)))))
-                if next(_markers(data), None) is None:
+                if not result[4]:
                     self.sink.write(data + b'\n', count, result[2])
                     continue
             # cut, or holding marked lines: the connection is needed, so read what is in flight first
@@ -249,15 +255,15 @@ class TableReader(object):
 
     def _complete(self, result):
         """Not cut by group_concat_max_len, and no line lost (counted unless no line can be NULL)."""
-        count, data = result[0], result[1]
-        return len(data) < self.limit and (not self.count_lines or data.count(b'\n') + 1 == count)
+        count, data, _zeros, cut, _marked = result
+        return not cut and (not self.count_lines or data.count(b'\n') + 1 == count)
 
     def _plain(self, result):
-        return self._complete(result) and next(_markers(result[1]), None) is None
+        return self._complete(result) and not result[4]
 
     def _handle(self, lo, hi, result):
         """A batch result read while nothing else is in flight."""
-        count, data, zeros = result
+        count, data, zeros, _cut, _marked = result
         if not count:
             return
         if self._plain(result):
@@ -274,8 +280,10 @@ class TableReader(object):
         self.conn._execute_command(pymysql.constants.COMMAND.COM_QUERY, sql.encode('utf-8'))
 
     def _batch_result(self):
-        """(COUNT, joined lines, {column: ENUM index-0 count}) of a batch query, read from the socket
-        (PyMySQL's reader checks packet numbers, which pipelined queries do not follow)."""
+        """(COUNT, joined lines, {column: ENUM index-0 count}, cut, marked) of a batch query, read from
+        the socket (PyMySQL's reader checks packet numbers, which pipelined queries do not follow).
+        Unless group_concat_max_len cut the lines (cut), their raw values are escaped, and marked says
+        whether a lone marker is left (_escape_raw)."""
         pymysql = require('pymysql')
         read = self.conn._rfile.read
         first = _read_payload(read)
@@ -292,8 +300,11 @@ class TableReader(object):
             if end[0] == 0xFE and len(end) < 9:
                 break
         values = _fields(row, 0, 2 + len(self.zero_columns))
-        return (int(values[0]), values[1] or b'',
-                dict((c, int(n or 0)) for c, n in zip(self.zero_columns, values[2:])))
+        data = values[1] or b''
+        cut = len(data) >= self.limit
+        data, marked = (data, True) if cut else _escape_raw(data)
+        return (int(values[0]), data, dict((c, int(n or 0)) for c, n in zip(self.zero_columns, values[2:])), cut,
+                marked)
 
     def _rowwise_range(self, lo, hi):
         key = _q(self.table.split_key)
@@ -491,6 +502,39 @@ def _markers(data):
             raise IntegrityError('A NUL byte the server did not escape, at byte %d of a batch.' % pos)
         yield pos
         pos = data.find(MARKER, end)
+
+
+def _escape_raw(data):
+    """(lines, marked): a batch's lines with each raw value (the marker, its length in RAW_DIGITS
+    digits, its bytes; row_sql.py) escaped, and whether a lone marker is left (_markers). Raw bytes
+    are skipped by their length, so a NUL found by the scan is always a marker, which must start a
+    field."""
+    find = data.find
+    pos = find(MARKER)
+    if pos < 0:
+        return data, False
+    out, last, n, marked = [], 0, len(data), False
+    while pos >= 0:
+        if pos and data[pos - 1] not in (9, 10):
+            raise IntegrityError('A NUL byte the server did not escape, at byte %d of a batch.' % pos)
+        start = pos + 1 + RAW_DIGITS
+        digits = data[pos + 1:start]
+        if len(digits) == RAW_DIGITS and digits.isdigit():
+            end = start + int(digits)
+            if end > n or (end < n and data[end] not in (9, 10)):
+                raise IntegrityError('A raw value of %d bytes at byte %d of a batch does not end a field.'
+                                     % (int(digits), pos))
+            out.append(data[last:pos])
+            out.append(escape(data[start:end]))
+            last = end
+            pos = find(MARKER, end)
+        else:
+            marked = True
+            pos = find(MARKER, pos + 1)
+    if not out:
+        return data, marked
+    out.append(data[last:])
+    return b''.join(out), marked
 
 
 def _line_at(data, pos):

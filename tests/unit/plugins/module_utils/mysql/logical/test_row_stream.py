@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from plugins.module_utils.common.errors import BackupFailed
+from plugins.module_utils.common.errors import BackupFailed, IntegrityError
 from plugins.module_utils.mysql.logical import data, row_stream
 from plugins.module_utils.mysql.logical.row_sql import Column
 from plugins.module_utils.mysql.logical.schema import Table
@@ -135,3 +135,26 @@ def test_row_wise_lines_are_written_by_bytes_not_only_by_rows():
     assert b''.join(parts) == b''.join(b'%d\t%s\n' % (i, data.escape(raw)) for i in range(20))
     assert len(parts) >= 3 and max(len(p) for p in parts) < row_stream.BATCH_BYTES + 2 * len(raw)
     assert done == [20]
+
+
+def _raw(value):
+    return row_stream.MARKER + b'%05d' % len(value) + value
+
+
+def test_raw_values_of_a_batch_are_escaped_and_lone_markers_stay():
+    """Batch lines as row_sql builds them: raw values (marker, 5-digit length, bytes) are escaped,
+    their NULs, tabs, newlines and digits never read as markers or separators; a lone marker stays."""
+    every = bytes(range(256)) * 2
+    batch = b'\n'.join([b'1\t' + _raw(every) + b'\tx', b'2\t' + _raw(b'\x00' * 300) + b'\t' + _raw(b'00012\t\n'),
+                        b'3\t' + row_stream.MARKER + b'\t' + _raw(b'\\' * 257), b'4\t\\N\t'])
+    assert row_stream._escape_raw(batch) == (b'\n'.join([
+        b'1\t' + data.escape(every) + b'\tx', b'2\t' + b'\\0' * 300 + b'\t00012\\t\\n',
+        b'3\t' + row_stream.MARKER + b'\t' + b'\\\\' * 257, b'4\t\\N\t']), True)
+    assert row_stream._escape_raw(b'1\t' + _raw(b'\x00' * 300)) == (b'1\t' + b'\\0' * 300, False)
+    assert row_stream._escape_raw(b'1\tplain\n2\tlines') == (b'1\tplain\n2\tlines', False)
+
+
+def test_a_raw_value_that_does_not_end_a_field_or_a_stray_nul_fails():
+    for bad in (b'1\t' + _raw(b'abc')[:-1], b'1\t' + _raw(b'abc') + b'x\t2', b'1\tab\x00c'):
+        with pytest.raises(IntegrityError):
+            row_stream._escape_raw(bad)
