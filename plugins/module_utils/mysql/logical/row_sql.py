@@ -284,16 +284,12 @@ def rowwise_sql(columns, database, table, where='', max_packet=None):
                                        quote_ident(table), where)
 
 
-def batch_sql(columns, database, table, key, bounds, max_packet=None):
-    """SELECT COUNT(*), GROUP_CONCAT(line), and per ENUM column COUNT(index 0), of the rows whose key
-    is in [lo, hi) (lines with raw values: see the module docstring)."""
-    return batch_sql_head(columns, database, table, key, max_packet) % (bounds[0], bounds[1] - 1)
-
-
 def batch_sql_head(columns, database, table, key, max_packet=None):
-    """batch_sql with %d for the bounds lo, hi - 1 (built once per table: the line SQL is long). BETWEEN:
-    the server checks the key of every row of the range scan again, and one BETWEEN costs it less than
-    >= AND < (the key compares were 6 % of its CPU on a narrow table, 2.6 % with BETWEEN)."""
+    """SELECT COUNT(*), GROUP_CONCAT(line), and per ENUM column COUNT(index 0), of the rows whose key is
+    in [lo, hi) (lines with raw values: see the module docstring), with %d for the bounds lo, hi - 1:
+    built once per table, the line SQL is long. BETWEEN: the server checks the key of every row of the
+    range scan again, and one BETWEEN costs it less than >= AND < (the key compares were 6 % of its CPU
+    on a narrow table, 2.6 % with BETWEEN)."""
     k = quote_ident(key)
     sums = ''.join(', COUNT(IF(%s, 1, NULL))' % c.zero_test() for c in columns if c.counts_zero)
     sql = "SELECT COUNT(*), GROUP_CONCAT(%s SEPARATOR '\\n')%s FROM %s.%s WHERE %s BETWEEN " % (
