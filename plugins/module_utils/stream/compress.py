@@ -70,15 +70,11 @@ class _FrameWriter(object):
         self._w.close()
 
 
-def compressing_writer(sink, algorithm, level, threads=0, size=-1, checksum=False):
-    """A writer that compresses into `sink`; close() ends the frame, not the sink.
-
-    size and checksum (zstd): record the content size and a checksum in the frame, for
-    files that have no manifest to check them against (the WAL archive).
-    """
+def compressing_writer(sink, algorithm, level, threads=0):
+    """A writer that compresses into `sink`; close() ends the frame, not the sink."""
     if algorithm == 'zstd':
-        cctx = require('zstandard').ZstdCompressor(level=level, threads=threads, write_checksum=checksum)
-        return _FrameWriter(cctx.stream_writer(sink, size=size, closefd=False, write_return_read=True))
+        cctx = require('zstandard').ZstdCompressor(level=level, threads=threads)
+        return _FrameWriter(cctx.stream_writer(sink, closefd=False, write_return_read=True))
     if algorithm == 'gzip':
         return _FrameWriter(gzip.GzipFile(fileobj=sink, mode='wb', compresslevel=level, mtime=0))
     return _Passthrough(sink)
@@ -88,7 +84,7 @@ class _ZstdFrames(object):
     """Each write() becomes one whole zstd frame (content size and checksum in it); close() ends nothing.
 
     One-shot compression of a piece costs about a tenth less CPU than feeding the same bytes to a
-    stream (measured on WAL segments at level 1, same ratio with 256 KiB pieces), and the pieces
+    stream (measured on WAL segments at level 1, same ratio with 128 KiB pieces), and the pieces
     stay bounded. zstd reads concatenated frames as one stream (decompressing_reader does).
     """
 
@@ -113,11 +109,12 @@ class _ZstdFrames(object):
 
 
 def frames_writer(sink, algorithm, level):
-    """Like compressing_writer with a checksum, but zstd makes one frame per write() (see _ZstdFrames):
-    for callers that write pieces of a bounded size and read back across frames."""
+    """Like compressing_writer, but zstd makes one checksummed frame per write() (see _ZstdFrames): for
+    files without a manifest to check them against (the WAL archive), written in pieces of a bounded
+    size and read back across frames. gzip checks its output with its own CRC."""
     if algorithm == 'zstd':
         return _ZstdFrames(sink, level)
-    return compressing_writer(sink, algorithm, level, checksum=True)
+    return compressing_writer(sink, algorithm, level)
 
 
 class _DecompressErrors(object):
