@@ -71,8 +71,14 @@ class _FrameWriter(object):
 
 
 def compressing_writer(sink, algorithm, level, threads=0):
-    """A writer that compresses into `sink`; close() ends the frame, not the sink."""
+    """A writer that compresses into `sink`; close() ends the last frame, not the sink.
+
+    zstd without threads writes a frame per piece of at least PIECE_BYTES (_ZstdFrames); with
+    threads, one multi-threaded stream (physical base backups of large files).
+    """
     if algorithm == 'zstd':
+        if not threads:
+            return _ZstdFrames(sink, level, checksum=False, piece=PIECE_BYTES)
         cctx = require('zstandard').ZstdCompressor(level=level, threads=threads)
         return _FrameWriter(cctx.stream_writer(sink, closefd=False, write_return_read=True))
     if algorithm == 'gzip':
@@ -80,32 +86,48 @@ def compressing_writer(sink, algorithm, level, threads=0):
     return _Passthrough(sink)
 
 
+PIECE_BYTES = 1 << 20
+
+
 class _ZstdFrames(object):
-    """Each write() becomes one whole zstd frame (content size and checksum in it); close() ends nothing.
+    """Whole zstd frames (content size in each; a checksum if asked), one per piece of at least `piece`
+    bytes: writes that long are compressed as they come, shorter ones are gathered first.
 
     One-shot compression of a piece costs about a tenth less CPU than feeding the same bytes to a
-    stream (measured on WAL segments at level 1, same ratio with 128 KiB pieces), and the pieces
-    stay bounded. zstd reads concatenated frames as one stream (decompressing_reader does).
+    stream (measured at level 1: on WAL segments with 128 KiB pieces, and on MySQL batches of
+    1-2 MiB), at the same ratio, and memory stays bounded by the pieces. zstd reads concatenated
+    frames as one stream (decompressing_reader, and `zstd -d`, do).
     """
 
-    def __init__(self, sink, level):
+    def __init__(self, sink, level, checksum=True, piece=0):
         self._sink = sink
-        self._cctx = require('zstandard').ZstdCompressor(level=level, write_checksum=True)
+        self._cctx = require('zstandard').ZstdCompressor(level=level, write_checksum=checksum)
+        self._piece = piece
+        self._pending = bytearray()
         self._empty = True
 
     def write(self, data):
-        if len(data):
-            self._sink.write(self._cctx.compress(data))
-            self._empty = False
-        return len(data)
+        n = len(data)
+        if self._pending or n < self._piece:
+            self._pending += data
+            if len(self._pending) >= self._piece:
+                self._frame(self._pending)
+                self._pending = bytearray()
+        elif n:
+            self._frame(data)
+        return n
+
+    def _frame(self, data):
+        self._sink.write(self._cctx.compress(data))
+        self._empty = False
 
     def flush(self):
         pass
 
     def close(self):
-        if self._empty:         # an empty file is still one (empty) frame
-            self._sink.write(self._cctx.compress(b''))
-            self._empty = False
+        if self._pending or self._empty:        # an empty file is still one (empty) frame
+            self._frame(self._pending)
+            self._pending = bytearray()
 
 
 def frames_writer(sink, algorithm, level):

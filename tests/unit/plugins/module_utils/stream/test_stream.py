@@ -88,3 +88,45 @@ def test_bad_compression_options():
         check_options('gzip', 12)
     with pytest.raises(BadInput, match='no meaning'):
         check_options('none', 3)
+
+
+def _frames(stored):
+    """(content sizes of) the zstd frames of stored bytes, in order."""
+    import zstandard
+    sizes = []
+    while stored:
+        d = zstandard.ZstdDecompressor().decompressobj()
+        sizes.append(len(d.decompress(stored)))
+        stored = d.unused_data
+    return sizes
+
+
+def test_zstd_pieces_are_whole_frames(tmp_path):
+    """Stored zstd files are frames of at least PIECE_BYTES (one-shot compression, cheaper than a stream),
+    except the last; small writes are gathered, large ones compressed as they come."""
+    from plugins.module_utils.stream.compress import PIECE_BYTES
+    repo = LocalRepository(str(tmp_path))
+    big = os.urandom(PIECE_BYTES // 2) * 5                      # 2.5 pieces, compressible
+    writes = [PAYLOAD[:10], big, PAYLOAD[10:5000]] + [PAYLOAD[i:i + 999] for i in range(5000, len(PAYLOAD), 999)]
+    w = StoredFileWriter(repo, 'p.zst', 'zstd', 1)
+    for data in writes:
+        w.write(data)
+    entry = w.commit()
+    stored = (tmp_path / 'p.zst').read_bytes()
+    sizes = _frames(stored)
+    assert len(sizes) >= 3 and sum(sizes) == entry['raw_bytes'] == sum(map(len, writes))
+    assert all(n >= PIECE_BYTES for n in sizes[:-1]) and 0 < sizes[-1]
+    out = io.BytesIO()
+    r = open_stored_reader(repo, 'p.zst', 'zstd', entry['sha256'], entry['stored_bytes'])
+    while True:
+        chunk = r.read(1 << 20)
+        if not chunk:
+            break
+        out.write(chunk)
+    assert out.getvalue() == b''.join(writes)
+
+
+def test_zstd_empty_file_is_one_empty_frame(tmp_path):
+    repo = LocalRepository(str(tmp_path))
+    entry = StoredFileWriter(repo, 'e.zst', 'zstd', 1).commit()
+    assert _frames((tmp_path / 'e.zst').read_bytes()) == [0] and entry['raw_bytes'] == 0
