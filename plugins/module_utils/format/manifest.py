@@ -21,8 +21,11 @@ FORMAT = 'dbbackup-manifest'
 FORMAT_VERSION = 1       # what a new manifest says, unless its backup needs more (below)
 # The newest format this engine reads. 2: a logical PostgreSQL backup with postponed schema
 # items (post-data phase 12, postgres/logical/schema/postpone.py), which older engines skip.
-READABLE_VERSION = 2
+# 3: a logical MySQL backup with FLOAT/DOUBLE values stored as IEEE 754 bits (mysql/logical/data.py),
+# which older engines would load as numbers made of the hex digits.
+READABLE_VERSION = 3
 POSTPONED_ITEMS_VERSION = 2
+FLOAT_BITS_VERSION = 3
 ENGINE_VERSION = '1.0.0'   # the collection's version (galaxy.yml; tests/unit/test_release.py)
 MAX_BYTES = 256 << 20          # a manifest of a million files is about 300 MB; beyond: not ours
 

@@ -33,11 +33,12 @@ from ...common.errors import BackupFailed, DbBackupError
 from ...common.parallel import TaskError, run_parallel
 from ...common.times import isoformat, utcnow
 from ...format.keys import encryption_field, new_data_key
-from ...format.manifest import new_manifest, write_manifest
+from ...format.manifest import FLOAT_BITS_VERSION, new_manifest, write_manifest
 from ...stream.compress import SUFFIX
 from ...stream.encrypt import SUFFIX as ENCRYPTED_SUFFIX
 from ...stream.pipeline import StoredFileWriter, store_file
 from ..connection import ServerInfo, binlog_status, connect, error_code, error_text, kill_query, quote_ident
+from .data import FLOAT_BITS_TYPES, FLOAT_FORM
 from .row_stream import BATCH_LIMIT, KeyRanges, dump_table
 from .schema import (
     database_info, find_split_keys, list_tables, lock_tables, object_items, sequence_states, table_items)
@@ -168,6 +169,8 @@ class MysqlLogicalDump(object):
         main.rollback()
 
         data = [f for f in files if f['role'] == 'data']
+        if any('float_form' in f for f in data):     # 1.0.0 would load the bits as numbers
+            manifest['format_version'] = FLOAT_BITS_VERSION
         manifest['finished_at'] = isoformat(utcnow())
         manifest['duration_seconds'] = round(time.time() - t0, 3)
         manifest['totals'] = {
@@ -258,6 +261,8 @@ class MysqlLogicalDump(object):
         entries, pieces = [], {}            # pieces: {chunk of this task: piece number of the table}
         base = {'role': 'data', 'table': '%s.%s' % (self.database, table.name), 'schema': self.database,
                 'name': table.name, 'columns': list(table.columns), 'types': list(table.types)}
+        if any(t in FLOAT_BITS_TYPES for t in table.types):
+            base['float_form'] = FLOAT_FORM
 
         def open_file(chunk):
             if not shared:
