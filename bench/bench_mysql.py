@@ -24,8 +24,9 @@ What it does:
      rounds), the ratios dbbackup / reference with PASS/FAIL, and the load average;
      --markdown prints the section for docs/benchmarks.md, --json writes everything.
 
-Every run starts once the server is idle (settle(): the purge, page flushing and change-buffer
-merges a build or a restore leaves behind are not billed to whichever run comes next).
+Every run starts once dirty pages are written back and the server is idle (settle(): the writeback,
+purge, page flushing and change-buffer merges a build or a restore leaves behind are not billed to
+whichever run comes next).
 Peak RSS is GNU time's %M (the largest process of the tool's tree; dbbackup is one process).
 The engine's bytecode is compiled first (as for an installed CLI; PYTHONDONTWRITEBYTECODE is
 dropped for the CLI runs), so no run pays for compiling it.
@@ -107,9 +108,11 @@ def server_cpu():
 
 
 def settle(limit=60.0, window=0.5, idle=0.02):
-    """Wait until the server is idle (at most `idle` CPU-s in `window` s, up to `limit` s): the
-    previous run's background work (purge, page flushing, change-buffer merges after a build or a
-    restore) must not be billed to the next run, whichever tool it is."""
+    """Write back dirty pages (os.sync), then wait until the server is idle (at most `idle` CPU-s in
+    `window` s, up to `limit` s): the previous run's writeback and background work (purge, page
+    flushing, change-buffer merges after a build or a restore) must not be billed to the next run,
+    whichever tool it is."""
+    os.sync()
     end = time.time() + limit
     while time.time() < end:
         s0 = server_cpu()
