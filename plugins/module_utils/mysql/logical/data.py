@@ -19,9 +19,10 @@ FLOAT and DOUBLE values are written as the 16 hex digits of their IEEE 754 doubl
 (the 8 bytes of the x of POINT(value, 0) in WKB), in files whose manifest entry says
 float_form: ieee754-hex, and loaded back through the same WKB (float_from_bits_sql): exact to
 the bit by construction, and the server's DOUBLE-to-text conversion (shortest round-trip digits,
-about 0.45 us a value) was a sixth of its CPU on a table with one DOUBLE column. Files without
-float_form (written by 1.0.0) hold decimal text and are still read. A backup with float_form files
-has manifest format version 3, which 1.0.0 refuses instead of loading hex digits as numbers.
+about 0.45 us a value) was a quarter of its CPU on a table with one DOUBLE column among nine.
+Files without float_form (written by 1.0.0) hold decimal text and are still read. A backup with
+float_form files has manifest format version 3, which 1.0.0 refuses instead of loading hex digits
+as numbers.
 
 The server builds each line (CONCAT_WS of escaped values, row_sql.py) and the
 client copies lines (row_stream.py): decoding every value in Python would cost
