@@ -124,7 +124,8 @@ def test_a_backup_with_decimal_text_still_restores(mysql_server, floats_db, tmp_
 
 
 def test_a_value_that_is_not_16_hex_digits_is_refused():
+    bits = mysql_data.FLOAT_INPUT_SQL.encode('ascii')
     with pytest.raises(errors.IntegrityError):
-        mysql_data._literal(b'1.5', 'double', 'mariadb', True)
-    assert mysql_data._literal(b'9A9999999999B93F', 'double', 'mariadb', True) == (
+        mysql_data._literal(b'1.5', bits)
+    assert mysql_data._literal(b'9A9999999999B93F', bits) == (
         b"ST_X(ST_GeomFromWKB(CONCAT(X'0101000000', UNHEX('9A9999999999B93F'), X'0000000000000000')))")

@@ -75,6 +75,10 @@ def float_from_bits_sql(hex_expr):
     return "ST_X(ST_GeomFromWKB(CONCAT(X'%s', UNHEX(%s), X'%s')))" % (_POINT_HEAD, hex_expr, _POINT_Y)
 
 
+FLOAT_INPUT_SQL = float_from_bits_sql('%s')
+TEXT_INPUT_SQL = 'CONVERT(%s USING utf8mb4)'     # capabilities.TEXT_INPUT_TYPES: dumped as utf8mb4 text
+
+
 def float_columns(entry):
     """Indexes of the columns of a data file entry stored as IEEE 754 bits."""
     if entry.get('float_form') != FLOAT_FORM:
@@ -114,21 +118,26 @@ def encode_rows(rows, ncols):
 
 
 # --- loading -----------------------------------------------------------------------
+def _conversions(entry, flavor):
+    """Per column of a data file entry: the SQL (one %s: the stored field) that gives the column its
+    value, or None when the field loads as it is. Both loaders use it: LOAD DATA in its SET clause,
+    the INSERT fallback around each literal."""
+    floats = float_columns(entry)
+    types = entry.get('types') or [''] * len(entry['columns'])
+    return [FLOAT_INPUT_SQL if i in floats else TEXT_INPUT_SQL if needs_text_input(typ, flavor) else None
+            for i, typ in enumerate(types)]
+
+
 def _column_list(entry, flavor):
     """(column list, SET clause) of LOAD DATA for a data file entry."""
     cols, sets = [], []
-    floats = float_columns(entry)
-    for i, (name, typ) in enumerate(zip(entry['columns'], entry.get('types') or [''] * len(entry['columns']))):
-        if i in floats:
-            var = '@dbbackup_v%d' % i
-            cols.append(var)
-            sets.append('%s = %s' % (quote_ident(name), float_from_bits_sql(var)))
-        elif needs_text_input(typ, flavor):
-            var = '@dbbackup_v%d' % i
-            cols.append(var)
-            sets.append('%s = CONVERT(%s USING utf8mb4)' % (quote_ident(name), var))
-        else:
+    for i, (name, convert) in enumerate(zip(entry['columns'], _conversions(entry, flavor))):
+        if convert is None:
             cols.append(quote_ident(name))
+            continue
+        var = '@dbbackup_v%d' % i
+        cols.append(var)
+        sets.append('%s = %s' % (quote_ident(name), convert % var))
     return ', '.join(cols), (' SET ' + ', '.join(sets)) if sets else ''
 
 
@@ -278,27 +287,25 @@ def _unescape(field):
     return b''.join(out)
 
 
-def _literal(value, typ, flavor, bits=False):
+def _literal(value, convert):
+    """The SQL of one stored value for the INSERT fallback; convert: its _conversions entry, as bytes."""
     if value is None:
         return b'NULL'
-    if bits:
+    if convert == _FLOAT_INPUT:
         if not _HEX16.match(value):
             raise IntegrityError('A FLOAT/DOUBLE value %r is not 16 hex digits.' % value[:40])
-        return float_from_bits_sql("'%s'" % value.decode('ascii')).encode('ascii')
+        return convert % (b"'" + value + b"'")
     lit = b"X'" + binascii.hexlify(value) + b"'"
-    if needs_text_input(typ, flavor):
-        return b'CONVERT(' + lit + b' USING utf8mb4)'
-    return lit
+    return lit if convert is None else convert % lit
 
 
 _HEX16 = re.compile(b'[0-9A-Fa-f]{16}\\Z')
+_FLOAT_INPUT = FLOAT_INPUT_SQL.encode('ascii')
 
 
 def insert_file(conn, entry, reader, flavor):
     """The fallback loader: multi-row INSERTs with hex literals, about 1 MiB each."""
-    types = entry.get('types') or [''] * len(entry['columns'])
-    floats = float_columns(entry)
-    bits = [i in floats for i in range(len(types))]
+    converts = [None if c is None else c.encode('ascii') for c in _conversions(entry, flavor)]
     head = ('INSERT INTO %s (%s) VALUES ' % (quote_ident(entry['name']), ', '.join(
         quote_ident(c) for c in entry['columns']))).encode('utf-8')
     cur = conn.cursor()
@@ -327,7 +334,7 @@ def insert_file(conn, entry, reader, flavor):
             if len(fields) != ncols:
                 raise IntegrityError('%s has a row with %d fields, table %s has %d columns.'
                                      % (entry['path'], len(fields), entry['name'], ncols))
-            row = b'(' + b','.join(_literal(_unescape(f), t, flavor, b) for f, t, b in zip(fields, types, bits)) + b')'
+            row = b'(' + b','.join(_literal(_unescape(f), c) for f, c in zip(fields, converts)) + b')'
             if len(head) + len(row) + 1024 > max_packet:
                 raise RestoreFailed(
                     'Row %d of %s (table %s) makes an INSERT statement of %d bytes, more than the target server\'s '
